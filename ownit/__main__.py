@@ -1,0 +1,5 @@
+import sys
+
+from ownit.bot.cli import main
+
+sys.exit(main())

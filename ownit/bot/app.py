@@ -1,0 +1,121 @@
+"""The composition root: builds the database, clock, directory, scheduler and delivery.
+
+Nothing is created at import time; `Ownit.start(settings)` does it all, so tests and replicas each
+get their own engines and clocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import select
+
+from ownit.bot import directory
+from ownit.bot.business_time import Calendar
+from ownit.bot.clock import Clock, RealClock, SimClock
+from ownit.bot.config import Settings
+from ownit.bot.delivery import Channel, Deliverer
+from ownit.bot.directory import Rules
+from ownit.bot.policy import Policy
+from ownit.bot.scheduler import Scheduler
+from ownit.storage.db import Database
+from ownit.storage.migrate import migrate
+from ownit.storage.tables import Setting
+
+log = logging.getLogger(__name__)
+
+
+def example_org_file() -> Path:
+    return Path(str(resources.files("ownit").joinpath("org.example.yaml")))
+
+
+def org_path(settings: Settings) -> Path | None:
+    """The org file in use: the configured one, or the shipped example when none exists."""
+    if settings.org_file.exists():
+        return settings.org_file
+    if "org_file" in settings.model_fields_set:
+        raise directory.OrgFileError(f"OWNIT_ORG_FILE: {settings.org_file} does not exist")
+    return example_org_file()
+
+
+@dataclass
+class Ownit:
+    settings: Settings
+    db: Database
+    clock: Clock
+    base_policy: Policy
+    calendar: Calendar
+    scheduler: Scheduler
+    deliverer: Deliverer
+    org_file: Path | None = None
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @classmethod
+    async def start(
+        cls,
+        settings: Settings,
+        *,
+        simulated: bool | None = None,
+        channels: list[Channel] | None = None,
+    ) -> Ownit:
+        db = Database(settings.database_url)
+        await migrate(db)
+        path = org_path(settings)
+        data = directory.read_org_file(path) if path else {}
+        calendar = directory.default_calendar(data, settings.timezone)
+        policy = directory.policy_from(data)
+        async with db.session() as s:
+            await directory.apply_org(s, data)
+        sim = settings.clock == "sim" if simulated is None else simulated
+        clock: Clock = SimClock(db) if sim else RealClock()
+        app: Ownit
+        scheduler = Scheduler(db=db, clock=clock, rules=lambda: app.rules())
+        deliverer = Deliverer(db=db, channels=channels)
+        app = cls(settings, db, clock, policy, calendar, scheduler, deliverer, org_file=path)
+        return app
+
+    async def rules(self) -> Rules:
+        """Policy as configured, with the overrides admins made at run time."""
+        async with self.db.reader() as s:
+            row = await s.get(Setting, "policy")
+        policy = self.base_policy.with_changes(row.value) if row else self.base_policy
+        return Rules(policy=policy, calendar=self.calendar)
+
+    def poke(self) -> None:
+        """Something changed: let the scheduler and delivery look now rather than later."""
+        self.scheduler.wake.set()
+        self.deliverer.wake.set()
+
+    async def settle(self) -> None:
+        """Fire what is due and deliver what is queued, until nothing is left (console, tests)."""
+        while True:
+            fired = await self.scheduler.sweep()
+            sent = await self.deliverer.drain()
+            if not fired and not sent:
+                return
+
+    def run_background(self) -> None:
+        self.tasks.append(asyncio.create_task(self.scheduler.run(self.stop), name="scheduler"))
+        self.tasks.append(asyncio.create_task(self.deliverer.run(self.stop), name="delivery"))
+
+    async def close(self) -> None:
+        self.stop.set()
+        self.poke()
+        for task in self.tasks:
+            try:
+                await asyncio.wait_for(task, timeout=5)
+            except (TimeoutError, asyncio.CancelledError):
+                task.cancel()
+        await self.db.dispose()
+
+    async def people_count(self) -> int:
+        from ownit.storage.tables import Person
+
+        async with self.db.reader() as s:
+            return len((await s.exec(select(Person.id))).all())

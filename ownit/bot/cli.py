@@ -1,0 +1,147 @@
+"""`ownit`: run, console, serve, demo, migrate and the simulated clock."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from ownit.bot.app import Ownit
+from ownit.bot.clock import SimClock
+from ownit.bot.config import ConfigError, Settings, load_settings
+from ownit.bot.directory import OrgFileError
+from ownit.bot.notices import when_for
+from ownit.bot.policy import parse_duration
+from ownit.storage.db import Database, DatabaseUrlError
+from ownit.storage.migrate import migrate
+
+log = logging.getLogger("ownit")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ownit", description="One owner per customer issue.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("run", help="the console without chat credentials, else the server")
+    con = sub.add_parser("console", help="the local console (reads a script from stdin if piped)")
+    con.add_argument("--as", dest="actor", default=None, help="who you are at first")
+    sub.add_parser("serve", help="the web server on PORT (Slack, Teams, health)")
+    sub.add_parser("demo", help="play the classic story on a simulated clock")
+    sub.add_parser("migrate", help="apply database migrations")
+    clock = sub.add_parser("clock", help="the simulated clock (OWNIT_CLOCK=sim)")
+    clock_sub = clock.add_subparsers(dest="clock_cmd", required=True)
+    clock_sub.add_parser("show")
+    adv = clock_sub.add_parser("advance")
+    adv.add_argument("duration", help="e.g. 3h, 30m, 1d2h")
+    return p
+
+
+async def _console(settings: Settings, actor: str | None) -> None:
+    from ownit.handlers.console import Console, ConsoleChannel
+
+    simulated = settings.clock == "sim" or "clock" not in settings.model_fields_set
+    app = await Ownit.start(settings, simulated=simulated, channels=[ConsoleChannel(print)])
+    try:
+        if app.org_file:
+            print(f"Organisation from {app.org_file}.", file=sys.stderr)
+        first = actor or await _first_admin(app)
+        await Console(app, actor=first).run()
+    finally:
+        await app.close()
+
+
+async def _first_admin(app: Ownit) -> str:
+    from sqlmodel import col, select
+
+    from ownit.storage.tables import Person
+
+    async with app.db.reader() as s:
+        people = await s.exec(select(Person).order_by(col(Person.is_admin).desc(), col(Person.id)))
+        first = people.first()
+    return first.handle if first else "admin"
+
+
+async def _serve(settings: Settings) -> None:
+    from aiohttp import web
+
+    from ownit.handlers.web import make_web_app
+
+    app = await Ownit.start(settings)
+    web_app = await make_web_app(app)
+    runner = web.AppRunner(web_app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port)
+    await site.start()
+    app.run_background()
+    log.info("ownit listening on %s:%s", settings.host, settings.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+    await app.close()
+
+
+async def _clock(settings: Settings, args: argparse.Namespace) -> None:
+    if settings.clock != "sim":
+        raise ConfigError("OWNIT_CLOCK: the clock is real; set OWNIT_CLOCK=sim to move it")
+    db = Database(settings.database_url)
+    try:
+        await migrate(db)
+        clock = SimClock(db)
+        if args.clock_cmd == "advance":
+            try:
+                delta = parse_duration(args.duration)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+            await clock.advance(delta)
+        print(when_for(await clock.now(), settings.timezone))
+    finally:
+        await db.dispose()
+
+
+async def _migrate(settings: Settings) -> None:
+    db = Database(settings.database_url)
+    try:
+        await migrate(db)
+    finally:
+        await db.dispose()
+    print("database is up to date")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        logging.basicConfig(
+            level=settings.log_level.upper() if args.cmd == "serve" else logging.WARNING,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        if args.cmd == "run":
+            args.cmd = "serve" if settings.has_chat else "console"
+            args.actor = None
+        match args.cmd:
+            case "console":
+                asyncio.run(_console(settings, args.actor))
+            case "serve":
+                asyncio.run(_serve(settings))
+            case "demo":
+                from ownit.bot.demo import play
+
+                asyncio.run(play())
+            case "migrate":
+                asyncio.run(_migrate(settings))
+            case "clock":
+                asyncio.run(_clock(settings, args))
+    except (ConfigError, OrgFileError, DatabaseUrlError) as exc:
+        print(f"ownit: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,355 @@
+"""The escalation ladder: which steps a request gets, when they fall due, and what each one does.
+
+Steps are rows in the `timer` table, keyed so that each fires at most once. Firing happens in the
+transaction that marks the row done, so a step's notices and timeline entry commit together with
+its completion, or not at all.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlmodel import col, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from ownit.bot import drafts
+from ownit.bot.business_time import Calendar
+from ownit.bot.directory import Rules, calendar_of, manager_of, members, mention
+from ownit.bot.messages import Action, message
+from ownit.bot.notices import notify, record, when_for
+from ownit.bot.policy import Policy
+from ownit.storage.tables import Case, Person, Request, Team, Timer
+
+OPEN_STATES = ("open", "acknowledged")
+
+
+def colleague_actions(req: Request) -> tuple[Action, ...]:
+    key = req.key
+    return (
+        Action("ack", key, "Acknowledge"),
+        Action("answer", key, "Answer"),
+        Action("more_time", key, "Need more time"),
+        Action("redirect", key, "Redirect"),
+    )
+
+
+def step_times(
+    cal: Calendar, opened: datetime, deadline: datetime, policy: Policy
+) -> dict[str, datetime]:
+    """Due times of a request's steps: shares of its window in the colleague's business time."""
+    window = cal.between(opened, deadline)
+    if window <= timedelta(0):
+        span = deadline - opened
+
+        def at(share: float) -> datetime:
+            return opened + span * share
+    else:
+
+        def at(share: float) -> datetime:
+            return min(cal.add(opened, window * share), deadline)
+
+    return {"nudge": at(policy.nudge), "at_risk": at(policy.at_risk), "overdue": deadline}
+
+
+async def schedule_request(
+    session: AsyncSession, *, req: Request, cal: Calendar, policy: Policy
+) -> None:
+    """Create or move the request's pending steps; steps already fired stay fired."""
+    assert req.id is not None
+    times = step_times(cal, req.opened_at, req.deadline, policy)
+    existing = {
+        t.step: t
+        for t in (await session.exec(select(Timer).where(Timer.request_id == req.id))).all()
+    }
+    for step, due in times.items():
+        timer = existing.get(step)
+        if timer is None:
+            session.add(
+                Timer(
+                    key=f"{req.key}:{step}",
+                    step=step,
+                    case_id=req.case_id,
+                    request_id=req.id,
+                    due_at=due,
+                )
+            )
+        elif not timer.done:
+            timer.due_at = due
+            session.add(timer)
+
+
+async def bring_forward(session: AsyncSession, *, req: Request, step: str, at: datetime) -> None:
+    """Make a pending step due now (an ETA past the deadline makes a request at risk at once)."""
+    await session.exec(
+        update(Timer)
+        .where(col(Timer.request_id) == req.id, col(Timer.step) == step, col(Timer.done).is_(False))
+        .values(due_at=at)
+    )
+
+
+async def cancel_request_steps(session: AsyncSession, *, req: Request, outcome: str) -> None:
+    await session.exec(
+        update(Timer)
+        .where(col(Timer.request_id) == req.id, col(Timer.done).is_(False))
+        .values(done=True, outcome=outcome)
+    )
+
+
+async def schedule_promise(
+    session: AsyncSession, *, case: Case, owner_cal: Calendar, policy: Policy, now: datetime
+) -> None:
+    """One `promise_at_risk` step per promise version, due a buffer before the promise."""
+    assert case.id is not None
+    await cancel_promise_steps(session, case=case, outcome="superseded")
+    if case.promise_at is None or case.status != "open" or case.promise_kept:
+        return
+    due = max(latest_before(owner_cal, case.promise_at, policy.buffer, now), now)
+    session.add(
+        Timer(
+            key=f"{case.key}:promise_at_risk:{case.promise_version}",
+            step="promise_at_risk",
+            case_id=case.id,
+            due_at=due,
+        )
+    )
+
+
+async def cancel_promise_steps(session: AsyncSession, *, case: Case, outcome: str) -> None:
+    await session.exec(
+        update(Timer)
+        .where(
+            col(Timer.case_id) == case.id,
+            col(Timer.step) == "promise_at_risk",
+            col(Timer.done).is_(False),
+        )
+        .values(done=True, outcome=outcome)
+    )
+
+
+def latest_before(cal: Calendar, promise: datetime, buffer: timedelta, now: datetime) -> datetime:
+    """The latest moment that still leaves `buffer` of business time before `promise`."""
+    lo, hi = now, promise
+    if cal.between(lo, promise) < buffer:
+        return now
+    for _ in range(40):
+        mid = lo + (hi - lo) / 2
+        if cal.between(mid, promise) >= buffer:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < timedelta(seconds=30):
+            break
+    return lo.replace(second=0, microsecond=0)
+
+
+def breaks_promise(*, case: Case, deadline: datetime, owner_cal: Calendar, policy: Policy) -> bool:
+    """The promise rule: a deadline must leave the owner a buffer before the case's promise."""
+    if case.promise_at is None or case.promise_kept:
+        return False
+    if deadline >= case.promise_at:
+        return True
+    return owner_cal.between(deadline, case.promise_at) < policy.buffer
+
+
+# --- firing --------------------------------------------------------------------------------------
+
+
+async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rules) -> str:
+    """Fire one claimed step; returns the outcome stored on the timer ("fired" or "skipped")."""
+    case = await session.get(Case, timer.case_id)
+    assert case is not None
+    owner = await session.get(Person, case.owner_id)
+    assert owner is not None
+    if timer.step == "promise_at_risk":
+        return await _promise_at_risk(
+            session, timer=timer, case=case, owner=owner, now=now, rules=rules
+        )
+    req = await session.get(Request, timer.request_id)
+    assert req is not None
+    if req.status not in OPEN_STATES or case.status != "open":
+        return "skipped"
+    if timer.step == "nudge" and req.status != "open":
+        return "skipped"
+    assignee = await session.get(Person, req.assignee_id) if req.assignee_id else None
+    team = await session.get(Team, req.team_id) if req.team_id else None
+    colleagues = [assignee] if assignee else (await members(session, team) if team else [])
+    target_name = assignee.name if assignee else (team.name if team else "?")
+    cal = calendar_of(assignee or team, rules.calendar)
+
+    record(
+        session,
+        case=case,
+        request=req,
+        kind=f"step:{timer.step}",
+        at=now,
+        text=f"{timer.step.replace('_', ' ')}: {req.key} asked of {target_name}",
+    )
+
+    if timer.step == "nudge":
+        for person in colleagues:
+            notify(
+                session,
+                to=person,
+                at=now,
+                case=case,
+                request=req,
+                msg=message(
+                    "nudge",
+                    case=case.key,
+                    request=req.key,
+                    actions=colleague_actions(req),
+                    request_key=req.key,
+                    owner=mention(owner),
+                    question=req.question,
+                    deadline=when_for(req.deadline, calendar_of(person, rules.calendar).tz),
+                ),
+            )
+        return "fired"
+
+    if timer.step == "at_risk":
+        draft = await drafts.customer_update(session, case=case, now=now, rules=rules)
+        notify(
+            session,
+            to=owner,
+            at=now,
+            case=case,
+            request=req,
+            msg=message(
+                "at_risk_owner",
+                case=case.key,
+                request=req.key,
+                actions=(Action("update", case.key, "Draft a customer update"),),
+                request_key=req.key,
+                colleague=target_name,
+                case_key=case.key,
+                customer=case.customer,
+                deadline=when_for(req.deadline, calendar_of(owner, rules.calendar).tz),
+                eta=when_for(req.eta, calendar_of(owner, rules.calendar).tz) if req.eta else "none",
+                promise=when_for(case.promise_at, calendar_of(owner, rules.calendar).tz)
+                if case.promise_at
+                else "none",
+                draft=draft,
+            ),
+        )
+        for person in colleagues:
+            notify(
+                session,
+                to=person,
+                at=now,
+                case=case,
+                request=req,
+                msg=message(
+                    "at_risk_colleague",
+                    case=case.key,
+                    request=req.key,
+                    actions=colleague_actions(req),
+                    request_key=req.key,
+                    owner=mention(owner),
+                    question=req.question,
+                    deadline=when_for(req.deadline, calendar_of(person, rules.calendar).tz),
+                ),
+            )
+        return "fired"
+
+    # overdue: the colleague's manager (or the team's), copying the owner
+    manager = await manager_of(session, assignee) if assignee else None
+    if manager is None and team is not None:
+        manager = await manager_of(session, team)
+    late = when_for(req.deadline, cal.tz)
+    if manager is not None:
+        notify(
+            session,
+            to=manager,
+            at=now,
+            case=case,
+            request=req,
+            msg=message(
+                "overdue_manager",
+                case=case.key,
+                request=req.key,
+                request_key=req.key,
+                colleague=mention(assignee) if assignee else target_name,
+                owner=mention(owner),
+                case_key=case.key,
+                customer=case.customer,
+                question=req.question,
+                deadline=late,
+                promise=when_for(case.promise_at, calendar_of(manager, rules.calendar).tz)
+                if case.promise_at
+                else "none",
+            ),
+        )
+    notify(
+        session,
+        to=owner,
+        at=now,
+        case=case,
+        request=req,
+        msg=message(
+            "overdue_owner",
+            case=case.key,
+            request=req.key,
+            request_key=req.key,
+            colleague=target_name,
+            deadline=when_for(req.deadline, calendar_of(owner, rules.calendar).tz),
+            manager=mention(manager) if manager else "nobody (no manager on file)",
+        ),
+    )
+    for person in colleagues:
+        notify(
+            session,
+            to=person,
+            at=now,
+            case=case,
+            request=req,
+            msg=message(
+                "overdue_colleague",
+                case=case.key,
+                request=req.key,
+                actions=colleague_actions(req),
+                request_key=req.key,
+                owner=mention(owner),
+                question=req.question,
+            ),
+        )
+    return "fired"
+
+
+async def _promise_at_risk(
+    session: AsyncSession, *, timer: Timer, case: Case, owner: Person, now: datetime, rules: Rules
+) -> str:
+    if case.status != "open" or case.promise_kept or case.promise_at is None:
+        return "skipped"
+    if timer.key != f"{case.key}:promise_at_risk:{case.promise_version}":
+        return "skipped"
+    open_reqs = (
+        await session.exec(
+            select(Request).where(Request.case_id == case.id, col(Request.status).in_(OPEN_STATES))
+        )
+    ).all()
+    waiting = ", ".join(r.key for r in open_reqs) or "nothing internal"
+    record(
+        session,
+        case=case,
+        kind="step:promise_at_risk",
+        at=now,
+        text=f"promise at risk: due {case.promise_at.isoformat()}",
+    )
+    manager = await manager_of(session, owner)
+    for person in [owner, *([manager] if manager else [])]:
+        notify(
+            session,
+            to=person,
+            at=now,
+            case=case,
+            msg=message(
+                "promise_at_risk",
+                case=case.key,
+                case_key=case.key,
+                customer=case.customer,
+                owner=mention(owner),
+                promise=when_for(case.promise_at, calendar_of(person, rules.calendar).tz),
+                waiting=waiting,
+            ),
+        )
+    return "fired"

@@ -1,0 +1,127 @@
+"""The escalation scheduler: fires due ladder steps, exactly once, in every replica.
+
+It asks the database for the earliest pending step (an index on `(done, due_at)`, so the cost
+follows the number of due steps, not of open requests), sleeps until then or until woken, and fires
+what is due. Each step is claimed in the transaction that fires it: on PostgreSQL with
+`FOR UPDATE SKIP LOCKED`, so replicas share the work; on SQLite with a conditional update under the
+file's write lock. If one step fails, the others still fire, and it is retried a minute later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from sqlmodel import col, func, select, update
+
+from ownit.bot import ladder
+from ownit.bot.clock import Clock
+from ownit.bot.directory import Rules
+from ownit.storage.db import Database
+from ownit.storage.tables import Timer
+
+log = logging.getLogger(__name__)
+
+BATCH = 100
+RETRY = timedelta(minutes=1)
+
+
+class Scheduler:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        clock: Clock,
+        rules: Callable[[], Awaitable[Rules]],
+        on_fired: Callable[[int], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.rules = rules
+        self.on_fired = on_fired
+        self.wake = asyncio.Event()
+        self.fired = 0
+
+    async def next_due(self) -> datetime | None:
+        async with self.db.reader() as s:
+            res = await s.exec(select(func.min(Timer.due_at)).where(col(Timer.done).is_(False)))
+            value = res.one()
+        if value is None:
+            return None
+        # min() bypasses the column type on some drivers; normalise to aware UTC.
+        from ownit.storage.types import UTCDateTime
+
+        return UTCDateTime().process_result_value(value, self.db.engine.dialect)
+
+    async def sweep(self) -> int:
+        """Fire every step due now; returns how many fired."""
+        now = await self.clock.now()
+        rules = await self.rules()
+        total = 0
+        while True:
+            fired, seen = await self._batch(now, rules)
+            total += fired
+            if seen < BATCH:
+                break
+        if total:
+            self.fired += total
+            if self.on_fired:
+                self.on_fired(total)
+        return total
+
+    async def _batch(self, now: datetime, rules: Rules) -> tuple[int, int]:
+        fired = 0
+        async with self.db.session() as s:
+            q = (
+                select(Timer)
+                .where(col(Timer.done).is_(False), col(Timer.due_at) <= now)
+                .order_by(col(Timer.due_at), col(Timer.id))
+                .limit(BATCH)
+            )
+            if self.db.postgres:
+                q = q.with_for_update(skip_locked=True)
+            timers = list((await s.exec(q)).all())
+            for timer in timers:
+                claim = await s.exec(
+                    update(Timer)
+                    .where(col(Timer.id) == timer.id, col(Timer.done).is_(False))
+                    .values(done=True, fired_at=now)
+                )
+                if claim.rowcount != 1:
+                    continue
+                try:
+                    async with s.begin_nested():
+                        outcome = await ladder.fire(s, timer=timer, now=now, rules=rules)
+                        timer.outcome = outcome
+                        s.add(timer)
+                    fired += outcome == "fired"
+                except Exception:
+                    log.exception("ladder step %s failed; retrying in a minute", timer.key)
+                    await s.exec(
+                        update(Timer)
+                        .where(col(Timer.id) == timer.id)
+                        .values(done=False, fired_at=None, due_at=now + RETRY)
+                    )
+        return fired, len(timers)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Sleep until the next step is due (or a wake-up), fire it, repeat until `stop`."""
+        poll = 0.5 if self.clock.simulated else 5.0
+        while not stop.is_set():
+            try:
+                await self.sweep()
+                due = await self.next_due()
+                now = await self.clock.now()
+                wait = poll
+                if due is not None and not self.clock.simulated:
+                    wait = min(poll, max(0.0, (due - now).total_seconds()))
+            except Exception:
+                log.exception("scheduler sweep failed; retrying")
+                wait = 1.0
+            self.wake.clear()
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout=wait)
+            except TimeoutError:
+                pass

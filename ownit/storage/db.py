@@ -1,0 +1,97 @@
+"""Engines and sessions, made on demand by the composition root (never at import time)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+
+class DatabaseUrlError(ValueError):
+    pass
+
+
+def async_url(url: str) -> str:
+    """Accept the usual URL forms and pick the async driver for them."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise DatabaseUrlError(f"DATABASE_URL is not a database URL: {url!r}") from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    elif backend in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    else:
+        raise DatabaseUrlError(f"DATABASE_URL uses {backend!r}; ownit runs on SQLite or PostgreSQL")
+    return parsed.render_as_string(hide_password=False)
+
+
+def sync_url(url: str) -> str:
+    """The same database through a synchronous driver (used by alembic's offline tooling)."""
+    parsed = make_url(async_url(url))
+    driver = "sqlite" if parsed.get_backend_name() == "sqlite" else "postgresql+psycopg"
+    return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def make_engine(url: str, **kw: Any) -> AsyncEngine:
+    url = async_url(url)
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **kw)
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # Transactions are begun below with BEGIN IMMEDIATE, so that two processes sharing
+            # the file serialise their writes instead of failing on a stale read snapshot.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    kw.setdefault("pool_size", 10)
+    kw.setdefault("max_overflow", 10)
+    kw.setdefault("pool_pre_ping", True)
+    return create_async_engine(url, **kw)
+
+
+def is_postgres(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+class Database:
+    """An engine and its session factory; `async with db.session() as s` is one transaction."""
+
+    def __init__(self, url: str, **kw: Any) -> None:
+        self.url = async_url(url)
+        self.engine = make_engine(url, **kw)
+        self._factory = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+
+    @property
+    def postgres(self) -> bool:
+        return is_postgres(self.engine)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with self._factory() as session, session.begin():
+            yield session
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[AsyncSession]:
+        async with self._factory() as session:
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
