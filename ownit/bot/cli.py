@@ -65,10 +65,11 @@ async def _first_admin(app: Ownit) -> str:
 async def _serve(settings: Settings) -> None:
     from aiohttp import web
 
+    from ownit.handlers.platforms import plugins
     from ownit.handlers.web import make_web_app
 
     app = await Ownit.start(settings)
-    web_app = await make_web_app(app)
+    web_app = await make_web_app(app, plugins(settings))
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.host, settings.port)

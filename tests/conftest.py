@@ -1,0 +1,135 @@
+"""Shared fixtures: databases (SQLite and the local PostgreSQL), Redis, and an ownit app.
+
+PostgreSQL and Redis are the real servers of the machine. Under CI=true a missing server fails
+the test loudly; elsewhere the test is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from ownit.bot.app import Ownit, example_org_file
+from ownit.bot.config import load_settings
+from ownit.handlers.console import Console, ConsoleChannel
+
+CI = os.environ.get("CI", "").lower() == "true"
+PG_HOST = os.environ.get("OWNIT_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("OWNIT_TEST_PG_PORT", "5432"))
+PG_USER = os.environ.get("OWNIT_TEST_PG_USER", "postgres")
+REDIS_URL = os.environ.get("OWNIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def need_server(name: str, host: str, port: int) -> None:
+    if _listening(host, port):
+        return
+    message = f"{name} is not running on {host}:{port}"
+    if CI:
+        pytest.fail(f"{message} (required under CI=true)")
+    pytest.skip(message)
+
+
+async def _pg_admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database="postgres")
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    need_server("PostgreSQL", PG_HOST, PG_PORT)
+    name = f"ownit_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'ownit.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using it runs on SQLite and on the local PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ownit.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def redis_url() -> str:
+    need_server("Redis", "127.0.0.1", 6379)
+    return REDIS_URL
+
+
+class ConsoleBot:
+    """The console as a test backend: `await bot.say("/case …")` returns what was printed."""
+
+    def __init__(self, app: Ownit, console: Console, lines: list[str]) -> None:
+        self.app = app
+        self.console = console
+        self.lines = lines
+
+    async def say(self, text: str, *, as_: str | None = None) -> str:
+        if as_:
+            self.console.actor = as_
+        start = len(self.lines)
+        await self.console.line(text)
+        return "\n".join(self.lines[start:])
+
+    def to(self, handle: str, output: str) -> str:
+        """The messages addressed to @handle in some output."""
+        blocks, current = [], None
+        for line in output.splitlines():
+            if line.startswith("→ @"):
+                current = line.startswith(f"→ @{handle}:") or line.startswith(f"→ @{handle} (")
+                if current:
+                    blocks.append(line)
+            elif current and line.startswith("   "):
+                blocks[-1] += "\n" + line
+            else:
+                current = False
+        return "\n".join(blocks)
+
+
+@pytest.fixture
+async def bot(db_url: str) -> AsyncIterator[ConsoleBot]:
+    """ownit with the example organisation, a simulated clock at Mon 23 Nov 2026 09:00 London."""
+    from datetime import UTC, datetime
+
+    from ownit.bot.clock import SimClock
+
+    lines: list[str] = []
+    settings = load_settings(
+        DATABASE_URL=db_url, OWNIT_ORG_FILE=str(example_org_file()), OWNIT_TIMEZONE="Europe/London"
+    )
+    app = await Ownit.start(settings, simulated=True, channels=[ConsoleChannel(lines.append)])
+    assert isinstance(app.clock, SimClock)
+    app.clock.start = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    await app.clock.now()
+    try:
+        yield ConsoleBot(app, Console(app, actor="alex", out=lines.append), lines)
+    finally:
+        await app.close()
