@@ -69,7 +69,11 @@ class Case(SQLModel, table=True):
     """One customer issue with exactly one owner and, usually, a promise to the customer."""
 
     __tablename__ = "case"
-    __table_args__ = (Index("ix_case_owner_status", "owner_id", "status"),)
+    __table_args__ = (
+        Index("ix_case_owner_status", "owner_id", "status"),
+        Index("ix_case_owner_opened", "owner_id", "opened_at"),
+        Index("ix_case_owner_resolved", "owner_id", "resolved_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     customer: str = Field(max_length=200, index=True)
     summary: str = Field(sa_column=Column(Text, nullable=False))
@@ -103,6 +107,9 @@ class Request(SQLModel, table=True):
     __table_args__ = (
         Index("ix_request_assignee_status", "assignee_id", "status"),
         Index("ix_request_team_status", "team_id", "status"),
+        Index("ix_request_answered_by_at", "answered_by_id", "answered_at"),
+        Index("ix_request_assignee_opened", "assignee_id", "opened_at"),
+        Index("ix_request_team_opened", "team_id", "opened_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id", index=True)
