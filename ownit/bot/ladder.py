@@ -131,14 +131,17 @@ def latest_before(cal: Calendar, promise: datetime, buffer: timedelta, now: date
     lo, hi = now, promise
     if cal.between(lo, promise) < buffer:
         return now
-    for _ in range(40):
+    for _ in range(60):
         mid = lo + (hi - lo) / 2
         if cal.between(mid, promise) >= buffer:
             lo = mid
         else:
             hi = mid
-        if hi - lo < timedelta(seconds=30):
+        if hi - lo < timedelta(seconds=1):
             break
+    rounded = (lo + timedelta(seconds=30)).replace(second=0, microsecond=0)
+    if cal.between(rounded, promise) >= buffer:
+        return rounded
     return lo.replace(second=0, microsecond=0)
 
 
