@@ -1,0 +1,113 @@
+"""The demo story, the command line, configuration and database URLs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ownit.bot.config import ConfigError, load_settings
+from ownit.bot.demo import play
+from ownit.storage.db import DatabaseUrlError, async_url
+
+
+async def test_demo_story_end_to_end() -> None:
+    lines: list[str] = []
+    await play(out=lines.append)
+    out = "\n".join(lines)
+    steps = [
+        "C-1 opened for Acme Corp",
+        "→ @dana: @alex needs your help on C-1",
+        "→ @dana: Reminder: @alex is waiting on R-1",  # nudged before acknowledging
+        "→ @alex: @dana acknowledged R-1",
+        "→ @alex: R-1 on C-1 (Acme Corp) is at risk",  # the owner hears first...
+        "Hello Acme Corp",  # ...with a drafted customer update
+        "→ @morgan: Escalation: @dana has not answered R-1",  # manager before the promise
+        "→ @alex: @dana answered R-1",
+        "C-1 (Acme Corp) resolved. Promise kept.",
+        "Timeline",
+        "time to answer (business time): 11h40m; handoffs: 0",
+    ]
+    position = 0
+    for step in steps:
+        found = out.find(step, position)
+        assert found >= 0, f"missing or out of order: {step!r}"
+        position = found
+    assert "Promise at risk" not in out  # the escalation came in time
+
+
+def _ownit(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MICROSOFT_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "ownit", *args],
+        env={**base, **(env or {})},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_ownit_demo_command_prints_the_transcript() -> None:
+    result = _ownit("demo")
+    assert result.returncode == 0, result.stderr
+    assert "Escalation: @dana has not answered R-1" in result.stdout
+    assert "promise: kept" in result.stdout
+
+
+def test_console_reads_a_piped_script(tmp_path: Path) -> None:
+    script = "/case open Globex: login broken promise tomorrow 12:00 p1\n/case status C-1\n"
+    result = _ownit(
+        "console",
+        "--as",
+        "jo",
+        env={"DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"},
+        stdin=script,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "jo> /case open Globex" in result.stdout
+    assert "→ @jo: C-1 opened for Globex: login broken. Owner @jo, P1." in result.stdout
+    assert "→ @jo (only you): C-1 · Globex" in result.stdout
+
+
+def test_bad_setting_is_named() -> None:
+    result = _ownit("migrate", env={"OWNIT_TIMEZONE": "Mars/Olympus", "PORT": "eighty"})
+    assert result.returncode == 2
+    assert "OWNIT_TIMEZONE" in result.stderr and "PORT" in result.stderr
+    with pytest.raises(ConfigError, match="DATABASE_URL"):
+        load_settings(DATABASE_URL="mysql://root@localhost/x")
+
+
+def test_clock_advance_needs_the_simulated_clock(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}"}
+    refused = _ownit("clock", "advance", "3h", env=env)
+    assert refused.returncode == 2 and "OWNIT_CLOCK" in refused.stderr
+    env["OWNIT_CLOCK"] = "sim"
+    first = _ownit("clock", "show", env=env)
+    moved = _ownit("clock", "advance", "1d", env=env)
+    assert first.returncode == moved.returncode == 0
+    assert first.stdout != moved.stdout
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("sqlite:///ownit.db", "sqlite+aiosqlite:///ownit.db"),
+        ("sqlite+aiosqlite:///x.db", "sqlite+aiosqlite:///x.db"),
+        ("postgresql://u@h/db", "postgresql+asyncpg://u@h/db"),
+        ("postgres://u:p@h:5433/db", "postgresql+asyncpg://u:p@h:5433/db"),
+        ("postgresql+asyncpg://u@h/db", "postgresql+asyncpg://u@h/db"),
+    ],
+)
+def test_database_url_forms(given: str, expected: str) -> None:
+    assert async_url(given) == expected
+
+
+def test_unsupported_database_is_refused() -> None:
+    with pytest.raises(DatabaseUrlError, match="SQLite or PostgreSQL"):
+        async_url("mysql://root@localhost/x")
