@@ -21,10 +21,12 @@ from ownit.bot.clock import Clock, RealClock, SimClock
 from ownit.bot.config import Settings
 from ownit.bot.delivery import Channel, Deliverer
 from ownit.bot.directory import Rules
+from ownit.bot.metrics import Metrics
 from ownit.bot.policy import Policy
 from ownit.bot.scheduler import Scheduler
 from ownit.storage.db import Database
 from ownit.storage.migrate import migrate
+from ownit.storage.shared import LocalShared, Shared, make_shared
 from ownit.storage.tables import Setting
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,9 @@ class Ownit:
     org_file: Path | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    shared: Shared = field(default_factory=LocalShared)
+    metrics: Metrics = field(default_factory=Metrics)
+    _pending: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @classmethod
     async def start(
@@ -74,10 +79,24 @@ class Ownit:
             await directory.apply_org(s, data)
         sim = settings.clock == "sim" if simulated is None else simulated
         clock: Clock = SimClock(db) if sim else RealClock()
+        shared = make_shared(settings.redis_url, settings.database_url)
+        metrics = Metrics()
+        metrics.watch_redis(lambda: shared.available)
         app: Ownit
-        scheduler = Scheduler(db=db, clock=clock, rules=lambda: app.rules())
-        deliverer = Deliverer(db=db, channels=channels)
-        app = cls(settings, db, clock, policy, calendar, scheduler, deliverer, org_file=path)
+        scheduler = Scheduler(db=db, clock=clock, rules=lambda: app.rules(), metrics=metrics)
+        deliverer = Deliverer(db=db, channels=channels, shared=shared, metrics=metrics)
+        app = cls(
+            settings,
+            db,
+            clock,
+            policy,
+            calendar,
+            scheduler,
+            deliverer,
+            org_file=path,
+            shared=shared,
+            metrics=metrics,
+        )
         return app
 
     async def rules(self) -> Rules:
@@ -88,9 +107,20 @@ class Ownit:
         return Rules(policy=policy, calendar=self.calendar)
 
     def poke(self) -> None:
-        """Something changed: let the scheduler and delivery look now rather than later."""
+        """Something changed: let the scheduler and delivery look now rather than later.
+
+        Other replicas hear of it too (through Redis), so a timer made here is honoured promptly
+        by whichever scheduler gets to it first.
+        """
         self.scheduler.wake.set()
         self.deliverer.wake.set()
+        if self.shared.kind != "local":
+            try:
+                task = asyncio.get_running_loop().create_task(self.shared.announce())
+            except RuntimeError:
+                return
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
 
     async def settle(self) -> None:
         """Fire what is due and deliver what is queued, until nothing is left (console, tests)."""
@@ -103,6 +133,9 @@ class Ownit:
     def run_background(self) -> None:
         self.tasks.append(asyncio.create_task(self.scheduler.run(self.stop), name="scheduler"))
         self.tasks.append(asyncio.create_task(self.deliverer.run(self.stop), name="delivery"))
+        self.tasks.append(
+            asyncio.create_task(self.shared.listen(self.stop, self.scheduler.wake.set), name="wake")
+        )
 
     async def close(self) -> None:
         self.stop.set()
@@ -112,6 +145,7 @@ class Ownit:
                 await asyncio.wait_for(task, timeout=5)
             except (TimeoutError, asyncio.CancelledError):
                 task.cancel()
+        await self.shared.close()
         await self.db.dispose()
 
     async def people_count(self) -> int:

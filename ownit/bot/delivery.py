@@ -2,7 +2,8 @@
 
 Notices are written in the transaction of the change they report, so a crash never loses one;
 delivery leases a batch, sends, and marks it sent (at least once: a crash between send and mark
-resends after the lease). A person no platform can reach is reported to the case owner.
+resends after the lease). A person no platform can reach is reported to the case owner. Sends
+to one conversation are paced by a rate limiter shared by all replicas (`RATES`, per channel).
 """
 
 from __future__ import annotations
@@ -16,13 +17,19 @@ from sqlalchemy import or_
 from sqlmodel import col, select
 
 from ownit.bot.messages import Message
+from ownit.bot.metrics import Metrics
 from ownit.storage.db import Database
+from ownit.storage.shared import LocalShared, Rate, Shared
 from ownit.storage.tables import Outbox, Person
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 8
+# The platforms' documented pace per conversation: Slack about one message a second (short bursts
+# allowed), Teams about seven a second. Channels not listed are not paced (the console).
+RATES = {"slack": Rate(limit=1, window=1.0), "teams": Rate(limit=7, window=1.0)}
+MAX_WAIT = 5.0
 
 
 class Channel(Protocol):
@@ -36,9 +43,18 @@ class Channel(Protocol):
 
 
 class Deliverer:
-    def __init__(self, *, db: Database, channels: list[Channel] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        channels: list[Channel] | None = None,
+        shared: Shared | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.db = db
         self.channels: list[Channel] = list(channels or [])
+        self.shared: Shared = shared or LocalShared()
+        self.metrics = metrics
         self.wake = asyncio.Event()
         self.sent = 0
 
@@ -81,6 +97,7 @@ class Deliverer:
                 error = "unreachable: no platform reaches this person"
             else:
                 try:
+                    await self._pace(channel, person)
                     await channel.send(person, Message.from_dict(row.payload), row)
                 except Exception as exc:
                     log.warning(
@@ -89,8 +106,23 @@ class Deliverer:
                     error = f"{type(exc).__name__}: {exc}"
             await self._settle(row, error, retry=channel is not None)
             sent += error is None
+            if self.metrics:
+                self.metrics.notices.labels(
+                    channel.name if channel else "none", "sent" if error is None else "failed"
+                ).inc()
         self.sent += sent
         return sent
+
+    async def _pace(self, channel: Channel, person: Person) -> None:
+        """Wait for this conversation's turn (the limiter is shared; Redis down → no pacing)."""
+        rate = RATES.get(channel.name)
+        if rate is None:
+            return
+        wait = min(MAX_WAIT, await self.shared.reserve(f"{channel.name}:{person.id}", rate))
+        if wait > 0:
+            if self.metrics:
+                self.metrics.rate_limited_seconds.inc(wait)
+            await asyncio.sleep(wait)
 
     async def _settle(self, row: Outbox, error: str | None, *, retry: bool) -> None:
         async with self.db.session() as s:

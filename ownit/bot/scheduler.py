@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import col, func, select, update
 
 from ownit.bot import ladder
 from ownit.bot.clock import Clock
 from ownit.bot.directory import Rules
+from ownit.bot.metrics import Metrics
 from ownit.storage.db import Database
 from ownit.storage.tables import Timer
 
@@ -36,7 +38,9 @@ class Scheduler:
         clock: Clock,
         rules: Callable[[], Awaitable[Rules]],
         on_fired: Callable[[int], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics
         self.db = db
         self.clock = clock
         self.rules = rules
@@ -57,6 +61,7 @@ class Scheduler:
 
     async def sweep(self) -> int:
         """Fire every step due now; returns how many fired."""
+        started = time.perf_counter()
         now = await self.clock.now()
         rules = await self.rules()
         total = 0
@@ -69,6 +74,8 @@ class Scheduler:
             self.fired += total
             if self.on_fired:
                 self.on_fired(total)
+        if self.metrics:
+            self.metrics.sweep_seconds.observe(time.perf_counter() - started)
         return total
 
     async def _batch(self, now: datetime, rules: Rules) -> tuple[int, int]:
@@ -97,6 +104,7 @@ class Scheduler:
                         timer.outcome = outcome
                         s.add(timer)
                     fired += outcome == "fired"
+                    self._observe(timer, outcome, now)
                 except Exception:
                     log.exception("ladder step %s failed; retrying in a minute", timer.key)
                     await s.exec(
@@ -105,6 +113,15 @@ class Scheduler:
                         .values(done=False, fired_at=None, due_at=now + RETRY)
                     )
         return fired, len(timers)
+
+    def _observe(self, timer: Timer, outcome: str, now: datetime) -> None:
+        if self.metrics is None:
+            return
+        self.metrics.steps_fired.labels(timer.step, outcome).inc()
+        if outcome == "fired" and not self.clock.simulated:
+            # Measured at firing, on the wall clock; a simulated clock jumps, so lag means nothing.
+            lag = (datetime.now(UTC) - timer.due_at).total_seconds()
+            self.metrics.scheduler_lag.observe(max(0.0, lag))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sleep until the next step is due (or a wake-up), fire it, repeat until `stop`."""

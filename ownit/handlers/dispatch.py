@@ -3,17 +3,22 @@
 Every adapter (console, Slack, Teams) hands over the words a person typed and who they are; this
 module parses them once, runs the service, and returns the replies. The inbound delivery key is
 written in the same transaction, so a platform retry or duplicate changes nothing and gets the
-first answer again.
+first answer again. With Redis, the first answer is also kept there: a retry landing on any replica
+is answered from it without touching the database (the database row stays the source of truth,
+so with Redis down duplicates are still refused). A database that cannot be reached gets a clear
+"try again" reply, and nothing is half-written: the transaction never committed.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ownit.bot import admin, cases, drafts, requests, views
@@ -32,6 +37,13 @@ from ownit.handlers import commands as c
 from ownit.storage.tables import Delivery, Person
 
 log = logging.getLogger(__name__)
+
+DATABASE_DOWN = (
+    "ownit can't reach its database right now; nothing was saved — try again in a minute."
+)
+SEEN_FOR = 6 * 3600.0
+"""How long Redis remembers an inbound delivery key and its reply (platform retries come within
+minutes; the database remembers for good)."""
 
 
 @dataclass(frozen=True)
@@ -92,11 +104,81 @@ async def handle(app: Ownit, text: str, origin: Origin, *, key: str | None = Non
     try:
         command = parse(text)
     except c.UsageError as exc:
+        app.metrics.commands.labels("unparsed", "usage").inc()
         return refusal(exc.message, exc.usage)
     return await run(app, command, origin, key=key)
 
 
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) says the database could not be reached."""
+    import asyncpg
+
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, IntegrityError):
+            return False
+        if isinstance(seen, OperationalError | InterfaceError | PoolTimeout):
+            return True
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        if isinstance(
+            seen,
+            asyncpg.ConnectionDoesNotExistError
+            | asyncpg.PostgresConnectionError
+            | asyncpg.InterfaceError
+            | asyncpg.CannotConnectNowError
+            | OSError
+            | TimeoutError,
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 async def run(app: Ownit, command: c.Command, origin: Origin, *, key: str | None = None) -> Reply:
+    started = time.perf_counter()
+    name = type(command).__name__.lower()
+    reply = await _run(app, command, origin, key=key)
+    outcome = "duplicate" if reply.extra.get("duplicate") else ("ok" if reply.ok else "refused")
+    app.metrics.commands.labels(name, outcome).inc()
+    app.metrics.command_seconds.labels(name).observe(time.perf_counter() - started)
+    return reply
+
+
+async def _run(app: Ownit, command: c.Command, origin: Origin, *, key: str | None) -> Reply:
+    claimed = False
+    if key is not None:
+        claimed = await app.shared.claim(f"delivery:{key}", SEEN_FOR) is True
+        if not claimed:
+            first = await app.shared.get(f"delivery:{key}")
+            if isinstance(first, dict):
+                log.info("duplicate delivery %s answered from Redis", key)
+                app.metrics.deduplicated.labels("redis").inc()
+                dup = Reply.from_dict(first)
+                dup.extra["duplicate"] = True
+                return dup
+            # Still being handled, or its handler died: the database decides below.
+    try:
+        reply = await _transact(app, command, origin, key=key)
+    except Exception as exc:
+        if claimed:
+            await app.shared.forget(f"delivery:{key}")
+        if not database_unreachable(exc):
+            raise
+        log.warning("database unreachable; command refused: %s", exc)
+        app.metrics.database_unavailable.inc()
+        return refusal(DATABASE_DOWN)
+    if claimed:
+        if reply.extra.get("duplicate") or not reply.ok:
+            await app.shared.forget(f"delivery:{key}")
+        else:
+            await app.shared.put(f"delivery:{key}", reply.to_dict(), SEEN_FOR)
+    return reply
+
+
+async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str | None) -> Reply:
     rules = await app.rules()
     try:
         async with app.db.session() as s:
@@ -118,6 +200,7 @@ async def run(app: Ownit, command: c.Command, origin: Origin, *, key: str | None
         async with app.db.reader() as s:
             seen = await s.get(Delivery, key)
         log.info("duplicate delivery %s ignored", key)
+        app.metrics.deduplicated.labels("database").inc()
         if seen is not None and seen.reply:
             dup = Reply.from_dict(seen.reply)
             dup.extra["duplicate"] = True

@@ -28,11 +28,19 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready"})
 
 
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format: commands, duplicates caught, steps fired, scheduler lag."""
+    app = request.app[APP_KEY]
+    body = app.metrics.render()
+    return web.Response(body=body, headers={"Content-Type": app.metrics.content_type})
+
+
 async def make_web_app(app: Ownit, plugins: list[Plugin] | None = None) -> web.Application:
     web_app = web.Application(client_max_size=1024**2)
     web_app[APP_KEY] = app
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/readyz", readyz)
+    web_app.router.add_get("/metrics", metrics)
     for plugin in plugins or []:
         await plugin(web_app, app)
     return web_app
