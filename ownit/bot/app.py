@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -60,6 +61,7 @@ class Ownit:
     shared: Shared = field(default_factory=LocalShared)
     metrics: Metrics = field(default_factory=Metrics)
     _pending: set[asyncio.Task[Any]] = field(default_factory=set)
+    case_hooks: list[Callable[[str], None]] = field(default_factory=list)
 
     @classmethod
     async def start(
@@ -121,6 +123,18 @@ class Ownit:
                 return
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
+
+    def case_changed(self, *keys: str | None) -> None:
+        """Tell the platforms that these cases changed (a Slack card updates in place).
+
+        Hooks must not block: they note the key and do their work in their own tasks.
+        """
+        for key in dict.fromkeys(k for k in keys if k):
+            for hook in self.case_hooks:
+                try:
+                    hook(key)
+                except Exception:
+                    log.exception("case hook failed for %s", key)
 
     async def settle(self) -> None:
         """Fire what is due and deliver what is queued, until nothing is left (console, tests)."""

@@ -209,6 +209,7 @@ async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str 
     except Refusal as exc:
         return refusal(exc.message, exc.usage)
     app.poke()
+    app.case_changed(reply.case, *(m.case for m in reply.messages))
     return reply
 
 
