@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import col, func, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ownit.bot.business_time import Calendar, parse_workdays
@@ -24,7 +24,7 @@ from ownit.bot.errors import NotAllowed, Refusal
 from ownit.bot.messages import Message
 from ownit.bot.policy import Policy
 from ownit.handlers.commands import parse_ref
-from ownit.storage.tables import Case, Membership, Person, Request, Setting, Team
+from ownit.storage.tables import Membership, Person, Setting, Team
 
 USAGE = """/case admin person add <handle> <Full Name> [email]
 /case admin team add <key> <Team Name>
@@ -35,6 +35,7 @@ USAGE = """/case admin person add <handle> <Full Name> [email]
 /case admin link <@person> slack|teams <platform id>
 /case admin admin add|remove <@person>
 /case admin target <team> on_time <0-1> | first_response <minutes>
+/case admin digest [@manager|all] at 08:30 | weekly mon | all_clear on|off | on|off
 /case admin policy [nudge <share> | at_risk <share> | buffer <duration>]
 /case admin policy deadline <P1-P4> <when>"""
 
@@ -70,6 +71,13 @@ async def run(
     verb = verb.lower()
     if verb == "policy" and not args:
         return _say("Policy: " + ", ".join(f"{k}={v}" for k, v in rules.policy.as_dict().items()))
+    if verb == "digest":  # managers set their own digest; admins anyone's
+        from ownit.bot import digests
+
+        words = ("all", "at", "weekly", "all_clear", "all-clear", "on", "off")
+        named = await _person(s, args[0], platform) if args and args[0] not in words else None
+        rest = list(args[1:] if named else args)
+        return await digests.configure(s, actor=actor, who=named, args=rest)
     if not actor.is_admin:
         raise NotAllowed("Only admins can change the organisation. Ask one of them.", USAGE)
     a = list(args)
@@ -211,39 +219,7 @@ async def run(
 async def digest(
     s: AsyncSession, *, rules: Rules, actor: Person, team: str | None, now: datetime
 ) -> Message:
-    """A plain digest of what is at risk now for the people the actor manages (or a team)."""
-    people_q = select(Person.id).where(Person.manager_id == actor.id)
-    title = f"Digest for {actor.name}'s people"
-    if team:
-        t = await team_by_key(s, team)
-        if t is None:
-            raise Refusal(f"There is no team @{normalise_handle(team)}.")
-        people_q = select(Membership.person_id).where(Membership.team_id == t.id)
-        title = f"Digest for @{t.key}"
-    open_q = select(Request).where(
-        col(Request.status).in_(("open", "acknowledged")), col(Request.assignee_id).in_(people_q)
-    )
-    reqs = (await s.exec(open_q.order_by(col(Request.deadline)))).all()
-    overdue = [r for r in reqs if r.deadline < now]
-    answered = (
-        await s.exec(
-            select(func.count())
-            .select_from(Request)
-            .where(Request.status == "answered", col(Request.answered_by_id).in_(people_q))
-        )
-    ).one()
-    open_cases = (
-        await s.exec(
-            select(func.count())
-            .select_from(Case)
-            .where(Case.status == "open", col(Case.owner_id).in_(people_q))
-        )
-    ).one()
-    lines = [
-        title,
-        f"Open requests: {len(reqs)} ({len(overdue)} overdue). Answered so far: "
-        f"{answered}. Open cases: {open_cases}.",
-    ]
-    for r in overdue[:10]:
-        lines.append(f"• {r.key} overdue: {r.question[:80]}")
-    return Message("digest", ("\n".join(lines),), private=True)
+    """`/case digest [team]`: a manager's digest of their own people or teams (bot/digests.py)."""
+    from ownit.bot import digests
+
+    return await digests.on_demand(s, rules=rules, actor=actor, team=team, now=now)

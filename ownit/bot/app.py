@@ -150,6 +150,9 @@ class Ownit:
         self.tasks.append(
             asyncio.create_task(self.shared.listen(self.stop, self.scheduler.wake.set), name="wake")
         )
+        from ownit.bot.digests import Digester
+
+        self.tasks.append(asyncio.create_task(Digester(self).run(self.stop), name="digests"))
 
     async def close(self) -> None:
         self.stop.set()

@@ -66,7 +66,9 @@ async def reports_of(session: AsyncSession, manager: Person) -> list[int]:
     frontier: list[int] = [manager.id] if manager.id is not None else []
     while frontier:
         rows = (
-            await _exec(session, select(col(Person.id)).where(col(Person.manager_id).in_(frontier)))
+            await execute(
+                session, select(col(Person.id)).where(col(Person.manager_id).in_(frontier))
+            )
         ).all()
         frontier = [r[0] for r in rows if r[0] not in seen]
         seen.update(frontier)
@@ -75,7 +77,7 @@ async def reports_of(session: AsyncSession, manager: Person) -> list[int]:
 
 
 async def managed_teams(session: AsyncSession, manager: Person) -> list[Team]:
-    rows = await _exec(
+    rows = await execute(
         session, select(Team).where(col(Team.manager_id) == manager.id).order_by(col(Team.key))
     )
     return list(rows.scalars().all())
@@ -90,7 +92,7 @@ async def manager_scope(session: AsyncSession, manager: Person) -> Scope:
     teams = await managed_teams(session, manager)
     team_ids = [t.id for t in teams if t.id is not None]
     if team_ids:
-        rows = await _exec(
+        rows = await execute(
             session, select(col(Membership.person_id)).where(col(Membership.team_id).in_(team_ids))
         )
         people.update(r[0] for r in rows.all())
@@ -112,7 +114,7 @@ async def manager_scope(session: AsyncSession, manager: Person) -> Scope:
 
 
 async def team_scope(session: AsyncSession, team: Team) -> Scope:
-    rows = await _exec(
+    rows = await execute(
         session, select(col(Membership.person_id)).where(col(Membership.team_id) == team.id)
     )
     assert team.id is not None
@@ -311,12 +313,12 @@ class Figures:
         }
 
 
-async def _exec(session: AsyncSession, stmt: Any) -> Any:
+async def execute(session: AsyncSession, stmt: Any) -> Any:
     """Run a core select (sqlmodel's overloads do not type multi-column aggregates)."""
     return await session.exec(stmt)
 
 
-def _asked_of(scope: Scope) -> ColumnElement[bool]:
+def asked_of(scope: Scope) -> ColumnElement[bool]:
     """Requests that count against the scope: asked of its people, or unclaimed by its teams."""
     people = col(Request.assignee_id).in_(scope.people) if scope.people else false()
     if not scope.teams:
@@ -343,7 +345,7 @@ async def _calendars(
 ) -> dict[int, Calendar]:
     if not ids:
         return {}
-    rows = (await _exec(session, select(Person).where(col(Person.id).in_(ids)))).scalars().all()
+    rows = (await execute(session, select(Person).where(col(Person.id).in_(ids)))).scalars().all()
     return {p.id: calendar_of(p, default) for p in rows if p.id is not None}
 
 
@@ -371,7 +373,7 @@ async def compute(
         _answered_by(scope), col(Request.answered_at) >= start, col(Request.answered_at) < end
     )
     row = (
-        await _exec(
+        await execute(
             session,
             select(
                 func.count(),
@@ -384,10 +386,10 @@ async def compute(
     if due_end > start:
         f.missed_open = int(
             (
-                await _exec(
+                await execute(
                     session,
                     select(func.count()).where(
-                        _asked_of(scope),
+                        asked_of(scope),
                         col(Request.status).in_(OPEN_STATES),
                         col(Request.deadline) >= start,
                         col(Request.deadline) < due_end,
@@ -401,7 +403,7 @@ async def compute(
         await _durations(session, f, scope=scope, start=start, end=end, default=default)
 
     steps = (
-        await _exec(
+        await execute(
             session,
             select(col(Event.kind), func.count())
             .join(Request, col(Request.id) == col(Event.request_id))
@@ -409,13 +411,13 @@ async def compute(
                 col(Event.kind).in_([f"step:{s}" for s in STEPS[:3]]),
                 col(Event.at) >= start,
                 col(Event.at) < end,
-                _asked_of(scope),
+                asked_of(scope),
             )
             .group_by(col(Event.kind)),
         )
     ).all()
     promise_steps = (
-        await _exec(
+        await execute(
             session,
             select(func.count())
             .select_from(Event)
@@ -436,7 +438,7 @@ async def compute(
         _owned_by(scope), col(Case.resolved_at) >= start, col(Case.resolved_at) < end
     )
     row = (
-        await _exec(
+        await execute(
             session,
             select(
                 func.count(),
@@ -461,7 +463,7 @@ async def compute(
     if f.handoffs:
         f.redirects = int(
             (
-                await _exec(
+                await execute(
                     session,
                     select(func.coalesce(func.sum(col(Request.redirects)), 0))
                     .join(Case, col(Case.id) == col(Request.case_id))
@@ -473,7 +475,7 @@ async def compute(
     opened_in = and_(_owned_by(scope), col(Case.opened_at) >= start, col(Case.opened_at) < end)
     category = func.coalesce(col(Case.category), "uncategorised")
     cats = (
-        await _exec(
+        await execute(
             session,
             select(category, func.count())
             .where(opened_in)
@@ -490,12 +492,12 @@ async def compute(
         .having(func.count() > 1)
     )
     repeats = (
-        await _exec(session, repeat.order_by(func.count().desc(), col(Case.customer)).limit(TOP))
+        await execute(session, repeat.order_by(func.count().desc(), col(Case.customer)).limit(TOP))
     ).all()
     f.repeat_customers = [(str(c), int(n)) for c, n in repeats]
     if len(repeats) == TOP:
         f.repeat_customer_count = int(
-            (await _exec(session, select(func.count()).select_from(repeat.subquery()))).one()[0]
+            (await execute(session, select(func.count()).select_from(repeat.subquery()))).one()[0]
         )
     else:
         f.repeat_customer_count = len(repeats)
@@ -513,7 +515,7 @@ async def _durations(
 ) -> None:
     """Median and p90 business time to acknowledge and to answer, over the newest SAMPLE."""
     answers = (
-        await _exec(
+        await execute(
             session,
             select(col(Request.answered_by_id), col(Request.opened_at), col(Request.answered_at))
             .where(
@@ -526,7 +528,7 @@ async def _durations(
         )
     ).all()
     acks = (
-        await _exec(
+        await execute(
             session,
             select(col(Request.assignee_id), col(Request.opened_at), col(Request.acked_at))
             .where(
@@ -569,7 +571,7 @@ async def per_person(
     if not scope.people:
         return []
     answered = (
-        await _exec(
+        await execute(
             session,
             select(
                 col(Request.answered_by_id),
@@ -585,7 +587,7 @@ async def per_person(
         )
     ).all()
     missed = (
-        await _exec(
+        await execute(
             session,
             select(col(Request.assignee_id), func.count())
             .where(
@@ -653,7 +655,7 @@ async def weekly_series(
     if scope.people or scope.teams:
         bucket = _bucket(col(Request.answered_at), bounds)
         for i, n, good in (
-            await _exec(
+            await execute(
                 session,
                 select(
                     bucket, func.count(), _ones(col(Request.answered_at) <= col(Request.deadline))
@@ -670,11 +672,11 @@ async def weekly_series(
             ok[i] += int(good)
         bucket = _bucket(col(Request.deadline), bounds)
         for i, n in (
-            await _exec(
+            await execute(
                 session,
                 select(bucket, func.count())
                 .where(
-                    _asked_of(scope),
+                    asked_of(scope),
                     col(Request.status).in_(OPEN_STATES),
                     col(Request.deadline) >= first,
                     col(Request.deadline) < min(last, now),
@@ -685,7 +687,7 @@ async def weekly_series(
             due[i] += int(n)
         bucket = _bucket(col(Case.resolved_at), bounds)
         for i, n, good in (
-            await _exec(
+            await execute(
                 session,
                 select(bucket, func.count(), _ones(col(Case.promise_kept).is_(True)))
                 .where(
