@@ -2,6 +2,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SRC := ownit tests $(wildcard bench)
 
 .PHONY: run test lint format bench clean
 
@@ -15,18 +16,18 @@ run: $(STAMP)
 	$(BIN)/ownit run
 
 test: $(STAMP)
-	$(BIN)/ruff check ownit tests bench
-	$(BIN)/ruff format --check ownit tests bench
+	$(BIN)/ruff check $(SRC)
+	$(BIN)/ruff format --check $(SRC)
 	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check ownit tests bench
+	$(BIN)/ruff check $(SRC)
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff format ownit tests bench
-	$(BIN)/ruff check --fix ownit tests bench
+	$(BIN)/ruff format $(SRC)
+	$(BIN)/ruff check --fix $(SRC)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info ownit.db

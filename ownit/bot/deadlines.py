@@ -52,8 +52,8 @@ _MONTHS = """jan january feb february mar march apr april may jun june jul july 
     sep sept september oct october nov november dec december""".split()
 # looks_like_deadline vocabulary: filler words may appear but say nothing about time alone.
 _FILLER = set("in at on the of and this next end close business working".split())
-_TIME_WORDS = """yesterday today tomorrow tmrw tmr eod eow cob eob nbd noon midday day days week weeks
-    h hr hrs hour hours m min mins minute minutes d am pm""".split()
+_TIME_WORDS = """yesterday today tomorrow tmrw tmr eod eow cob eob nbd noon midday day days
+    week weeks h hr hrs hour hours m min mins minute minutes d am pm""".split()
 _STRONG = {*_TIME_WORDS, *_MONTHS, *WEEKDAY_ALIASES}
 _NUM_TOKEN_RE = re.compile(
     rf"(?:\d+(?:\.\d+)?{_UNIT})+|\d[\d:./+-]*(?:t[\d:.+-]+)?z?(?:am|pm|st|nd|rd|th)?"
