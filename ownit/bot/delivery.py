@@ -2,7 +2,8 @@
 
 Notices are written in the transaction of the change they report, so a crash never loses one;
 delivery leases a batch, sends, and marks it sent (at least once: a crash between send and mark
-resends after the lease). A person no platform can reach is reported to the case owner. Sends
+resends after the lease). A person no platform can reach is reported to the case owner, with
+what to do (a channel raises `Unreachable` to say why), and the case's timeline notes it. Sends
 to one conversation are paced by a rate limiter shared by all replicas (`RATES`, per channel).
 """
 
@@ -18,18 +19,24 @@ from sqlmodel import col, select
 
 from ownit.bot.messages import Message
 from ownit.bot.metrics import Metrics
+from ownit.bot.notices import notify
 from ownit.storage.db import Database
 from ownit.storage.shared import LocalShared, Rate, Shared
-from ownit.storage.tables import Outbox, Person
+from ownit.storage.tables import Case, Event, Outbox, Person
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 8
+UNREACHABLE = "unreachable"
 # The platforms' documented pace per conversation: Slack about one message a second (short bursts
 # allowed), Teams about seven a second. Channels not listed are not paced (the console).
 RATES = {"slack": Rate(limit=1, window=1.0), "teams": Rate(limit=7, window=1.0)}
 MAX_WAIT = 5.0
+
+
+class Unreachable(Exception):
+    """Raised by a channel that cannot reach this person yet; the message says what to do."""
 
 
 class Channel(Protocol):
@@ -61,6 +68,50 @@ class Deliverer:
     def channel_for(self, person: Person) -> Channel | None:
         return next((c for c in self.channels if c.reaches(person)), None)
 
+    def channels_for(self, person: Person) -> list[Channel]:
+        """Every channel that may reach the person, in order; the next is tried if one can't."""
+        return [c for c in self.channels if c.reaches(person)]
+
+    async def _report_unreachable(
+        self, row: Outbox, person: Person, msg: Message, hints: list[str]
+    ) -> None:
+        """Tell the case owner, with what to do, that a notice could not reach someone."""
+        if row.case_id is None or row.kind == UNREACHABLE:
+            log.warning("outbox %s: nobody can reach @%s", row.id, person.handle)
+            return
+        how = "; ".join(hints) or (
+            f"{person.name} has no Slack or Teams account I can use: an admin can link one "
+            f"with `/case admin link @{person.handle} slack|teams <id>`, or they can send "
+            "ownit a message once"
+        )
+        async with self.db.session() as s:
+            case = await s.get(Case, row.case_id)
+            owner = await s.get(Person, case.owner_id) if case else None
+            if case is None or owner is None or owner.id == person.id:
+                log.warning("outbox %s: nobody can reach @%s", row.id, person.handle)
+                return
+            text = (
+                f"I could not reach {person.name} (@{person.handle}) about {case.key}. {how}. "
+                f"Until then, please pass this on yourself: {msg.plain()}"
+            )
+            notify(
+                s,
+                to=owner,
+                at=datetime.now(UTC),
+                case=case,
+                msg=Message(UNREACHABLE, (text,), case=case.key, request=msg.request),
+            )
+            s.add(
+                Event(
+                    case_id=row.case_id,
+                    request_id=row.request_id,
+                    at=datetime.now(UTC),
+                    kind=UNREACHABLE,
+                    text=f"could not reach {person.name}: {how}",
+                    data={"person_id": person.id, "outbox_id": row.id},
+                )
+            )
+
     async def drain(self, limit: int = 200) -> int:
         """Deliver what is pending now; returns how many were sent."""
         now = datetime.now(UTC)
@@ -91,20 +142,31 @@ class Deliverer:
         sent = 0
         for row in rows:
             person = people[row.person_id]
-            channel = self.channel_for(person)
+            msg = Message.from_dict(row.payload)
+            channel: Channel | None = None
             error: str | None = None
-            if channel is None:
-                error = "unreachable: no platform reaches this person"
-            else:
+            hints: list[str] = []
+            for candidate in self.channels_for(person):
+                channel = candidate
                 try:
-                    await self._pace(channel, person)
-                    await channel.send(person, Message.from_dict(row.payload), row)
+                    await self._pace(candidate, person)
+                    await candidate.send(person, msg, row)
+                    error = None
+                    break
+                except Unreachable as exc:
+                    hints.append(str(exc))
+                    error = f"unreachable: {exc}"
                 except Exception as exc:
                     log.warning(
                         "delivery of outbox %s to %s failed: %s", row.id, person.handle, exc
                     )
                     error = f"{type(exc).__name__}: {exc}"
-            await self._settle(row, error, retry=channel is not None)
+                    break
+            unreachable = channel is None or (error is not None and error.startswith("unreachable"))
+            if unreachable:
+                error = error or "unreachable: no platform reaches this person"
+                await self._report_unreachable(row, person, msg, hints)
+            await self._settle(row, error, retry=not unreachable)
             sent += error is None
             if self.metrics:
                 self.metrics.notices.labels(
