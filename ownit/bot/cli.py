@@ -34,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     clock_sub.add_parser("show")
     adv = clock_sub.add_parser("advance")
     adv.add_argument("duration", help="e.g. 3h, 30m, 1d2h")
+    rep = sub.add_parser("report", help="export managers' figures as CSV or JSON")
+    rep.add_argument("--since", required=True, help="first day, e.g. 2026-10-01")
+    rep.add_argument("--until", default=None, help="day after the last (default: now)")
+    rep.add_argument("--format", dest="fmt", choices=("csv", "json"), default="csv")
+    rep.add_argument("--period", choices=("all", "week"), default="all")
+    rep.add_argument("--output", "-o", default=None, help="a file (default: standard output)")
     return p
 
 
@@ -136,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
                 asyncio.run(_migrate(settings))
             case "clock":
                 asyncio.run(_clock(settings, args))
+            case "report":
+                from ownit.bot.report import run_cli
+
+                asyncio.run(run_cli(settings, args))
     except (ConfigError, OrgFileError, DatabaseUrlError) as exc:
         print(f"ownit: {exc}", file=sys.stderr)
         return 2

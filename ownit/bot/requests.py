@@ -10,7 +10,7 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from ownit.bot import ladder
+from ownit.bot import ladder, predict
 from ownit.bot.cases import get_case, may_manage_case, parse_key, parse_when, require_open
 from ownit.bot.directory import (
     Rules,
@@ -251,6 +251,9 @@ async def ask(
                 latest_iso=latest.isoformat(),
             )
         )
+    replies += await predict.warnings(
+        session, target=assignee or target, case=case, request=req, cal=cal, now=now
+    )
     return replies
 
 
