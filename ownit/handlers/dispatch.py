@@ -154,8 +154,8 @@ async def _run(app: Ownit, command: c.Command, origin: Origin, *, key: str | Non
         if not claimed:
             first = await app.shared.get(f"delivery:{key}")
             if isinstance(first, dict):
-                log.info("duplicate delivery %s answered from Redis", key)
-                app.metrics.deduplicated.labels("redis").inc()
+                log.info("duplicate delivery %s answered from the shared store", key)
+                app.metrics.deduplicated.labels(app.shared.kind).inc()
                 dup = Reply.from_dict(first)
                 dup.extra["duplicate"] = True
                 return dup
@@ -180,12 +180,14 @@ async def _run(app: Ownit, command: c.Command, origin: Origin, *, key: str | Non
 
 async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str | None) -> Reply:
     rules = await app.rules()
+    # Read before the transaction: the simulated clock has its own session, which would wait on
+    # this one's write lock on SQLite.
+    now = await app.clock.now()
     try:
         async with app.db.session() as s:
             if key is not None:
-                s.add(Delivery(key=key, at=await app.clock.now()))
+                s.add(Delivery(key=key, at=now))
                 await s.flush()
-            now = await app.clock.now()
             actor = await identify(s, origin)
             reply = await _execute(s, app, rules, command, actor, origin, now)
             reply.command = command

@@ -1,0 +1,152 @@
+"""The shared layer: the same behaviour from Redis and from its in-process twin, and Redis faults.
+
+Faults are made on a private redis-server (killed and restarted); the machine's Redis stays up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from ownit.storage.shared import LocalShared, Rate, RedisShared, Shared, namespace
+from tests.conftest import need_server
+from tests.scale_support import RedisServer
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture(params=["local", "redis"])
+async def shared(request: pytest.FixtureRequest) -> AsyncIterator[Shared]:
+    s: Shared
+    if request.param == "local":
+        s = LocalShared()
+    else:
+        url = request.getfixturevalue("redis_url")
+        s = RedisShared(url, prefix=f"ownit-test:{uuid.uuid4().hex[:8]}:")
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    if not RedisServer.available():
+        need_server("redis-server binary", "127.0.0.1", 1)  # skips, or fails under CI
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+async def test_claim_is_first_come(shared: Shared) -> None:
+    assert await shared.claim("delivery:a", 60) is True
+    assert await shared.claim("delivery:a", 60) is False
+    assert await shared.get("delivery:a") == "pending"
+    await shared.put("delivery:a", {"ok": True, "messages": []}, 60)
+    assert await shared.get("delivery:a") == {"ok": True, "messages": []}
+    await shared.forget("delivery:a")
+    assert await shared.claim("delivery:a", 60) is True
+
+
+async def test_keys_expire(shared: Shared) -> None:
+    await shared.put("cache:profile:U1", {"name": "Dana"}, 0.2)
+    assert await shared.get("cache:profile:U1") == {"name": "Dana"}
+    assert await shared.claim("delivery:short", 0.2) is True
+    await asyncio.sleep(0.35)
+    assert await shared.get("cache:profile:U1") is None
+    assert await shared.claim("delivery:short", 0.2) is True
+
+
+async def test_rate_limiter_spreads_sends_over_windows(shared: Shared) -> None:
+    rate = Rate(limit=2, window=0.5)
+    waits = [await shared.reserve("slack:42", rate) for _ in range(6)]
+    # two per half-second window: the first two now, then two in each of the next windows
+    assert waits[0] < 0.5 and waits[1] < 0.5
+    assert 0 < waits[2] <= 0.5 and waits[2] == pytest.approx(waits[3], abs=0.05)
+    assert 0.5 < waits[4] <= 1.0
+    other = await shared.reserve("slack:43", rate)  # another conversation is not held up
+    assert other < 0.5
+
+
+async def test_announcements_wake_every_listener(redis_url: str) -> None:
+    prefix = f"ownit-test:{uuid.uuid4().hex[:8]}:"
+    a, b = RedisShared(redis_url, prefix=prefix), RedisShared(redis_url, prefix=prefix)
+    woken = {"a": 0, "b": 0}
+    stop = asyncio.Event()
+
+    def waker(name: str):  # type: ignore[no-untyped-def]
+        def wake() -> None:
+            woken[name] += 1
+
+        return wake
+
+    tasks = [asyncio.create_task(s.listen(stop, waker(n))) for n, s in (("a", a), ("b", b))]
+    try:
+        await asyncio.sleep(0.3)
+        base = dict(woken)
+        await a.announce()
+        for _ in range(50):
+            if woken["a"] > base["a"] and woken["b"] > base["b"]:
+                break
+            await asyncio.sleep(0.05)
+        assert woken["a"] > base["a"] and woken["b"] > base["b"]
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+        await a.close()
+        await b.close()
+
+
+def test_namespaces_differ_per_database() -> None:
+    assert namespace("postgresql://x/a") != namespace("postgresql://x/b")
+
+
+async def test_redis_down_answers_unknown_fast_and_recovers(own_redis: RedisServer) -> None:
+    s = RedisShared(own_redis.url, prefix="t:", pause=0.3)
+    stop = asyncio.Event()
+    woken: list[float] = []
+    listener = asyncio.create_task(s.listen(stop, lambda: woken.append(time.monotonic())))
+    try:
+        assert await s.claim("k1", 60) is True
+        own_redis.kill()
+        started = time.monotonic()
+        assert await s.claim("k2", 60) is None  # unknown: the caller falls back to the database
+        assert await s.get("k1") is None
+        assert await s.put("k3", {"x": 1}, 60) is False
+        assert await s.reserve("slack:1", Rate(1)) == 0.0  # no pacing rather than no sending
+        await s.announce()
+        assert not s.available
+        assert time.monotonic() - started < 2.0
+        # while known down, calls cost nothing
+        t = time.monotonic()
+        for _ in range(100):
+            await s.claim("k4", 60)
+        assert time.monotonic() - t < 0.5
+
+        own_redis.start()  # same port, empty (no persistence): a restarted Redis
+        deadline = time.monotonic() + 10
+        for _ in range(100):
+            if time.monotonic() > deadline or await s.claim("k5", 60) is True:
+                break
+            await asyncio.sleep(0.1)
+        assert s.available
+        assert await s.claim("k5", 60) is False
+
+        # the listener resubscribed by itself: an announcement reaches it again
+        mark = time.monotonic()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(w > mark for w in woken):
+            await s.announce()
+            await asyncio.sleep(0.2)
+        assert any(w > mark for w in woken)
+    finally:
+        stop.set()
+        await listener
+        await s.close()
