@@ -86,3 +86,12 @@ async def test_team_request_is_claimed_by_first_responder(bot: ConsoleBot) -> No
     assert "only they can answer it" in out
     out = await bot.say("/case answer R-1 refunded", as_="bo")
     assert "@bo answered R-1" in bot.to("alex", out)
+
+
+async def test_promise_step_after_the_promise_says_it_is_broken(bot: ConsoleBot) -> None:
+    await bot.say("/case open Acme: question promise 12:00")
+    await bot.say("/case ask C-1 @dana check by 10:30")
+    out = await bot.say("/clock 13:00")
+    assert "Promise broken on C-1 (Acme)" in bot.to("alex", out)
+    assert "Promise broken on C-1 (Acme)" in bot.to("sam", out)
+    assert "Promise at risk" not in out

@@ -339,6 +339,7 @@ async def _promise_at_risk(
         text=f"promise at risk: due {case.promise_at.isoformat()}",
     )
     manager = await manager_of(session, owner)
+    kind = "promise_broken" if now >= case.promise_at else "promise_at_risk"
     for person in [owner, *([manager] if manager else [])]:
         notify(
             session,
@@ -346,7 +347,7 @@ async def _promise_at_risk(
             at=now,
             case=case,
             msg=message(
-                "promise_at_risk",
+                kind,
                 case=case.key,
                 case_key=case.key,
                 customer=case.customer,
