@@ -74,11 +74,11 @@ class Deliverer:
 
     async def _report_unreachable(
         self, row: Outbox, person: Person, msg: Message, hints: list[str]
-    ) -> None:
+    ) -> int:
         """Tell the case owner, with what to do, that a notice could not reach someone."""
         if row.case_id is None or row.kind == UNREACHABLE:
             log.warning("outbox %s: nobody can reach @%s", row.id, person.handle)
-            return
+            return 0
         how = "; ".join(hints) or (
             f"{person.name} has no Slack or Teams account I can use: an admin can link one "
             f"with `/case admin link @{person.handle} slack|teams <id>`, or they can send "
@@ -89,7 +89,7 @@ class Deliverer:
             owner = await s.get(Person, case.owner_id) if case else None
             if case is None or owner is None or owner.id == person.id:
                 log.warning("outbox %s: nobody can reach @%s", row.id, person.handle)
-                return
+                return 0
             text = (
                 f"I could not reach {person.name} (@{person.handle}) about {case.key}. {how}. "
                 f"Until then, please pass this on yourself: {msg.plain()}"
@@ -111,9 +111,10 @@ class Deliverer:
                     data={"person_id": person.id, "outbox_id": row.id},
                 )
             )
+        return 1
 
     async def drain(self, limit: int = 200) -> int:
-        """Deliver what is pending now; returns how many were sent."""
+        """Deliver what is pending now; returns how many were sent or reported as unreachable."""
         now = datetime.now(UTC)
         async with self.db.session() as s:
             q = (
@@ -139,7 +140,7 @@ class Deliverer:
                     )
                 ).all()
             }
-        sent = 0
+        sent = reported = 0
         for row in rows:
             person = people[row.person_id]
             msg = Message.from_dict(row.payload)
@@ -165,7 +166,7 @@ class Deliverer:
             unreachable = channel is None or (error is not None and error.startswith("unreachable"))
             if unreachable:
                 error = error or "unreachable: no platform reaches this person"
-                await self._report_unreachable(row, person, msg, hints)
+                reported += await self._report_unreachable(row, person, msg, hints)
             await self._settle(row, error, retry=not unreachable)
             sent += error is None
             if self.metrics:
@@ -173,7 +174,7 @@ class Deliverer:
                     channel.name if channel else "none", "sent" if error is None else "failed"
                 ).inc()
         self.sent += sent
-        return sent
+        return sent + reported
 
     async def _pace(self, channel: Channel, person: Person) -> None:
         """Wait for this conversation's turn (the limiter is shared; Redis down → no pacing)."""
