@@ -8,4 +8,8 @@ from ownit.handlers.web import Plugin
 
 def plugins(settings: Settings) -> list[Plugin]:
     found: list[Plugin] = []
+    if settings.has_slack:
+        from ownit.handlers import slack
+
+        found.append(slack.plugin)
     return found
