@@ -12,4 +12,9 @@ def plugins(settings: Settings) -> list[Plugin]:
         from ownit.handlers import slack
 
         found.append(slack.plugin)
+    if settings.has_teams or settings.teams_api_url:
+        # Without an app id the Teams endpoint serves loopback callers only (emulator, tests).
+        from ownit.handlers import teams
+
+        found.append(teams.plugin)
     return found

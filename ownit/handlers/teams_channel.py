@@ -1,0 +1,118 @@
+"""Delivery to Teams: proactive messages through stored conversation references.
+
+A notice to a case's owner about a case that lives in a Teams channel goes into the case's reply
+chain (the conversation id with its `;messageid=` part), mentioning the owner; everything else
+goes to the person's personal chat with the bot. A person seen only in a channel or in a mention
+gets a personal chat created on first use. Someone the bot cannot reach yet raises `Unreachable`
+with what to do, and delivery tells the case owner.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlmodel import col, select
+
+from ownit.bot.app import Ownit
+from ownit.bot.delivery import Unreachable
+from ownit.bot.directory import mention
+from ownit.bot.messages import Message
+from ownit.handlers import render_teams
+from ownit.handlers.teams_connector import Connector, ConnectorError
+from ownit.storage.tables import Case, ConversationRef, Outbox, Person
+
+PLATFORM = "teams"
+GONE = frozenset({401, 403, 404})
+INSTALL_HINT = (
+    "{name} has not opened ownit in Teams yet: ask them to add the ownit app in Teams (Apps → "
+    "ownit → Add) or to send it any message, or a Teams admin can install it for them"
+)
+
+
+class TeamsChannel:
+    name = PLATFORM
+
+    def __init__(self, app: Ownit, connector: Connector, default_service_url: str | None) -> None:
+        self.app = app
+        self.connector = connector
+        self.default_service_url = default_service_url
+
+    def reaches(self, person: Person) -> bool:
+        return bool(person.teams_id)
+
+    async def send(self, person: Person, msg: Message, row: Outbox) -> None:
+        async with self.app.db.reader() as s:
+            ref = (
+                await s.exec(
+                    select(ConversationRef).where(
+                        ConversationRef.person_id == person.id,
+                        ConversationRef.platform == PLATFORM,
+                    )
+                )
+            ).first()
+            case = await s.get(Case, row.case_id) if row.case_id else None
+            fallback_url = await self._any_service_url(s)
+        if (
+            case is not None
+            and case.platform == PLATFORM
+            and case.thread
+            and case.owner_id == person.id
+            and not msg.private
+        ):
+            service_url = (ref.service_url if ref else None) or fallback_url
+            if service_url:
+                activity = render_teams.activity(msg, to=mention(person))
+                await self.connector.send(service_url, case.thread, activity)
+                return
+        if ref is None:
+            raise Unreachable(INSTALL_HINT.format(name=person.name))
+        service_url = ref.service_url or fallback_url
+        if not service_url:
+            raise Unreachable(INSTALL_HINT.format(name=person.name))
+        conversation_id = ref.conversation_id or await self._open_personal(person, ref, service_url)
+        try:
+            await self.connector.send(service_url, conversation_id, render_teams.activity(msg))
+        except ConnectorError as exc:
+            if exc.status in GONE:
+                raise Unreachable(INSTALL_HINT.format(name=person.name)) from exc
+            raise
+
+    async def _any_service_url(self, s: Any) -> str | None:
+        latest = (
+            await s.exec(
+                select(ConversationRef)
+                .where(
+                    ConversationRef.platform == PLATFORM,
+                    col(ConversationRef.service_url).is_not(None),
+                )
+                .order_by(col(ConversationRef.updated_at).desc())
+            )
+        ).first()
+        return (latest.service_url if latest else None) or self.default_service_url
+
+    async def _open_personal(self, person: Person, ref: ConversationRef, service_url: str) -> str:
+        """Create the bot's personal chat with someone seen only in a channel or a mention."""
+        user = dict(ref.reference.get("user") or {})
+        bot = dict(ref.reference.get("bot") or {})
+        if not user.get("id"):
+            raise Unreachable(INSTALL_HINT.format(name=person.name))
+        try:
+            conversation_id = await self.connector.create_personal(
+                service_url, tenant_id=ref.tenant_id, bot=bot, user=user
+            )
+        except ConnectorError as exc:
+            if exc.status in GONE or exc.status == 400:
+                raise Unreachable(INSTALL_HINT.format(name=person.name)) from exc
+            raise
+        async with self.app.db.session() as s:
+            fresh = await s.get(ConversationRef, ref.id)
+            if fresh is not None:
+                fresh.conversation_id = conversation_id
+                fresh.reference = {
+                    **fresh.reference,
+                    "conversation": {"id": conversation_id, "conversationType": "personal"},
+                }
+                fresh.updated_at = datetime.now(UTC)
+                s.add(fresh)
+        return conversation_id
