@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--format", dest="fmt", choices=("csv", "json"), default="csv")
     rep.add_argument("--period", choices=("all", "week"), default="all")
     rep.add_argument("--output", "-o", default=None, help="a file (default: standard output)")
+    tp = sub.add_parser("teams-package", help="build the Teams app package (zip) to upload")
+    tp.add_argument("--output", "-o", default="ownit-teams.zip", help="the zip to write")
+    tp.add_argument("--domain", default="example.com", help="the host ownit is served from")
     return p
 
 
@@ -146,6 +149,13 @@ def main(argv: list[str] | None = None) -> int:
                 from ownit.bot.report import run_cli
 
                 asyncio.run(run_cli(settings, args))
+            case "teams-package":
+                from pathlib import Path
+
+                from ownit.handlers.teams_package import build
+
+                app_id = settings.microsoft_app_id or ""
+                print(build(Path(args.output), app_id, domain=args.domain))
     except (ConfigError, OrgFileError, DatabaseUrlError) as exc:
         print(f"ownit: {exc}", file=sys.stderr)
         return 2
