@@ -7,7 +7,9 @@ that user), and can answer the next calls with 429 or 5xx to exercise retries.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -90,6 +92,19 @@ class FakeBotConnector:
 
     def texts(self, conversation: str | None = None) -> list[str]:
         return [self.text_of(a) for a in self.posts(conversation)]
+
+    async def wait_for(
+        self, needle: str, conversation: str | None = None, *, within: float = 10.0
+    ) -> dict[str, Any]:
+        """The first posted activity whose text holds `needle` (delivery runs in the background)."""
+        deadline = time.monotonic() + within
+        while True:
+            for act in self.posts(conversation):
+                if needle in self.text_of(act):
+                    return act
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no post with {needle!r} in {conversation}: {self.texts()}")
+            await asyncio.sleep(0.05)
 
     # ------------------------------------------------------------------ the server
 
