@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from ownit.bot.clock import SimClock
 from ownit.storage.tables import Case, Request
@@ -60,7 +60,7 @@ def ts_of(ws: Workspace, call: Call) -> str:  # the ts the fake gave a posted me
 
 async def requests(ws: Workspace) -> list[Request]:
     async with ws.app.db.reader() as s:
-        return list((await s.exec(select(Request).order_by(Request.id))).all())
+        return list((await s.exec(select(Request).order_by(col(Request.id)))).all())
 
 
 async def the_case(ws: Workspace, case_id: int = 1) -> Case:

@@ -72,6 +72,8 @@ class CaseMirror:
             except Exception:
                 log.exception("Slack card sync failed; retrying")
             self.wake.clear()
+            if stop.is_set():
+                return
             if self.dirty:
                 continue
             try:

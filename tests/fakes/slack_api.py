@@ -102,9 +102,7 @@ class FakeSlack:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.port = self._runner.addresses[0][1]
         return self
 
     async def close(self) -> None:
@@ -538,8 +536,6 @@ async def start_ownit(
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    server = site._server
-    assert server is not None
-    port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     app.run_background()
     return Workspace(fake, Driver(f"http://127.0.0.1:{port}", fake), app, bot, runner)

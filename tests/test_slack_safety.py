@@ -1,0 +1,351 @@
+"""Slack under stress: forged and stale signatures, retries and duplicates, a slow or rate-limited
+Web API, a slow database, hostile text, privacy, and a restart between ask and answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlmodel import func, select
+
+from ownit.storage.tables import Case, Event, Request
+from tests.fakes.slack_api import (
+    FakeSlack,
+    Workspace,
+    buttons,
+    readable,
+    sign,
+    start_ownit,
+    text_of,
+    uid,
+)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeSlack]:
+    fake = await FakeSlack().start()
+    try:
+        yield fake
+    finally:
+        await fake.close()
+
+
+@pytest.fixture
+async def ws(sqlite_url: str, fake: FakeSlack) -> AsyncIterator[Workspace]:
+    ws = await start_ownit(sqlite_url, fake)
+    try:
+        yield ws
+    finally:
+        await ws.stop()
+
+
+async def count(ws: Workspace, table: type) -> int:
+    async with ws.app.db.reader() as s:
+        return int((await s.exec(select(func.count()).select_from(table))).one())
+
+
+async def card_of(ws: Workspace, case_id: int = 1) -> tuple[str, str]:
+    for _ in range(200):
+        async with ws.app.db.reader() as s:
+            case = await s.get(Case, case_id)
+        if case is not None and case.thread and not case.thread.startswith("pending"):
+            assert case.channel is not None
+            return case.channel, case.thread
+        await asyncio.sleep(0.05)
+    raise AssertionError("no card")
+
+
+async def test_forged_and_stale_signatures_are_refused(ws: Workspace) -> None:
+    body = ws.drive.command_body("alex", "open Acme: invoice wrong")
+    forged = await ws.drive.post(
+        body, "application/x-www-form-urlencoded", signed=sign(body, secret="not-the-secret")
+    )
+    stale = await ws.drive.post(
+        body, "application/x-www-form-urlencoded", signed=sign(body, ts=int(time.time()) - 301)
+    )
+    tampered_sig = sign(body)
+    tampered = await ws.drive.post(
+        body.replace("Acme", "Evil"), "application/x-www-form-urlencoded", signed=tampered_sig
+    )
+    unsigned = await ws.drive.post(body, "application/x-www-form-urlencoded", signed={})
+    assert [forged.status, stale.status, tampered.status, unsigned.status] == [401] * 4
+    await asyncio.sleep(0.3)
+    assert await count(ws, Case) == 0
+    assert not ws.fake.of("chat.postMessage") and not ws.fake.of("response_url")
+    ok = await ws.drive.post(body, "application/x-www-form-urlencoded")
+    assert ok.status == 200
+    await card_of(ws)
+    assert await count(ws, Case) == 1
+
+
+async def test_retries_and_duplicates_change_nothing(ws: Workspace) -> None:
+    drive, fake = ws.drive, ws.fake
+    body = drive.command_body("alex", "open Acme: invoice wrong promise tomorrow 17:00")
+    first = await drive.post(body, "application/x-www-form-urlencoded")
+    again = await drive.post(body, "application/x-www-form-urlencoded")  # same trigger_id
+    assert first.status == again.status == 200
+    channel, thread = await card_of(ws)
+    mention = {
+        "type": "app_mention",
+        "user": uid("alex"),
+        "text": f"<@UBOT> ask <@{uid('dana')}> Is invoice 7 wrong?",
+        "channel": channel,
+        "ts": "1790000900.000100",
+        "thread_ts": thread,
+    }
+    results = await asyncio.gather(
+        drive.event(mention, event_id="EvASK1"),
+        drive.event(mention, event_id="EvASK1", retry=1),
+    )
+    assert [r.status for r in results] == [200, 200]
+    await drive.event(mention, event_id="EvASK1", retry=2)
+    dm = (await fake.wait_for("chat.postMessage", channel="DUDANA"))[0]
+    await fake.wait_for("chat.postMessage", channel=channel, thread_ts=thread)
+
+    # the same button click delivered twice, and the same DM reply event retried
+    click = buttons(dm)["ownit_ack"]
+    payload_first = await drive.click("dana", click, dm)
+    assert payload_first.status == 200
+    await fake.wait_for("response_url", lambda c: "acknowledged" in text_of(c))
+    reply = drive.message("dana", "Yes it is", "DUDANA", str(dm.args.get("ts") or ""))
+    reply["thread_ts"] = next(ts for (ch, ts), a in fake.messages.items() if a is dm.args)
+    await drive.event(reply, event_id="EvANSWER")
+    await drive.event(reply, event_id="EvANSWER", retry=1)
+    await fake.wait_for("chat.postMessage", lambda c: "answered R-1" in text_of(c))
+    await asyncio.sleep(0.5)
+
+    assert await count(ws, Case) == 1
+    assert await count(ws, Request) == 1
+    async with ws.app.db.reader() as s:
+        kinds = [e.kind for e in (await s.exec(select(Event))).all()]
+    assert kinds.count("opened") == 1 and kinds.count("asked") == 1
+    assert kinds.count("answered") == 1
+    assert len(fake.of("chat.postMessage", channel="CSUPPORT")) == 2  # the card, one request
+    assert len([c for c in fake.dms_to("dana") if "needs your help" in text_of(c)]) == 1
+    assert len([c for c in fake.dms_to("alex") if "answered R-1" in text_of(c)]) == 1
+
+
+async def test_acknowledged_within_three_seconds_while_slack_is_slow(
+    sqlite_url: str, fake: FakeSlack
+) -> None:
+    fake.delay = 3.5  # beyond Slack's 3 s: only an ack that does not wait for it is in time
+    fake.delays["auth.test"] = 0.0
+    fake.delays["users.lookupByEmail"] = 0.0
+    ws = await start_ownit(sqlite_url, fake)
+    try:
+        # alex is known by e-mail already; the card must wait for the slow Web API, not the ack
+        await ws.fake.wait_for("users.lookupByEmail", count=len(ws.fake.users), within=10)
+        await asyncio.sleep(0.3)
+        r = await ws.drive.command("alex", "open Acme: invoice wrong")
+        assert r.status == 200 and r.seconds < 3
+        # someone Slack must be asked about (users.info is slow): an empty ack, then the answer
+        fake.users["UNEW"] = {
+            "id": "UNEW",
+            "name": "nia",
+            "real_name": "Nia New",
+            "profile": {"email": "nia@example.com"},
+        }
+        r = await ws.drive.post(
+            ws.drive.command_body("alex", "mine").replace(uid("alex"), "UNEW"),
+            "application/x-www-form-urlencoded",
+        )
+        assert r.status == 200 and r.seconds < 3 and r.body == ""
+        hook = await fake.wait_for("response_url", lambda c: "My cases" in text_of(c), within=15)
+        assert hook
+        card = await fake.wait_for("chat.postMessage", channel="CSUPPORT", within=15)
+        assert "C-1" in text_of(card[0])
+        channel, thread = await card_of(ws)
+        # an event and a button while slow: acked at once
+        r = await ws.drive.event(
+            {
+                "type": "app_mention",
+                "user": uid("alex"),
+                "text": f"<@UBOT> ask <@{uid('dana')}> Status?",
+                "channel": channel,
+                "ts": "1790000950.000100",
+                "thread_ts": thread,
+            }
+        )
+        assert r.status == 200 and r.seconds < 3
+        dm = (await fake.wait_for("chat.postMessage", channel="DUDANA", within=20))[0]
+        r = await ws.drive.click("dana", buttons(dm)["ownit_ack"], dm)
+        assert r.status == 200 and r.seconds < 3
+    finally:
+        await ws.stop()
+
+
+async def test_acknowledged_within_three_seconds_while_the_database_is_slow(
+    tmp_path: object, fake: FakeSlack
+) -> None:
+    path = f"{tmp_path}/slow.db"
+    ws = await start_ownit(f"sqlite:///{path}", fake, ack_budget=1.0)
+    try:
+        await ws.fake.wait_for("users.lookupByEmail", count=len(ws.fake.users))
+        held = threading.Event()
+
+        def hold_lock() -> None:
+            conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+            conn.execute("BEGIN IMMEDIATE")
+            held.set()
+            time.sleep(3.5)
+            conn.execute("COMMIT")
+            conn.close()
+
+        thread = threading.Thread(target=hold_lock)
+        thread.start()
+        held.wait(5)
+        r = await ws.drive.command("alex", "open Acme: invoice wrong")
+        assert r.status == 200 and r.seconds < 3 and r.body == ""
+        await asyncio.to_thread(thread.join)
+        await ws.fake.wait_for("chat.postMessage", channel="CSUPPORT", within=15)
+        assert await count(ws, Case) == 1
+    finally:
+        await ws.stop()
+
+
+async def test_rate_limits_and_dropped_connections_are_retried(ws: Workspace) -> None:
+    ws.fake.rate_limit("chat.postMessage", times=1, retry_after=1)
+    ws.fake.drop("chat.update", times=1)
+    r = await ws.drive.command("alex", "open Acme: invoice wrong")
+    assert r.status == 200
+    await card_of(ws)
+    attempts = [c for c in ws.fake.calls if c.method == "chat.postMessage"]
+    assert [c.status for c in attempts[:2]] == [429, 200]
+    assert attempts[1].at - attempts[0].at >= 1.0
+    await ws.drive.command("alex", "promise C-1 tomorrow 17:00")
+    await ws.fake.wait_for("chat.update", lambda c: "Promise" in text_of(c))
+    updates = [c for c in ws.fake.calls if c.method == "chat.update"]
+    assert updates[0].status == 0 and updates[1].status == 200
+
+
+HOSTILE = "Evil <!channel> & Co: <@U999> said *bold* _it_ ~x~ `rm` &lt;!here&gt; @here"
+
+
+async def test_hostile_text_stays_text(ws: Workspace) -> None:
+    r = await ws.drive.command("alex", f"open {HOSTILE}")
+    assert r.status == 200
+    card = (await ws.fake.wait_for("chat.postMessage", channel="CSUPPORT"))[0]
+    raw = json.dumps(card.args, ensure_ascii=False)
+    for markup in ("<!channel>", "<!here>", "<@U999>", "*bold*", "_it_", "~x~", "`rm`", "@here"):
+        assert markup not in raw, markup
+    shown = readable(text_of(card))
+    for text in ("Evil <!channel> & Co", "<@U999> said *bold* _it_ ~x~ `rm` <!here> @here"):
+        assert text in shown
+    channel, thread = await card_of(ws)
+    await ws.drive.event(
+        {
+            "type": "app_mention",
+            "user": uid("alex"),
+            "text": f"<@UBOT> ask <@{uid('dana')}> is <!everyone> *fine*?",
+            "channel": channel,
+            "ts": "1790000990.000100",
+            "thread_ts": thread,
+        }
+    )
+    dm = (await ws.fake.wait_for("chat.postMessage", channel="DUDANA"))[0]
+    raw = json.dumps(dm.args, ensure_ascii=False)
+    assert "<!everyone>" not in raw and "*fine*" not in raw
+    assert f"<@{uid('alex')}>" in raw  # a real mention of a known person is kept
+    assert "is <!everyone> *fine*?" in readable(text_of(dm))
+
+
+async def test_usage_errors_are_private_and_write_nothing(ws: Workspace) -> None:
+    r = await ws.drive.command("alex", "ask C-1")
+    assert r.status == 200
+    body = r.json()
+    assert body["response_type"] == "ephemeral"
+    assert "/case ask" in readable(text_of_dict(body))
+    assert await count(ws, Case) == 0 and await count(ws, Event) == 0
+
+
+def text_of_dict(d: dict[str, object]) -> str:
+    from tests.fakes.slack_api import Call
+
+    return text_of(Call("x", dict(d), 0))
+
+
+async def test_status_only_for_the_involved(ws: Workspace) -> None:
+    await ws.drive.command("alex", "open Acme: invoice wrong")
+    await card_of(ws)
+    outsider = await ws.drive.command("kenji", "status C-1", channel="CENGINEERING")
+    assert outsider.json()["response_type"] == "ephemeral"
+    assert "people working on it" in outsider.text() and "invoice wrong" not in outsider.text()
+    in_channel = await ws.drive.command("kenji", "status C-1", channel="CSUPPORT")
+    assert "invoice wrong" in in_channel.text()
+    owner = await ws.drive.command("alex", "status C-1", channel="DUALEX")
+    assert "invoice wrong" in owner.text() and owner.json()["response_type"] == "ephemeral"
+
+
+async def test_open_form_and_message_shortcut(ws: Workspace) -> None:
+    r = await ws.drive.command("alex", "open")
+    assert r.status == 200 and r.body == ""
+    view = (await ws.fake.wait_for("views.open"))[0].args["view"]
+    assert view["callback_id"] == "ownit_open"
+    bad = await ws.drive.submit(
+        "alex", view, {"customer": "Acme", "summary": "x", "promise": "whenever"}
+    )
+    assert bad.json()["response_action"] == "errors" and "promise" in bad.json()["errors"]
+    good = await ws.drive.submit(
+        "alex",
+        view,
+        {
+            "customer": "Acme",
+            "summary": "Parcel lost",
+            "promise": "tomorrow 17:00",
+            "priority": {"type": "static_select", "selected_option": {"value": "P1"}},
+        },
+    )
+    assert good.status == 200 and good.body == ""
+    card = (await ws.fake.wait_for("chat.postMessage", channel="CSUPPORT"))[0]
+    assert "Parcel lost" in readable(text_of(card)) and "P1" in text_of(card)
+
+    await ws.drive.interact(
+        {
+            "type": "message_action",
+            "callback_id": "open_case_from_message",
+            "team": {"id": "T0OWNIT"},
+            "user": {"id": uid("jo")},
+            "channel": {"id": "CSALES"},
+            "message": {"ts": "1.2", "text": "Customer &lt;Globex&gt; can't log in"},
+            "trigger_id": "99.1.x",
+            "response_url": ws.fake.hook_url("sc"),
+        }
+    )
+    views = await ws.fake.wait_for("views.open", count=2)
+    summary = views[1].args["view"]["blocks"][1]["element"]["initial_value"]
+    assert summary == "Customer <Globex> can't log in"
+
+
+async def test_restart_between_ask_and_answer(db_url: str, fake: FakeSlack) -> None:
+    ws = await start_ownit(db_url, fake)
+    try:
+        await ws.drive.command("alex", "open Acme: invoice wrong promise tomorrow 17:00")
+        await card_of(ws)
+        await ws.drive.command("alex", f"ask C-1 <@{uid('dana')}|dana> Is it wrong?")
+        dm = (await fake.wait_for("chat.postMessage", channel="DUDANA"))[0]
+        for _ in range(100):
+            async with ws.app.db.reader() as s:
+                req = await s.get(Request, 1)
+            if req is not None and req.dm_message:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await ws.stop()
+    dm_ts = next(ts for (ch, ts), a in fake.messages.items() if a is dm.args)
+    again = await start_ownit(db_url, fake)
+    try:
+        await again.drive.event(again.drive.message("dana", "It was wrong; fixed", "DUDANA", dm_ts))
+        told = await fake.wait_for(
+            "chat.postMessage", lambda c: "answered R-1" in text_of(c), channel="DUALEX"
+        )
+        assert "It was wrong; fixed" in readable(text_of(told[0]))
+        async with again.app.db.reader() as s:
+            req = await s.get(Request, 1)
+        assert req is not None and req.status == "answered"
+    finally:
+        await again.stop()
