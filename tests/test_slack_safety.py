@@ -8,6 +8,7 @@ import json
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import AsyncIterator
 
 import pytest
@@ -349,3 +350,19 @@ async def test_restart_between_ask_and_answer(db_url: str, fake: FakeSlack) -> N
         assert req is not None and req.status == "answered"
     finally:
         await again.stop()
+
+
+async def test_socket_mode(sqlite_url: str, fake: FakeSlack) -> None:
+    """With an app token ownit connects by Socket Mode; without a signing secret, no HTTP route."""
+    ws = await start_ownit(sqlite_url, fake, SLACK_APP_TOKEN="xapp-1-test", SLACK_SIGNING_SECRET="")
+    try:
+        http = await ws.drive.command("alex", "open Acme: over HTTP")
+        assert http.status in (404, 405)
+        body = dict(urllib.parse.parse_qsl(ws.drive.command_body("alex", "open Acme: by socket")))
+        ack = await fake.envelope("slash_commands", body, "env-1")
+        assert ack["envelope_id"] == "env-1"
+        card = (await fake.wait_for("chat.postMessage", channel="CSUPPORT"))[0]
+        assert "by socket" in readable(text_of(card))
+        assert fake.of("apps.connections.open")
+    finally:
+        await ws.stop()

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp import ClientSession, web
+from aiohttp import ClientSession, WSMsgType, web
 
 TEAM = "T0OWNIT"
 BOT_USER = "UBOT"
@@ -73,6 +73,8 @@ class FakeSlack:
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     port: int = 0
+    sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    socket_replies: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for handle, (user_id, name, tz) in PEOPLE.items():
@@ -98,6 +100,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/hooks/{hook}", self._hook)
+        app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -106,6 +109,8 @@ class FakeSlack:
         return self
 
     async def close(self) -> None:
+        for ws in self.sockets:
+            await ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -209,6 +214,40 @@ class FakeSlack:
             return web.json_response({"ok": False, "error": trouble.error})
         return web.json_response(self._answer(method, args))
 
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        """Socket Mode: ownit connects here; envelopes go out, acknowledgements come back."""
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.sockets.append(ws)
+        await ws.send_json({"type": "hello", "num_connections": 1, "debug_info": {}})
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                self.socket_replies.append(json.loads(msg.data))
+        return ws
+
+    async def envelope(
+        self, kind: str, payload: dict[str, Any], envelope_id: str
+    ) -> dict[str, Any]:
+        """Send one Socket Mode envelope and wait for ownit's acknowledgement of it."""
+        for _ in range(200):
+            if self.sockets:
+                break
+            await asyncio.sleep(0.05)
+        await self.sockets[-1].send_json(
+            {
+                "envelope_id": envelope_id,
+                "type": kind,
+                "accepts_response_payload": kind != "events_api",
+                "payload": payload,
+            }
+        )
+        for _ in range(100):
+            for reply in self.socket_replies:
+                if reply.get("envelope_id") == envelope_id:
+                    return reply
+            await asyncio.sleep(0.03)
+        raise AssertionError(f"envelope {envelope_id} was not acknowledged within 3 s")
+
     async def _hook(self, request: web.Request) -> web.Response:
         body = json.loads(await request.read() or b"{}")
         self.calls.append(Call("response_url", {"hook": request.match_info["hook"], **body}, 0))
@@ -257,6 +296,8 @@ class FakeSlack:
                 if user is None:
                     return {"ok": False, "error": "user_not_found"}
                 return {"ok": True, "user": user}
+            case "apps.connections.open":
+                return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}
             case "users.lookupByEmail":
                 email = str(args.get("email")).lower()
                 for user in self.users.values():
@@ -514,16 +555,17 @@ async def start_ownit(
     from ownit.handlers.slack import SLACK_KEY
     from ownit.handlers.web import make_web_app
 
-    settings = load_settings(
-        DATABASE_URL=db_url,
-        OWNIT_ORG_FILE=str(example_org_file()),
-        OWNIT_TIMEZONE="Europe/London",
-        OWNIT_CLOCK="sim",
-        SLACK_BOT_TOKEN="xoxb-test-token",
-        SLACK_SIGNING_SECRET=SECRET,
-        SLACK_API_URL=fake.url,
+    values = {
+        "DATABASE_URL": db_url,
+        "OWNIT_ORG_FILE": str(example_org_file()),
+        "OWNIT_TIMEZONE": "Europe/London",
+        "OWNIT_CLOCK": "sim",
+        "SLACK_BOT_TOKEN": "xoxb-test-token",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.url,
         **env,
-    )
+    }
+    settings = load_settings(**values)
     app = await Ownit.start(settings, simulated=True)
     assert isinstance(app.clock, SimClock)
     app.clock.start = START
