@@ -1,0 +1,153 @@
+"""Block Kit rendering and Slack text, without a server: escaping, mentions, buttons, manifest."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ownit.bot.messages import Action, Code, Mention, Message, Strong
+from ownit.handlers import render_slack as rs
+from ownit.handlers import slack_modals as modals
+from ownit.handlers.slack import SHORTCUT, plain_text, user_refs
+from ownit.handlers.slack_profiles import MemoryProfileCache, profile_from_user
+from tests.fakes.slack_api import readable
+
+ROOT = Path(__file__).resolve().parent.parent
+
+LIVE = re.compile(r"<[!@#]|<https?:|(?<![\w\u200b])[*_~`][^\s\u200b]")
+
+
+def test_escape_neutralises_markup() -> None:
+    out = rs.escape("<!channel> <@U999|x> &amp; *bold* _it_ ~s~ `c` @here @everyone > quote")
+    assert "<" not in out and ">" not in out.replace("&gt;", "")
+    assert "*bold*" not in out and "_it_" not in out and "`c`" not in out
+    assert "@here" not in out and "@everyone" not in out
+    assert readable(out) == "<!channel> <@U999|x> &amp; *bold* _it_ ~s~ `c` @here @everyone > quote"
+
+
+@given(st.text(max_size=200))
+def test_any_user_text_comes_out_inert_and_readable(text: str) -> None:
+    out = rs.escape(text)
+    assert LIVE.search(out) is None
+    assert readable(out) == text
+
+
+def test_segments() -> None:
+    msg = Message(
+        "x",
+        (
+            "Hi ",
+            Mention("dana", "Dana <B>", "UDANA"),
+            " and ",
+            Mention("river", "River *R*", None),
+            ": ",
+            Strong(" C-1 · <Acme> "),
+            " ",
+            Code("a`b<c>"),
+        ),
+        actions=(Action("ack", "R-1", "Acknowledge"), Action("shorten", "R-1", "Shorten", "2026")),
+    )
+    blocks = rs.message_blocks(msg, thread_link="https://acme.slack.com/archives/C1/p1")
+    text = blocks[0]["text"]["text"]
+    assert "<@UDANA>" in text and "River \u200b*\u200bR\u200b*\u200b" in text
+    assert "*C-1 · &lt;Acme&gt;*" in text and "`a'b&lt;c&gt;`" in text
+    assert blocks[1]["elements"][0]["text"] == (
+        "<https://acme.slack.com/archives/C1/p1|Open the thread>"
+    )
+    ack, shorten = blocks[2]["elements"]
+    assert ack["action_id"] == "ownit_ack" and ack["style"] == "primary"
+    assert rs.read_button_value(shorten["value"]) == ("R-1", "2026")
+    assert rs.mention(Mention("x", "X", "not-an-id")) == "X"
+
+
+def test_long_messages_split_safely() -> None:
+    msg = Message("x", ("&" * 7000,))
+    blocks = rs.message_blocks(msg)
+    assert len(blocks) > 1
+    for b in blocks:
+        piece = b["text"]["text"]
+        assert len(piece) <= rs.SECTION_LIMIT
+        assert re.fullmatch(r"(&amp;)+", piece)
+
+
+def test_dates_localise_with_a_safe_fallback() -> None:
+    at = datetime(2026, 11, 24, 17, 0, tzinfo=UTC)
+    out = rs.date(at, "Tue 24 Nov 17:00 GMT|<x>")
+    assert out.startswith(f"<!date^{int(at.timestamp())}^")
+    assert out.count("|") == 1 and out.count("<") == 1
+
+
+def test_plain_text_from_slack_markup() -> None:
+    text = "hi <@U1|dana> in <#C1|support> see <https://x.io/a|docs> &lt;b&gt; &amp; <!here>"
+    assert plain_text(text) == "hi @dana in #support see docs (https://x.io/a) <b> & @here"
+
+
+def test_user_refs() -> None:
+    from ownit.handlers import commands as c
+
+    cmd = c.Ask("C-1", c.Ref("user", "U1"), "q", None)
+    assert user_refs(cmd) == {"U1"}
+    assert user_refs(c.Mine()) == set()
+
+
+async def test_profile_cache_expires() -> None:
+    now = [0.0]
+    cache = MemoryProfileCache(clock=lambda: now[0])
+    await cache.set("k", {"id": "U1"}, ttl=10)
+    assert await cache.get("k") == {"id": "U1"}
+    now[0] = 11
+    assert await cache.get("k") is None
+    p = profile_from_user(
+        {"id": "U1", "tz": "Asia/Tokyo", "profile": {"real_name": "Kenji", "email": "K@X.COM"}}
+    )
+    assert (p.name, p.email, p.tz) == ("Kenji", "k@x.com", "Asia/Tokyo")
+
+
+def test_modal_submissions_become_commands() -> None:
+    from ownit.handlers import commands as c
+
+    def view(callback: str, meta: dict[str, str], **values: dict[str, object]) -> dict[str, object]:
+        import json
+
+        return {
+            "callback_id": callback,
+            "private_metadata": json.dumps(meta),
+            "state": {"values": {k: {"value": v} for k, v in values.items()}},
+        }
+
+    text = {"type": "plain_text_input", "value": "because"}
+    assert modals.command(
+        modals.REDIRECT,
+        view(
+            modals.REDIRECT,
+            {"key": "R-3"},
+            person={"type": "users_select", "selected_user": "U9"},
+            reason=text,
+        ),
+    ) == c.Redirect("R-3", c.Ref("user", "U9"), "because")
+    try:
+        modals.command(modals.REDIRECT, view(modals.REDIRECT, {"key": "R-3"}, reason=text))
+    except modals.FormError as exc:
+        assert exc.block == "person"
+    else:
+        raise AssertionError("a redirect needs someone")
+
+
+def test_manifest_matches_the_app() -> None:
+    manifest = yaml.safe_load((ROOT / "deploy/slack/manifest.yaml").read_text())
+    (command,) = manifest["features"]["slash_commands"]
+    assert command["command"] == "/case" and command["should_escape"] is True
+    assert command["url"].endswith("/slack/events")
+    assert manifest["features"]["shortcuts"][0]["callback_id"] == SHORTCUT
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
+    assert {"app_mention", "app_home_opened", "message.im", "message.channels"} <= events
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    needed = {"chat:write", "commands", "im:write", "users:read", "users:read.email"}
+    assert needed <= scopes
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
