@@ -173,7 +173,10 @@ class Replica:
         )
 
     def wait_ready(self, timeout: float = 30) -> None:
-        wait_listening(self.port, self.proc, timeout)
+        try:
+            wait_listening(self.port, self.proc, timeout)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}\n{self.log()[-3000:]}") from None
 
     def sigkill(self) -> None:
         if self.proc.poll() is None:

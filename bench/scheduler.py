@@ -1,0 +1,234 @@
+"""Scheduler benchmark: sweep time and firing lag with many open requests on PostgreSQL.
+
+For each size, a fresh database gets N open cases, N open requests and their 3N pending ladder
+steps (bulk-inserted with SQL, due over the next weeks), then:
+- sweep: the time of one idle scheduler pass (`sweep()` + `next_due()`), median and p99 of 50;
+- lag: 300 more steps fall due over the next three seconds; the scheduler runs on the real clock
+  and each step's lateness (fired − due) is measured when it fires.
+The issue's target: the two sizes' figures within a factor of 2, and lag p99 under 1 s.
+
+    .venv/bin/python bench/scheduler.py                     # 10 thousand
+    .venv/bin/python bench/scheduler.py --open 10000 --open 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import asyncpg  # noqa: E402
+
+from ownit.bot import ladder  # noqa: E402
+from ownit.bot.app import Ownit, example_org_file  # noqa: E402
+from ownit.bot.clock import RealClock  # noqa: E402
+from ownit.bot.config import load_settings  # noqa: E402
+from ownit.bot.scheduler import Scheduler  # noqa: E402
+
+PG = os.environ.get("OWNIT_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+LAG_STEPS = 300
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def bulk_open(dsn: str, n: int, now: datetime) -> None:
+    """N open cases with one open request each and its three pending steps, due in the future."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        ids = {r["handle"]: r["id"] for r in await conn.fetch("SELECT id, handle FROM person")}
+        owner, dana = ids["alex"], ids["dana"]
+        chunk = 200_000
+        for start in range(1, n + 1, chunk):
+            stop = min(n, start + chunk - 1)
+            await conn.execute(
+                """
+                INSERT INTO "case" (id, customer, summary, owner_id, priority, status,
+                                    promise_version, opened_at, handoffs)
+                SELECT g, 'Customer ' || g, 'bench issue', $1, 'P3', 'open', 0, $2, 0
+                FROM generate_series($3::int, $4::int) g
+                """,
+                owner,
+                now,
+                start,
+                stop,
+            )
+            await conn.execute(
+                """
+                INSERT INTO request (id, case_id, asked_by_id, assignee_id, question, status,
+                                     opened_at, deadline, redirects)
+                SELECT g, g, $1, $2, 'bench question', 'open', $3::timestamptz,
+                       $3::timestamptz + interval '7 days' + (g % 20000) * interval '1 minute', 0
+                FROM generate_series($4::int, $5::int) g
+                """,
+                owner,
+                dana,
+                now,
+                start,
+                stop,
+            )
+            await conn.execute(
+                """
+                INSERT INTO timer (key, step, case_id, request_id, due_at, done)
+                SELECT 'R-' || g || ':' || s.step, s.step, g, g,
+                       $1::timestamptz + s.days * interval '1 day' + (g % 20000) * interval '1 minute', false
+                FROM generate_series($2::int, $3::int) g,
+                     (VALUES ('nudge', 2), ('at_risk', 5), ('overdue', 7)) AS s(step, days)
+                """,
+                now,
+                start,
+                stop,
+            )
+        for table in ("case", "request"):
+            await conn.execute(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), {n})")
+        # A long-lived database is vacuumed by autovacuum; do it now rather than during the run.
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+
+
+async def add_due_soon(dsn: str, n: int, count: int, start: datetime) -> None:
+    """`count` more open requests whose nudge falls due over the next three seconds."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(
+            """
+            INSERT INTO timer (key, step, case_id, request_id, due_at, done)
+            SELECT 'R-' || g || ':nudge-soon', 'nudge', g, g,
+                   $1::timestamptz + (g % $2) * ($3::float / $2::float) * interval '1 second', false
+            FROM generate_series(1, $2::int) g
+            """,
+            start,
+            count,
+            3.0,
+        )
+    finally:
+        await conn.close()
+
+
+async def one_size(n: int, explain: bool, keep: bool = False) -> dict[str, Any]:
+    name = f"ownit_bench_{n}" if keep else f"ownit_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(PG + "/postgres")
+    loaded = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+    if not loaded:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    url = f"{PG}/{name}"
+    app = await Ownit.start(
+        load_settings(DATABASE_URL=url, OWNIT_ORG_FILE=str(example_org_file())), simulated=False
+    )
+    try:
+        now = datetime.now(UTC)
+        t = time.perf_counter()
+        if not loaded:
+            await bulk_open(url, n, now)
+        load_s = time.perf_counter() - t
+
+        sched = Scheduler(db=app.db, clock=RealClock(), rules=app.rules)
+        await sched.sweep()
+        sweeps = []
+        for _ in range(50):
+            t = time.perf_counter()
+            await sched.sweep()
+            await sched.next_due()
+            sweeps.append(time.perf_counter() - t)
+
+        if explain:
+            conn = await asyncpg.connect(url)
+            for q in (
+                "SELECT min(due_at) FROM timer WHERE done IS false",
+                "SELECT * FROM timer WHERE done IS false AND due_at <= now() "
+                "ORDER BY due_at, id LIMIT 100 FOR UPDATE SKIP LOCKED",
+            ):
+                plan = await conn.fetch("EXPLAIN ANALYZE " + q)
+                print("   ", q, *(r[0] for r in plan), sep="\n      ")
+            await conn.close()
+
+        lags: list[float] = []
+        real_fire = ladder.fire
+
+        async def timed_fire(session: Any, *, timer: Any, now: datetime, rules: Any) -> str:
+            lags.append((datetime.now(UTC) - timer.due_at).total_seconds())
+            return await real_fire(session, timer=timer, now=now, rules=rules)
+
+        ladder.fire = timed_fire  # type: ignore[assignment]
+        stop = asyncio.Event()
+        try:
+            await add_due_soon(url, n, LAG_STEPS, datetime.now(UTC) + timedelta(seconds=0.5))
+            sched.wake.set()  # what an announcement from the replica that made them does
+            task = asyncio.create_task(sched.run(stop))
+            deadline = time.monotonic() + 30
+            while len(lags) < LAG_STEPS and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            stop.set()
+            sched.wake.set()
+            await task
+        finally:
+            ladder.fire = real_fire  # type: ignore[assignment]
+            conn = await asyncpg.connect(url)
+            await conn.execute("DELETE FROM timer WHERE key LIKE '%:nudge-soon'")
+            await conn.close()
+        return {
+            "open": n,
+            "load_s": load_s,
+            "sweep_p50_ms": statistics.median(sweeps) * 1000,
+            "sweep_p99_ms": pct(sweeps, 99) * 1000,
+            "fired": len(lags),
+            "lag_p50_ms": pct(lags, 50) * 1000 if lags else float("nan"),
+            "lag_p99_ms": pct(lags, 99) * 1000 if lags else float("nan"),
+            "lag_max_ms": max(lags) * 1000 if lags else float("nan"),
+        }
+    finally:
+        await app.close()
+        if not keep:
+            admin = await asyncpg.connect(PG + "/postgres")
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()
+
+
+async def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--open", type=int, action="append", help="open requests (repeatable)")
+    p.add_argument("--explain", action="store_true", help="print the query plans")
+    p.add_argument(
+        "--keep", action="store_true", help="keep (and reuse) the loaded database ownit_bench_N"
+    )
+    args = p.parse_args()
+    sizes = args.open or [10_000]
+    rows = []
+    for n in sizes:
+        print(f"-- {n:,} open requests ({3 * n:,} pending steps)", flush=True)
+        r = await one_size(n, args.explain, args.keep)
+        rows.append(r)
+        print(
+            f"   loaded in {r['load_s']:.1f}s; idle sweep p50 {r['sweep_p50_ms']:.2f} ms, "
+            f"p99 {r['sweep_p99_ms']:.2f} ms; {r['fired']}/{LAG_STEPS} steps fired, lag p50 "
+            f"{r['lag_p50_ms']:.0f} ms, p99 {r['lag_p99_ms']:.0f} ms, max {r['lag_max_ms']:.0f} ms",
+            flush=True,
+        )
+    print()
+    print("| open requests | pending steps | idle sweep p50 | sweep p99 | lag p50 | lag p99 |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        print(
+            f"| {r['open']:,} | {3 * r['open']:,} | {r['sweep_p50_ms']:.2f} ms "
+            f"| {r['sweep_p99_ms']:.2f} ms | {r['lag_p50_ms']:.0f} ms | {r['lag_p99_ms']:.0f} ms |"
+        )
+    if len(rows) > 1:
+        ratio = rows[-1]["sweep_p50_ms"] / rows[0]["sweep_p50_ms"]
+        print(f"\nsweep p50 ratio, largest/smallest: {ratio:.2f} (target ≤ 2)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

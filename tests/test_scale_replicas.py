@@ -1,0 +1,158 @@
+"""Several replicas on one PostgreSQL and one Redis: every ladder step fires exactly once.
+
+Three `ownit serve` processes share a database and a (private, killable) Redis on a simulated
+clock. Three more processes open cases and ask colleagues through the services, sending every
+command twice with the same delivery key, as a platform retry would, while Redis is stopped and
+restarted. Then the clock moves past every deadline and one replica is killed with SIGKILL while
+the replicas fire: the others fire what it had claimed, and nothing fires twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from ownit.bot.app import Ownit, example_org_file
+from ownit.bot.clock import SimClock
+from ownit.bot.config import load_settings
+from ownit.storage.db import Database
+from tests.conftest import need_server
+from tests.scale_support import RedisServer, Replica, replica_env
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
+
+ROOT = Path(__file__).resolve().parents[1]
+WRITERS = 3
+CASES_PER_WRITER = 100
+STEPS = ("nudge", "at_risk", "overdue")
+
+
+async def _prepare(url: str) -> None:
+    """Migrate, load the organisation and set the shared simulated clock: Mon 09:00 London."""
+    settings = load_settings(
+        DATABASE_URL=url, OWNIT_ORG_FILE=str(example_org_file()), OWNIT_TIMEZONE="Europe/London"
+    )
+    app = await Ownit.start(settings, simulated=True)
+    try:
+        assert isinstance(app.clock, SimClock)
+        app.clock.start = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+        await app.clock.now()
+    finally:
+        await app.close()
+
+
+async def _advance(url: str, delta: timedelta) -> None:
+    db = Database(url)
+    try:
+        await SimClock(db).advance(delta)
+    finally:
+        await db.dispose()
+
+
+async def _scalar(url: str, sql: str) -> int:
+    db = Database(url)
+    try:
+        async with db.engine.connect() as conn:
+            return int((await conn.execute(text(sql))).scalar_one())
+    finally:
+        await db.dispose()
+
+
+async def _rows(url: str, sql: str) -> list[tuple[object, ...]]:
+    db = Database(url)
+    try:
+        async with db.engine.connect() as conn:
+            return [tuple(r) for r in (await conn.execute(text(sql))).all()]
+    finally:
+        await db.dispose()
+
+
+def test_replicas_fire_every_step_once_with_one_killed(pg_url: str, tmp_path: Path) -> None:
+    if not RedisServer.available():
+        need_server("redis-server binary", "127.0.0.1", 1)
+    redis = RedisServer()
+    redis.start()
+    asyncio.run(_prepare(pg_url))
+    replicas = [
+        Replica(replica_env(pg_url, redis_url=redis.url), tmp_path / f"replica{i}.log")
+        for i in range(3)
+    ]
+    writers: list[subprocess.Popen[bytes]] = []
+    try:
+        for r in replicas:
+            r.wait_ready()
+
+        # Writers: each opens cases and asks in each, every command delivered twice.
+        env = replica_env(pg_url, redis_url=redis.url)
+        for w in range(WRITERS):
+            writers.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "tests.scale_support", "create"]
+                    + ["--prefix", f"w{w}", "--cases", str(CASES_PER_WRITER)],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        # Redis stops and comes back (empty) in the middle of the writing.
+        time.sleep(3)
+        redis.kill()
+        time.sleep(1.5)
+        redis.start()
+        for p in writers:
+            out, _ = p.communicate(timeout=150)
+            assert p.returncode == 0, out.decode(errors="replace")[-3000:]
+
+        total = WRITERS * CASES_PER_WRITER
+        assert asyncio.run(_scalar(pg_url, 'SELECT count(*) FROM "case"')) == total
+        assert asyncio.run(_scalar(pg_url, "SELECT count(*) FROM request")) == total
+        assert asyncio.run(_scalar(pg_url, "SELECT count(*) FROM timer WHERE done")) == 0
+
+        # Past every deadline; one replica dies while the three are firing.
+        asyncio.run(_advance(pg_url, timedelta(days=2)))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if asyncio.run(_scalar(pg_url, "SELECT count(*) FROM timer WHERE done")) > 0:
+                break
+            time.sleep(0.05)
+        replicas[0].sigkill()
+
+        expected = total * len(STEPS)
+        deadline = time.monotonic() + 90
+        done = 0
+        while time.monotonic() < deadline:
+            done = asyncio.run(_scalar(pg_url, "SELECT count(*) FROM timer WHERE done"))
+            if done == expected:
+                break
+            time.sleep(0.5)
+        assert done == expected, f"{done}/{expected} steps done"
+
+        twice = asyncio.run(
+            _rows(
+                pg_url,
+                "SELECT request_id, kind, count(*) FROM event WHERE kind LIKE 'step:%' "
+                "GROUP BY request_id, kind HAVING count(*) <> 1",
+            )
+        )
+        assert twice == []
+        fired = asyncio.run(_scalar(pg_url, "SELECT count(*) FROM event WHERE kind LIKE 'step:%'"))
+        assert fired == expected
+        outcomes = asyncio.run(_rows(pg_url, "SELECT outcome, count(*) FROM timer GROUP BY 1"))
+        assert outcomes == [("fired", expected)]
+        for r in replicas[1:]:
+            assert r.proc.poll() is None, r.log()[-2000:]
+    finally:
+        for p in writers:
+            if p.poll() is None:
+                p.kill()
+        for r in replicas:
+            r.stop()
+        redis.kill()
