@@ -94,8 +94,10 @@ def test_replicas_fire_every_step_once_with_one_killed(pg_url: str, tmp_path: Pa
         for w in range(WRITERS):
             writers.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "tests.scale_support", "create"]
-                    + ["--prefix", f"w{w}", "--cases", str(CASES_PER_WRITER)],
+                    [
+                        *(sys.executable, "-m", "tests.scale_support", "create"),
+                        *("--prefix", f"w{w}", "--cases", str(CASES_PER_WRITER)),
+                    ],
                     cwd=ROOT,
                     env=env,
                     stdout=subprocess.PIPE,
