@@ -72,7 +72,7 @@ def figure(points: Sequence[WeekPoint], *, target: float, title: str) -> Figure:
     ax.set_title(title, fontsize=11)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.9, bottom=0.22)  # no tight_layout: one draw
     return fig
 
 

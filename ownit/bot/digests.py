@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ from ownit.bot.figures import execute
 from ownit.bot.messages import Code, Message, Segment, compose, join
 from ownit.bot.notices import notify, when_for
 from ownit.bot.policy import format_duration
+from ownit.storage.db import Database
 from ownit.storage.tables import Case, DigestRun, Person, Request, Setting, Team, Timer
 
 if TYPE_CHECKING:
@@ -294,13 +296,33 @@ async def build(
     now: datetime,
     weekly: bool,
     compare: bool = False,
+    db: Database | None = None,
 ) -> Digest:
+    """The digest of `scope`: what is at risk now, and the figures of [start, end).
+
+    With `db` on PostgreSQL the independent reads run at once on their own connections.
+    """
     cal = calendar_of(reader, rules.calendar)
     tz = cal.tz
-    f = await figures.compute(
-        session, scope=scope, start=start, end=end, now=now, default=rules.calendar
-    )
-    count, risky = await at_risk_now(session, scope=scope, now=now)
+    q_start, q_end = figures.previous_quarter(now, cal.zone)
+    jobs: dict[str, Callable[[AsyncSession], Awaitable[Any]]] = {
+        "f": lambda s: figures.compute(
+            s, scope=scope, start=start, end=end, now=now, default=rules.calendar
+        ),
+        "risk": lambda s: at_risk_now(s, scope=scope, now=now),
+        "people": lambda s: figures.per_person(s, scope=scope, start=start, end=end, now=now),
+    }
+    if weekly or compare:
+        jobs["prev"] = lambda s: figures.compute(
+            s, scope=scope, start=q_start, end=q_end, now=now, default=rules.calendar, brief=True
+        )
+    if weekly:
+        jobs["points"] = lambda s: figures.weekly_series(
+            s, scope=scope, end=end, now=now, weeks=WEEKS, tz=cal.zone
+        )
+    got = await _reads(session, db, jobs)
+    f: figures.Figures = got["f"]
+    count, risky = got["risk"]
     if not count and not f.active:
         line = compose("digest_all_clear", scope=scope.label, since=when_for(start, tz))
         return Digest(Message("digest", line), empty=True)
@@ -344,11 +366,8 @@ async def build(
         )
     )
     quarter = ""
-    if weekly or compare:
-        q_start, q_end = figures.previous_quarter(now, cal.zone)
-        prev = await figures.compute(
-            session, scope=scope, start=q_start, end=q_end, now=now, default=rules.calendar
-        )
+    prev: figures.Figures | None = got.get("prev")
+    if prev is not None:
         if prev.on_time_rate is not None:
             quarter = f", last quarter {_pct(prev.on_time_rate)}"
     rate = f.on_time_rate
@@ -405,11 +424,7 @@ async def build(
                 repeats=", ".join(f"{c} ({n})" for c, n in f.repeat_customers) or "none",
             )
         )
-    people = [
-        p
-        for p in await figures.per_person(session, scope=scope, start=start, end=end, now=now)
-        if p.due >= 2 and p.rate < scope.target_on_time
-    ][:3]
+    people = [p for p in got["people"] if p.due >= 2 and p.rate < scope.target_on_time][:3]
     if people:
         names = await _names(session, {p.person_id for p in people})
         parts: list[tuple[Segment, ...] | Segment] = [compose("digest_attention")]
@@ -421,9 +436,7 @@ async def build(
         lines.append(join(*parts))
     extra: dict[str, Any] = {}
     if weekly:
-        points = await figures.weekly_series(
-            session, scope=scope, end=end, now=now, weeks=WEEKS, tz=cal.zone
-        )
+        points = got["points"]
         year, week, _ = start.astimezone(cal.zone).date().isocalendar()
         extra["chart"] = await asyncio.to_thread(
             charts.chart_extra,
@@ -435,6 +448,26 @@ async def build(
         extra["chart_series"] = charts.series(points)
         lines.append(compose("digest_chart"))
     return Digest(Message("digest", join(*lines, sep="\n"), extra=extra), empty=False)
+
+
+async def _reads(
+    session: AsyncSession,
+    db: Database | None,
+    jobs: dict[str, Callable[[AsyncSession], Awaitable[Any]]],
+) -> dict[str, Any]:
+    """Run read jobs: in the given session one after another, or concurrently on PostgreSQL.
+
+    SQLite gets no concurrency: its sessions take the file's write lock when they begin.
+    """
+    if db is None or not db.postgres:
+        return {name: await job(session) for name, job in jobs.items()}
+
+    async def one(job: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
+        async with db.reader() as s:
+            return await job(s)
+
+    values = await asyncio.gather(*(one(job) for job in jobs.values()))
+    return dict(zip(jobs, values, strict=True))
 
 
 async def _names(session: AsyncSession, ids: set[int | None]) -> dict[int | None, Person]:
@@ -579,6 +612,7 @@ class Digester:
                 end=end,
                 now=now,
                 weekly=weekly is not None,
+                db=self.app.db,
             )
             for row in rows:
                 row.empty = digest.empty

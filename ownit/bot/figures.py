@@ -28,9 +28,11 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, case, false, func, or_, select
+from sqlalchemy import Integer, and_, any_, case, false, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -57,6 +59,24 @@ class Scope:
     teams: tuple[int, ...] = ()
     target_on_time: float = 0.9
     target_first_response_minutes: int = 60
+    pg: bool = False  # PostgreSQL: match ids with one array parameter instead of a long IN list
+
+
+def is_pg(session: AsyncSession) -> bool:
+    bind = session.bind
+    return bind is not None and bind.dialect.name == "postgresql"
+
+
+def among(column: Any, ids: Sequence[int], *, pg: bool) -> ColumnElement[bool]:
+    """`column IN ids`; on PostgreSQL `column = ANY($1::int[])`, one parameter however many ids.
+
+    Hundreds of expanded parameters cost more to render and prepare than the query costs to run.
+    """
+    if not ids:
+        return false()
+    if pg:
+        return column == any_(literal(list(ids), type_=ARRAY(Integer)))  # type: ignore[no-any-return]
+    return column.in_(ids)  # type: ignore[no-any-return]
 
 
 async def reports_of(session: AsyncSession, manager: Person) -> list[int]:
@@ -110,6 +130,7 @@ async def manager_scope(session: AsyncSession, manager: Person) -> Scope:
         teams=tuple(team_ids),
         target_on_time=on_time,
         target_first_response_minutes=first,
+        pg=is_pg(session),
     )
 
 
@@ -124,6 +145,7 @@ async def team_scope(session: AsyncSession, team: Team) -> Scope:
         teams=(team.id,),
         target_on_time=team.target_on_time,
         target_first_response_minutes=team.target_first_response_minutes,
+        pg=is_pg(session),
     )
 
 
@@ -320,24 +342,41 @@ async def execute(session: AsyncSession, stmt: Any) -> Any:
 
 def asked_of(scope: Scope) -> ColumnElement[bool]:
     """Requests that count against the scope: asked of its people, or unclaimed by its teams."""
-    people = col(Request.assignee_id).in_(scope.people) if scope.people else false()
+    people = among(col(Request.assignee_id), scope.people, pg=scope.pg)
     if not scope.teams:
         return people
     return or_(
-        people, and_(col(Request.assignee_id).is_(None), col(Request.team_id).in_(scope.teams))
+        people,
+        and_(
+            col(Request.assignee_id).is_(None),
+            among(col(Request.team_id), scope.teams, pg=scope.pg),
+        ),
     )
 
 
 def _answered_by(scope: Scope) -> ColumnElement[bool]:
-    return col(Request.answered_by_id).in_(scope.people) if scope.people else false()
+    return among(col(Request.answered_by_id), scope.people, pg=scope.pg)
 
 
 def _owned_by(scope: Scope) -> ColumnElement[bool]:
-    return col(Case.owner_id).in_(scope.people) if scope.people else false()
+    return among(col(Case.owner_id), scope.people, pg=scope.pg)
 
 
 def _ones(cond: Any) -> Any:
     return func.coalesce(func.sum(case((cond, 1), else_=0)), 0)
+
+
+_CAL_FIELDS = ("tz", "hours", "workdays", "country", "subdiv")
+
+
+@lru_cache(maxsize=256)
+def _calendar(default: Calendar, fields: tuple[str | None, ...]) -> Calendar:
+    """A calendar per distinct set of fields (making one loads its holidays: not per row)."""
+    tz, hours, workdays, country, subdiv = fields
+    who = Person(
+        handle="x", name="x", tz=tz, hours=hours, workdays=workdays, country=country, subdiv=subdiv
+    )
+    return calendar_of(who, default)
 
 
 async def _calendars(
@@ -345,8 +384,15 @@ async def _calendars(
 ) -> dict[int, Calendar]:
     if not ids:
         return {}
-    rows = (await execute(session, select(Person).where(col(Person.id).in_(ids)))).scalars().all()
-    return {p.id: calendar_of(p, default) for p in rows if p.id is not None}
+    rows = (
+        await execute(
+            session,
+            select(col(Person.id), *(getattr(Person, f) for f in _CAL_FIELDS)).where(
+                col(Person.id).in_(ids)
+            ),
+        )
+    ).all()
+    return {r[0]: _calendar(default, tuple(r[1:])) for r in rows}
 
 
 async def compute(
@@ -358,8 +404,12 @@ async def compute(
     now: datetime,
     default: Calendar,
     durations: bool = True,
+    brief: bool = False,
 ) -> Figures:
-    """All figures of `scope` for the period [start, end), as known at `now`."""
+    """All figures of `scope` for the period [start, end), as known at `now`.
+
+    `brief` stops after the on-time counts (a comparison with an earlier period needs no more).
+    """
     f = Figures(
         scope=scope.label,
         start=start,
@@ -398,6 +448,8 @@ async def compute(
             ).one()[0]
         )
     f.due = f.answered + f.missed_open
+    if brief:
+        return f
 
     if durations:
         await _durations(session, f, scope=scope, start=start, end=end, default=default)
@@ -532,7 +584,7 @@ async def _durations(
             session,
             select(col(Request.assignee_id), col(Request.opened_at), col(Request.acked_at))
             .where(
-                col(Request.assignee_id).in_(scope.people) if scope.people else false(),
+                among(col(Request.assignee_id), scope.people, pg=scope.pg),
                 col(Request.acked_at) >= start,
                 col(Request.acked_at) < end,
             )
@@ -591,7 +643,7 @@ async def per_person(
             session,
             select(col(Request.assignee_id), func.count())
             .where(
-                col(Request.assignee_id).in_(scope.people),
+                among(col(Request.assignee_id), scope.people, pg=scope.pg),
                 col(Request.status).in_(OPEN_STATES),
                 col(Request.deadline) >= start,
                 col(Request.deadline) < min(end, now),
