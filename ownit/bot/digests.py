@@ -307,7 +307,7 @@ async def build(
     q_start, q_end = figures.previous_quarter(now, cal.zone)
     jobs: dict[str, Callable[[AsyncSession], Awaitable[Any]]] = {
         "f": lambda s: figures.compute(
-            s, scope=scope, start=start, end=end, now=now, default=rules.calendar
+            s, scope=scope, start=start, end=end, now=now, default=rules.calendar, db=db
         ),
         "risk": lambda s: at_risk_now(s, scope=scope, now=now),
         "people": lambda s: figures.per_person(s, scope=scope, start=start, end=end, now=now),
@@ -320,7 +320,7 @@ async def build(
         jobs["points"] = lambda s: figures.weekly_series(
             s, scope=scope, end=end, now=now, weeks=WEEKS, tz=cal.zone
         )
-    got = await _reads(session, db, jobs)
+    got = await figures.reads(session, db, jobs)
     f: figures.Figures = got["f"]
     count, risky = got["risk"]
     if not count and not f.active:
@@ -448,26 +448,6 @@ async def build(
         extra["chart_series"] = charts.series(points)
         lines.append(compose("digest_chart"))
     return Digest(Message("digest", join(*lines, sep="\n"), extra=extra), empty=False)
-
-
-async def _reads(
-    session: AsyncSession,
-    db: Database | None,
-    jobs: dict[str, Callable[[AsyncSession], Awaitable[Any]]],
-) -> dict[str, Any]:
-    """Run read jobs: in the given session one after another, or concurrently on PostgreSQL.
-
-    SQLite gets no concurrency: its sessions take the file's write lock when they begin.
-    """
-    if db is None or not db.postgres:
-        return {name: await job(session) for name, job in jobs.items()}
-
-    async def one(job: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
-        async with db.reader() as s:
-            return await job(s)
-
-    values = await asyncio.gather(*(one(job) for job in jobs.values()))
-    return dict(zip(jobs, values, strict=True))
 
 
 async def _names(session: AsyncSession, ids: set[int | None]) -> dict[int | None, Person]:

@@ -23,9 +23,10 @@ Definitions (also in docs/managers.md):
 
 from __future__ import annotations
 
+import asyncio
 import math
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -39,6 +40,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ownit.bot.business_time import Calendar
 from ownit.bot.directory import calendar_of
+from ownit.storage.db import Database
 from ownit.storage.tables import Case, Event, Membership, Person, Request, Team
 
 SAMPLE = 2000
@@ -405,10 +407,12 @@ async def compute(
     default: Calendar,
     durations: bool = True,
     brief: bool = False,
+    db: Database | None = None,
 ) -> Figures:
     """All figures of `scope` for the period [start, end), as known at `now`.
 
     `brief` stops after the on-time counts (a comparison with an earlier period needs no more).
+    With `db` on PostgreSQL the groups of queries run at once, each on its own connection.
     """
     f = Figures(
         scope=scope.label,
@@ -419,12 +423,51 @@ async def compute(
     )
     if not scope.people and not scope.teams:
         return f
+    kw: dict[str, Any] = {"scope": scope, "start": start, "end": end, "now": now}
+    jobs: dict[str, Callable[[AsyncSession], Awaitable[Any]]] = {
+        "on_time": lambda s: _on_time(s, f, **kw)
+    }
+    if not brief:
+        if durations:
+            jobs["durations"] = lambda s: _durations(
+                s, f, scope=scope, start=start, end=end, default=default
+            )
+        jobs["escalations"] = lambda s: _escalations(s, f, **kw)
+        jobs["resolved"] = lambda s: _resolved(s, f, **kw)
+        jobs["opened"] = lambda s: _opened(s, f, **kw)
+    await reads(session, db, jobs)
+    return f
+
+
+async def reads(
+    session: AsyncSession,
+    db: Database | None,
+    jobs: dict[str, Callable[[AsyncSession], Awaitable[Any]]],
+) -> dict[str, Any]:
+    """Run read jobs: in the given session one after another, or concurrently on PostgreSQL.
+
+    SQLite gets no concurrency: its sessions take the file's write lock when they begin.
+    """
+    if db is None or not db.postgres:
+        return {name: await job(session) for name, job in jobs.items()}
+
+    async def one(job: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
+        async with db.reader() as s:
+            return await job(s)
+
+    values = await asyncio.gather(*(one(job) for job in jobs.values()))
+    return dict(zip(jobs, values, strict=True))
+
+
+async def _on_time(
+    s: AsyncSession, f: Figures, *, scope: Scope, start: datetime, end: datetime, now: datetime
+) -> None:
     answered_in = and_(
         _answered_by(scope), col(Request.answered_at) >= start, col(Request.answered_at) < end
     )
     row = (
         await execute(
-            session,
+            s,
             select(
                 func.count(),
                 _ones(col(Request.answered_at) <= col(Request.deadline)),
@@ -437,7 +480,7 @@ async def compute(
         f.missed_open = int(
             (
                 await execute(
-                    session,
+                    s,
                     select(func.count()).where(
                         asked_of(scope),
                         col(Request.status).in_(OPEN_STATES),
@@ -448,19 +491,18 @@ async def compute(
             ).one()[0]
         )
     f.due = f.answered + f.missed_open
-    if brief:
-        return f
 
-    if durations:
-        await _durations(session, f, scope=scope, start=start, end=end, default=default)
 
+async def _escalations(
+    s: AsyncSession, f: Figures, *, scope: Scope, start: datetime, end: datetime, now: datetime
+) -> None:
     steps = (
         await execute(
-            session,
+            s,
             select(col(Event.kind), func.count())
             .join(Request, col(Request.id) == col(Event.request_id))
             .where(
-                col(Event.kind).in_([f"step:{s}" for s in STEPS[:3]]),
+                col(Event.kind).in_([f"step:{step}" for step in STEPS[:3]]),
                 col(Event.at) >= start,
                 col(Event.at) < end,
                 asked_of(scope),
@@ -470,7 +512,7 @@ async def compute(
     ).all()
     promise_steps = (
         await execute(
-            session,
+            s,
             select(func.count())
             .select_from(Event)
             .join(Case, col(Case.id) == col(Event.case_id))
@@ -486,12 +528,16 @@ async def compute(
         f.escalations[kind.removeprefix("step:")] = int(n)
     f.escalations["promise_at_risk"] = int(promise_steps[0])
 
+
+async def _resolved(
+    s: AsyncSession, f: Figures, *, scope: Scope, start: datetime, end: datetime, now: datetime
+) -> None:
     resolved_in = and_(
         _owned_by(scope), col(Case.resolved_at) >= start, col(Case.resolved_at) < end
     )
     row = (
         await execute(
-            session,
+            s,
             select(
                 func.count(),
                 _ones(col(Case.promise_kept).is_(True)),
@@ -516,7 +562,7 @@ async def compute(
         f.redirects = int(
             (
                 await execute(
-                    session,
+                    s,
                     select(func.coalesce(func.sum(col(Request.redirects)), 0))
                     .join(Case, col(Case.id) == col(Request.case_id))
                     .where(resolved_in),
@@ -524,11 +570,15 @@ async def compute(
             ).one()[0]
         )
 
+
+async def _opened(
+    s: AsyncSession, f: Figures, *, scope: Scope, start: datetime, end: datetime, now: datetime
+) -> None:
     opened_in = and_(_owned_by(scope), col(Case.opened_at) >= start, col(Case.opened_at) < end)
     category = func.coalesce(col(Case.category), "uncategorised")
     cats = (
         await execute(
-            session,
+            s,
             select(category, func.count())
             .where(opened_in)
             .group_by(category)
@@ -544,16 +594,15 @@ async def compute(
         .having(func.count() > 1)
     )
     repeats = (
-        await execute(session, repeat.order_by(func.count().desc(), col(Case.customer)).limit(TOP))
+        await execute(s, repeat.order_by(func.count().desc(), col(Case.customer)).limit(TOP))
     ).all()
     f.repeat_customers = [(str(c), int(n)) for c, n in repeats]
     if len(repeats) == TOP:
         f.repeat_customer_count = int(
-            (await execute(session, select(func.count()).select_from(repeat.subquery()))).one()[0]
+            (await execute(s, select(func.count()).select_from(repeat.subquery()))).one()[0]
         )
     else:
         f.repeat_customer_count = len(repeats)
-    return f
 
 
 async def _durations(
