@@ -1,10 +1,12 @@
-"""Several replicas on one PostgreSQL and one Redis: every ladder step fires exactly once.
+"""Several replicas on one PostgreSQL and one Redis: no duplicates, every ladder step once.
 
-Three `ownit serve` processes share a database and a (private, killable) Redis on a simulated
-clock. Three more processes open cases and ask colleagues through the services, sending every
-command twice with the same delivery key, as a platform retry would, while Redis is stopped and
-restarted. Then the clock moves past every deadline and one replica is killed with SIGKILL while
-the replicas fire: the others fire what it had claimed, and nothing fires twice.
+Three `ownit serve` processes share a database and a Redis on a simulated clock.
+- Through the services: three more processes open cases and ask colleagues, sending every command
+  twice with the same delivery key, while a private Redis is stopped and restarted.
+- Through Slack: a thousand signed `/case` commands and their retries spread over the replicas
+  (a fake Slack Web API answers them), one replica killed with SIGKILL half-way.
+Then the clock moves past every deadline while a replica is killed: the others fire what it had
+claimed, and nothing fires twice.
 """
 
 from __future__ import annotations
@@ -158,3 +160,118 @@ def test_replicas_fire_every_step_once_with_one_killed(pg_url: str, tmp_path: Pa
         for r in replicas:
             r.stop()
         redis.kill()
+
+
+OPENS = 500  # 500 opens and 500 asks: a thousand signed commands, each sent twice
+
+
+async def test_thousand_signed_slack_commands_over_three_replicas(
+    pg_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    import aiohttp
+
+    from tests.fakes.slack_api import SECRET, Driver, FakeSlack, uid
+
+    fake = await FakeSlack().start()
+    await _prepare(pg_url)
+    slack = {
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_BOT_TOKEN": "xoxb-test-token",
+        "SLACK_API_URL": fake.url,
+    }
+    replicas = [
+        Replica(replica_env(pg_url, redis_url=redis_url, **slack), tmp_path / f"slack{i}.log")
+        for i in range(3)
+    ]
+    drivers = [Driver(f"http://127.0.0.1:{r.port}", fake) for r in replicas]
+    alive = [True, True, True]
+    gate = asyncio.Semaphore(12)
+    form = "application/x-www-form-urlencoded"
+
+    async def post(body: str, target: int, retry: int) -> None:
+        """Deliver to `target`; a replica that is gone makes Slack retry elsewhere."""
+        headers = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
+        for k in range(6):
+            i = (target + k) % 3
+            if not alive[i]:
+                continue
+            try:
+                r = await drivers[i].post(body, form, headers=headers if retry else None)
+            except aiohttp.ClientError:
+                continue
+            if r.status == 200:
+                return
+        raise AssertionError("no replica acknowledged a command")
+
+    async def command(n: int, body: str) -> None:
+        async with gate:
+            await post(body, n % 3, 0)
+            await post(body, (n + 1) % 3, 1)  # Slack's retry, on another replica
+
+    try:
+        for r in replicas:
+            await asyncio.to_thread(r.wait_ready)
+        t0 = time.monotonic()
+        opens = [drivers[0].command_body("alex", f"open Cust {i}: issue {i}") for i in range(OPENS)]
+        await asyncio.gather(*(command(n, b) for n, b in enumerate(opens)))
+        ids = dict(
+            await _rows(pg_url, 'SELECT customer, id FROM "case"')  # type: ignore[arg-type]
+        )
+        assert len(ids) == OPENS
+        asks = [
+            drivers[0].command_body(
+                "alex", f"ask C-{ids[f'Cust {i}']} <@{uid('dana')}> q{i}? by 4h"
+            )
+            for i in range(OPENS)
+        ]
+
+        async def kill_half_way() -> None:
+            for _ in range(6000):
+                if await _scalar(pg_url, "SELECT count(*) FROM request") >= OPENS // 2:
+                    break
+                await asyncio.sleep(0.05)
+            alive[0] = False
+            replicas[0].sigkill()
+
+        t1 = time.monotonic()
+        killer = asyncio.create_task(kill_half_way())
+        await asyncio.gather(*(command(n, b) for n, b in enumerate(asks)))
+        await killer
+
+        assert await _scalar(pg_url, 'SELECT count(*) FROM "case"') == OPENS
+        assert await _scalar(pg_url, "SELECT count(*) FROM request") == OPENS
+        assert (
+            await _rows(pg_url, "SELECT case_id FROM request GROUP BY 1 HAVING count(*) > 1") == []
+        )
+        assert await _scalar(pg_url, "SELECT count(*) FROM delivery") == 2 * OPENS
+
+        t2 = time.monotonic()
+        await _advance(pg_url, timedelta(days=2))
+        expected = OPENS * len(STEPS)
+        done = 0
+        for _ in range(600):
+            done = await _scalar(pg_url, "SELECT count(*) FROM timer WHERE done")
+            if done == expected:
+                break
+            await asyncio.sleep(0.2)
+        assert done == expected, f"{done}/{expected} steps done"
+        print(f"opens {t1 - t0:.1f}s, asks {t2 - t1:.1f}s, firing {time.monotonic() - t2:.1f}s")
+        assert (
+            await _rows(
+                pg_url,
+                "SELECT request_id, kind FROM event WHERE kind LIKE 'step:%' "
+                "GROUP BY request_id, kind HAVING count(*) <> 1",
+            )
+            == []
+        )
+        assert await _scalar(pg_url, "SELECT count(*) FROM event WHERE kind LIKE 'step:%'") == (
+            expected
+        )
+        for r in replicas[1:]:
+            assert r.proc.poll() is None, r.log()[-2000:]
+    finally:
+        for d in drivers:
+            await d.close()
+        for r in replicas:
+            await asyncio.to_thread(r.stop)
+        await fake.close()
