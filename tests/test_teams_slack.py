@@ -16,7 +16,7 @@ from ownit.handlers.teams import TEAMS_KEY, Teams
 from ownit.storage.tables import Case, Person
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.slack_api import FakeSlack, Workspace, readable, start_ownit, text_of, uid
-from tests.teams_support import BO, DANA, TeamsWorld, personal_conversation
+from tests.teams_support import DANA, RIVER, TeamsWorld, personal_conversation
 
 
 @dataclass
@@ -29,7 +29,7 @@ class Both:
 async def both(pg_url: str) -> AsyncIterator[Both]:
     slack_fake = await FakeSlack().start()
     connector = FakeBotConnector()
-    for m in (DANA, BO):
+    for m in (DANA, RIVER):
         connector.add(m)
     await connector.start()
     ws = await start_ownit(pg_url, slack_fake, TEAMS_API_URL=connector.url)
@@ -47,21 +47,22 @@ async def both(pg_url: str) -> AsyncIterator[Both]:
 
 async def test_slack_case_asks_a_teams_colleague_and_the_answer_comes_home(both: Both) -> None:
     slack, teams = both.slack, both.teams
-    # Bo lives in Teams: installing the app links the org file's Bo by e-mail.
-    assert (await teams.post(teams.install(BO)))[0] == 201
+    # River lives in Teams only (no Slack account): installing the app makes them @river.new.
+    assert (await teams.post(teams.install(RIVER)))[0] == 201
 
     r = await slack.drive.command("alex", "open Acme: invoice 7 is wrong promise tomorrow 17:00 p2")
     assert r.status == 200
     card = (await slack.fake.wait_for("chat.postMessage", channel="CSUPPORT"))[-1]
     assert "C-1" in readable(text_of(card))
-    r = await slack.drive.command("alex", "ask C-1 @bo Is the refund out? by tomorrow 12:00")
+    r = await slack.drive.command("alex", "ask C-1 @river.new Is the refund out? by tomorrow 12:00")
     assert r.status == 200
 
     # The request reaches Bo in Teams, with buttons; Bo answers from the card.
-    await teams.fake.wait_for("needs your help on C-1", personal_conversation(BO))
+    await teams.fake.wait_for("needs your help on C-1", personal_conversation(RIVER))
     status, body = await teams.post(
         teams.invoke(
-            BO, {"ownit": "answer", "key": "R-1", "value": "", "answer.text": "Refund sent today"}
+            RIVER,
+            {"ownit": "answer", "key": "R-1", "value": "", "answer.text": "Refund sent today"},
         )
     )
     assert status == 200 and body["type"].endswith("card.adaptive")
@@ -84,8 +85,10 @@ async def test_teams_case_asks_a_slack_colleague_and_the_answer_lands_in_the_tea
     both: Both,
 ) -> None:
     slack, teams = both.slack, both.teams
-    # Jo lives in Slack (seen there once); Dana owns a case in a Teams channel.
+    # Jo lives in Slack (seen there once); Dana owns a case in a Teams channel, and is in Slack
+    # too: news of a Teams case reaches her in Teams, where the case lives.
     assert (await slack.drive.command("jo", "mine")).status == 200
+    assert (await slack.drive.command("dana", "mine")).status == 200
     await teams.post(teams.install(DANA))
     root = "1700000000042"
     thread = f"19:general@thread.tacv2;messageid={root}"
@@ -114,4 +117,4 @@ async def test_teams_case_asks_a_slack_colleague_and_the_answer_lands_in_the_tea
         jo = (await s.exec(select(Person).where(Person.handle == "jo"))).one()
         dana = (await s.exec(select(Person).where(Person.handle == "dana"))).one()
     assert jo.slack_id == uid("jo") and jo.teams_id is None
-    assert dana.teams_id == DANA.aad
+    assert (dana.slack_id, dana.teams_id) == (uid("dana"), DANA.aad)

@@ -68,9 +68,12 @@ class Deliverer:
     def channel_for(self, person: Person) -> Channel | None:
         return next((c for c in self.channels if c.reaches(person)), None)
 
-    def channels_for(self, person: Person) -> list[Channel]:
-        """Every channel that may reach the person, in order; the next is tried if one can't."""
-        return [c for c in self.channels if c.reaches(person)]
+    def channels_for(self, person: Person, prefer: str | None = None) -> list[Channel]:
+        """Every channel that may reach the person, the case's own platform first; the next is
+        tried if one can't."""
+        return sorted(
+            (c for c in self.channels if c.reaches(person)), key=lambda c: c.name != prefer
+        )
 
     async def _report_unreachable(
         self, row: Outbox, person: Person, msg: Message, hints: list[str]
@@ -140,6 +143,12 @@ class Deliverer:
                     )
                 ).all()
             }
+            case_ids = {r.case_id for r in rows if r.case_id is not None}
+            homes: dict[int | None, str | None] = dict(
+                (
+                    await s.exec(select(Case.id, Case.platform).where(col(Case.id).in_(case_ids)))
+                ).all()
+            )
         sent = reported = 0
         for row in rows:
             person = people[row.person_id]
@@ -147,7 +156,7 @@ class Deliverer:
             channel: Channel | None = None
             error: str | None = None
             hints: list[str] = []
-            for candidate in self.channels_for(person):
+            for candidate in self.channels_for(person, homes.get(row.case_id)):
                 channel = candidate
                 try:
                     await self._pace(candidate, person)
