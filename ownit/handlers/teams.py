@@ -49,6 +49,7 @@ PLATFORM = "teams"
 INVOKE_LIMIT = 10.0
 MISSED_WINDOW = timedelta(days=7)
 _MENTION_ID = re.compile(r"[\s|<>]")
+_TYPED_MARKUP = re.compile(r"<(?=[@!#])")
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,32 @@ class TeamsBot:
 
     # ------------------------------------------------------------------ people and references
 
-    async def identify(self, act: Activity, s: AsyncSession) -> Sender:
+    async def profiles(self, act: Activity) -> dict[str, dict[str, Any]]:
+        """Teams profiles (e-mail, AAD object id) of the sender and of the people mentioned whom
+        ownit does not know yet; fetched before any transaction, so no lock waits on Teams."""
+        wanted: dict[str, str] = {}
+        if act.from_property is not None:
+            frm = act.from_property
+            wanted[frm.id] = frm.aad_object_id or frm.id
+        bot_id = act.recipient.id if act.recipient else None
+        for ent in act.entities or []:
+            mentioned = (_dict(ent).get("mentioned") or {}) if ent.type == "mention" else {}
+            if mentioned.get("id") and mentioned["id"] != bot_id:
+                wanted[str(mentioned["id"])] = str(mentioned.get("aadObjectId") or mentioned["id"])
+        async with self.app.db.reader() as s:
+            unknown = [
+                a for a, u in wanted.items() if await person_by_platform(s, PLATFORM, u) is None
+            ]
+        found: dict[str, dict[str, Any]] = {}
+        for account in unknown:
+            member = await self.connector.member(act.service_url, act.conversation.id, account)
+            if member:
+                found[account] = member
+        return found
+
+    async def identify(
+        self, act: Activity, s: AsyncSession, profiles: dict[str, dict[str, Any]]
+    ) -> Sender:
         """The sender as a person; on first sight their e-mail links them across platforms."""
         frm = act.from_property or ChannelAccount(id="unknown")
         uid = frm.aad_object_id or frm.id
@@ -168,7 +194,7 @@ class TeamsBot:
         email = None
         name = frm.name
         if person is None:
-            member = await self.connector.member(act.service_url, act.conversation.id, frm.id)
+            member = profiles.get(frm.id)
             if member:
                 email = _email(member)
                 name = member.get("name") or name
@@ -230,14 +256,20 @@ class TeamsBot:
             )
         return False
 
-    async def _mentioned(self, act: Activity, s: AsyncSession, mentioned: dict[str, Any]) -> str:
+    async def _mentioned(
+        self,
+        act: Activity,
+        s: AsyncSession,
+        mentioned: dict[str, Any],
+        profiles: dict[str, dict[str, Any]],
+    ) -> str:
         """The ownit user id of someone @mentioned in Teams, added (and linked by e-mail) if new."""
         mid = str(mentioned.get("id") or "")
         name = mentioned.get("name")
         uid = str(mentioned.get("aadObjectId") or mid)
         person = await person_by_platform(s, PLATFORM, uid)
         if person is None:
-            member = await self.connector.member(act.service_url, act.conversation.id, mid)
+            member = profiles.get(mid)
             email = _email(member) if member else None
             if member and member.get("aadObjectId"):
                 uid = str(member["aadObjectId"])
@@ -249,9 +281,14 @@ class TeamsBot:
         await self._remember(s, person, act, ChannelAccount(id=mid, name=name))
         return uid
 
-    async def command_text(self, act: Activity, s: AsyncSession) -> str:
-        """The typed text with the bot's mention removed and people's mentions as `<@id|name>`."""
-        text = act.text or ""
+    async def command_text(
+        self, act: Activity, s: AsyncSession, profiles: dict[str, dict[str, Any]]
+    ) -> str:
+        """The typed text with the bot's mention removed and people's mentions as `<@id|name>`.
+
+        Markup that only a real mention may produce (`<@…>`, `<!…>`) is defused in what was typed.
+        """
+        text = _TYPED_MARKUP.sub("‹", act.text or "")
         bot_id = act.recipient.id if act.recipient else None
         for ent in act.entities or []:
             if ent.type != "mention":
@@ -264,7 +301,7 @@ class TeamsBot:
             if mentioned.get("id") == bot_id:
                 text = text.replace(at, " ", 1)
                 continue
-            uid = await self._mentioned(act, s, mentioned)
+            uid = await self._mentioned(act, s, mentioned, profiles)
             label = _MENTION_ID.sub(" ", str(mentioned.get("name") or "")).strip()
             if _MENTION_ID.search(uid):
                 continue
@@ -284,8 +321,9 @@ class TeamsBot:
         return case.key if case else None
 
     async def origin(self, act: Activity) -> dispatch.Origin:
+        profiles = await self.profiles(act)
         async with self.app.db.session() as s:
-            sender = await self.identify(act, s)
+            sender = await self.identify(act, s, profiles)
             case = await self.case_of_thread(s, act.conversation.id)
         conv = act.conversation.id
         return dispatch.Origin(
@@ -306,10 +344,13 @@ class TeamsBot:
         if value and value.get("ownit"):
             await self.on_submit(act, value)
             return
+        profiles = await self.profiles(act)
         async with self.app.db.session() as s:
-            sender = await self.identify(act, s)
+            sender = await self.identify(act, s, profiles)
             case = await self.case_of_thread(s, act.conversation.id)
-            text = await self.command_text(act, s)
+            text = await self.command_text(act, s, profiles)
+        if sender.missed:
+            self.app.poke()
         conv = act.conversation.id
         origin = dispatch.Origin(
             PLATFORM,
@@ -463,8 +504,9 @@ class TeamsBot:
         if removed:
             await self._forget(act)
             return
+        profiles = await self.profiles(act)
         async with self.app.db.session() as s:
-            sender = await self.identify(act, s)
+            sender = await self.identify(act, s, profiles)
         person, missed = sender.person, sender.missed
         if added:
             text = (
