@@ -21,7 +21,7 @@ CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 CARD_VERSION = "1.4"
 MAX_TEXT = 20_000
 
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
 _NAME_UNSAFE = re.compile(r"[<>*_`\[\]\\#|~{}]")
 
 

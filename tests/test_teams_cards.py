@@ -1,0 +1,165 @@
+"""Teams card buttons, private replies, uninstalling, and the endpoint's loopback rule."""
+
+from __future__ import annotations
+
+from typing import Any
+from unittest import mock
+
+from aiohttp.test_utils import make_mocked_request
+from sqlmodel import select
+
+from ownit.bot.messages import Action, Mention, Message
+from ownit.handlers import render_teams
+from ownit.storage.tables import ConversationRef, Request
+from tests.teams_support import ALEX, BO, DANA, GENERAL, personal_conversation, teams_world
+
+THREAD = f"{GENERAL};messageid=1700000000007"
+
+
+def _card_of(body: dict[str, Any]) -> dict[str, Any]:
+    return {"attachments": [{"content": body["value"]}]}
+
+
+async def test_more_time_redirect_and_accept_from_cards(sqlite_url: str) -> None:
+    async with teams_world(sqlite_url) as w:
+        for m in (ALEX, DANA, BO):
+            await w.post(w.install(m))
+        await w.post(w.channel(ALEX, "case open Acme: refund p3", root="1700000000007"))
+        await w.post(
+            w.channel(ALEX, "ask @dana refund done? by tomorrow 12:00", root="1700000000007")
+        )
+        await w.settle()
+
+        # Dana asks for more time from the card; Alex accepts from the card in the case thread.
+        status, body = await w.post(
+            w.invoke(
+                DANA,
+                {
+                    "ownit": "more_time",
+                    "key": "R-1",
+                    "value": "",
+                    "more_time.when": "wed 12:00",
+                    "more_time.reason": "the bank is slow",
+                },
+            )
+        )
+        assert status == 200
+        assert "Asked" in w.fake.text_of(_card_of(body))
+        await w.settle()
+        asked = await w.fake.wait_for("asks to move R-1", THREAD)
+        accept = next(
+            a for a in asked["attachments"][0]["content"]["actions"] if a.get("verb") == "accept"
+        )
+        status, body = await w.post(w.invoke(ALEX, accept["data"], conversation=THREAD))
+        assert "R-1 is now due Wed 25 Nov 12:00" in w.fake.text_of(_card_of(body))
+
+        # Dana hands it on to Bo with a reason; Bo is told in their personal chat.
+        status, body = await w.post(
+            w.invoke(
+                DANA,
+                {
+                    "ownit": "redirect",
+                    "key": "R-1",
+                    "value": "",
+                    "redirect.to": "bo",
+                    "redirect.reason": "Bo runs refunds",
+                },
+            )
+        )
+        assert "handed on to" in w.fake.text_of(_card_of(body))
+        await w.settle()
+        await w.fake.wait_for("handed you R-1", personal_conversation(BO))
+
+        # A button for a request Dana no longer holds: a short message, the card stays.
+        status, body = await w.post(w.invoke(DANA, {"ownit": "ack", "key": "R-1", "value": ""}))
+        assert body["type"] == "application/vnd.microsoft.activity.message"
+        assert "only they can" in body["value"]
+
+
+async def test_message_back_submit_updates_the_card(sqlite_url: str) -> None:
+    async with teams_world(sqlite_url) as w:
+        await w.post(w.install(DANA))
+        await w.post(w.personal(ALEX, "case open Acme: refund p3"))
+        await w.post(w.personal(ALEX, "case ask C-1 @dana refund done?"))
+        await w.settle()
+        act = w.personal(DANA, "")
+        act.update(value={"ownit": "ack", "key": "R-1", "value": ""}, replyToId="m-card-1")
+        act.pop("text")
+        assert (await w.post(act))[0] == 201
+        (update,) = w.fake.updates()
+        assert update.activity_id == "m-card-1"
+        assert "You acknowledged R-1" in w.fake.text_of(update.body)
+        async with w.app.db.reader() as s:
+            assert (await s.exec(select(Request))).one().status == "acknowledged"
+
+
+async def test_private_replies_in_a_channel_go_to_the_personal_chat(sqlite_url: str) -> None:
+    async with teams_world(sqlite_url) as w:
+        await w.post(w.install(ALEX))
+        await w.post(w.channel(ALEX, "case resolve C-99", root="1700000000009"))
+        thread = f"{GENERAL};messageid=1700000000009"
+        assert w.fake.posts(thread) == []
+        assert any("C-99" in t for t in w.fake.texts(personal_conversation(ALEX)))
+
+
+async def test_uninstalled_colleague_is_reported(sqlite_url: str) -> None:
+    async with teams_world(sqlite_url) as w:
+        await w.post(w.install(ALEX))
+        await w.post(w.install(DANA))
+        await w.post(w.install(DANA, action="remove"))
+        async with w.app.db.reader() as s:
+            owners = {r.person_id for r in (await s.exec(select(ConversationRef))).all()}
+        assert len(owners) == 1
+        await w.post(w.personal(ALEX, "case open Acme: refund p3"))
+        await w.post(w.personal(ALEX, "case ask C-1 @dana refund done?"))
+        await w.settle()
+        await w.fake.wait_for("could not reach Dana Billing", personal_conversation(ALEX))
+
+
+async def test_without_an_app_id_only_loopback_is_served(sqlite_url: str) -> None:
+    async with teams_world(sqlite_url) as w:
+        transport = mock.Mock()
+        transport.get_extra_info.side_effect = lambda name, default=None: (
+            ("203.0.113.9", 40000) if name == "peername" else default
+        )
+        request = make_mocked_request(
+            "POST",
+            "/api/messages",
+            headers={"Content-Type": "application/json"},
+            transport=transport,
+        )
+        response = await w.teams.handle(request)
+        assert response.status == 403
+        assert w.fake.calls == []
+
+
+def test_buttons_become_commands() -> None:
+    cmd = render_teams.command_for
+    assert cmd({"ownit": "ack", "key": "R-3"}) == "ack R-3"
+    assert cmd({"ownit": "answer", "key": "R-3", "answer.text": "Yes\nfixed"}) == (
+        "answer R-3 Yes\nfixed"
+    )
+    assert cmd({"ownit": "redirect", "key": "R-3", "redirect.to": "bo x", "redirect.reason": "r"})
+    assert cmd({"ownit": "ack", "key": "R-3; drop"}) is None
+    assert cmd({"ownit": "nope", "key": "R-3"}) is None
+    assert cmd({"ownit": "shorten", "key": "R-3", "value": "2026-11-24T10:00:00+00:00"}) == (
+        "deadline R-3 2026-11-24T10:00:00+00:00"
+    )
+
+
+def test_cards_keep_user_text_literal_and_mentions_clean() -> None:
+    msg = Message(
+        "x",
+        ("**bold** <at>Boss</at>\n\nline [l](u)",),
+        case="C-1",
+        actions=(Action("answer", "R-1", "Answer"),),
+    )
+    card = render_teams.card(msg, to=Mention("eve", "Eve <at>*x*</at>", teams_id="aad-eve"))
+    (entity,) = card["msteams"]["entities"]
+    assert entity["text"] == "<at>Eve atx/at</at>"
+    texts = [b["text"] for b in card["body"] if b["type"] == "TextBlock"]
+    assert all("**" not in t and "[l]" not in t for t in texts)
+    show = card["actions"][0]
+    assert show["type"] == "Action.ShowCard"
+    assert show["card"]["body"][0]["id"] == "answer.text"
+    assert render_teams.escape_markdown("*a* <b>") == "\\*a\\* &lt;b&gt;"
