@@ -89,9 +89,9 @@ async def test_whole_story_in_a_channel_and_personal_chat(pg_url: str) -> None:
         assert status == 200
         assert body["statusCode"] == 200
         assert body["type"] == "application/vnd.microsoft.card.adaptive"
-        assert "You acknowledged R-1" in w.fake.text_of(
-            {"attachments": [{"content": body["value"]}]}
-        )
+        shown = w.fake.text_of({"attachments": [{"content": body["value"]}]})
+        assert "You acknowledged R-1" in shown
+        assert "why was Acme charged twice?" in shown  # the card keeps what it is about
 
         # The owner hears it in the case thread, mentioned.
         await w.settle()

@@ -163,3 +163,16 @@ def test_cards_keep_user_text_literal_and_mentions_clean() -> None:
     assert show["type"] == "Action.ShowCard"
     assert show["card"]["body"][0]["id"] == "answer.text"
     assert render_teams.escape_markdown("*a* <b>") == "\\*a\\* &lt;b&gt;"
+
+
+def test_a_digest_chart_travels_as_an_inline_image() -> None:
+    msg = Message(
+        "digest",
+        ("Digest for Billing",),
+        extra={"chart": {"png_b64": "iVBORw0KGgo=", "filename": "w.png", "alt": "On time 90%"}},
+    )
+    act = render_teams.activity(msg)
+    card, image = act.attachments
+    assert image.content_type == "image/png"
+    assert image.content_url == "data:image/png;base64,iVBORw0KGgo="
+    assert "On time 90%" in str(card.content["body"])

@@ -69,10 +69,10 @@ def _runs(segments: tuple[Segment, ...]) -> list[list[dict[str, Any]]]:
     return lines
 
 
-def _body(msg: Message) -> list[dict[str, Any]]:
+def _body(msg: Message, *, header: bool = True) -> list[dict[str, Any]]:
     body: list[dict[str, Any]] = []
     keys = " · ".join(k for k in (msg.case, msg.request) if k)
-    if keys:
+    if keys and header:
         body.append(
             {
                 "type": "TextBlock",
@@ -158,11 +158,20 @@ def _action(action: Action) -> dict[str, Any]:
 
 
 def card(msg: Message, *, note: Message | None = None, to: Mention | None = None) -> dict[str, Any]:
-    """The Adaptive Card of a message; `note` goes on top; `to` is mentioned (a thread post)."""
+    """The Adaptive Card of a message; `note` (context, such as the request a button acted on)
+    goes on top; `to` is mentioned (a post in a case thread)."""
     body = _body(note) if note is not None else []
     if note is not None:
         body.append({"type": "TextBlock", "text": " ", "separator": True, "spacing": "Small"})
-    body += _body(msg)
+    body += _body(msg, header=note is None)
+    chart = msg.extra.get("chart")
+    if isinstance(chart, dict) and chart.get("alt"):
+        body.append(
+            {
+                "type": "RichTextBlock",
+                "inlines": [{"type": "TextRun", "text": str(chart["alt"]), "isSubtle": True}],
+            }
+        )
     mentions = _mentions(to)
     entities: list[dict[str, Any]] = []
     if mentions:
@@ -188,12 +197,20 @@ def card(msg: Message, *, note: Message | None = None, to: Mention | None = None
 
 def activity(msg: Message, *, note: Message | None = None, to: Mention | None = None) -> Activity:
     """A message activity carrying the card; `summary` is what notifications preview."""
+    attachments = [Attachment(content_type=CARD_CONTENT_TYPE, content=card(msg, note=note, to=to))]
+    chart = msg.extra.get("chart")
+    if isinstance(chart, dict) and chart.get("png_b64"):
+        attachments.append(
+            Attachment(
+                content_type="image/png",
+                content_url=f"data:image/png;base64,{chart['png_b64']}",
+                name=str(chart.get("filename") or "chart.png"),
+            )
+        )
     return Activity(
         type=ActivityTypes.message,
         summary=plain_text(msg)[:200],
-        attachments=[
-            Attachment(content_type=CARD_CONTENT_TYPE, content=card(msg, note=note, to=to)),
-        ],
+        attachments=attachments,
     )
 
 

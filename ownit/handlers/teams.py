@@ -469,11 +469,33 @@ class TeamsBot:
                 await self.connector.send(
                     act.service_url, act.conversation.id, render_teams.activity(msg)
                 )
+        context = await self._request_context(first.request)
         return {
             "statusCode": 200,
             "type": render_teams.CARD_CONTENT_TYPE,
-            "value": render_teams.card(first),
+            "value": render_teams.card(first, note=context),
         }
+
+    async def _request_context(self, key: str | None) -> Message | None:
+        """What the card was about, kept on the card after a button replaces it."""
+        if not key:
+            return None
+        from ownit.bot.requests import get_request
+
+        async with self.app.db.reader() as s:
+            try:
+                req = await get_request(s, key)
+            except Exception:
+                return None
+            case = await s.get(Case, req.case_id)
+        if case is None:
+            return None
+        return Message(
+            "context",
+            (f"{req.key} on {case.key} ({case.customer}): ", req.question),
+            case=case.key,
+            request=req.key,
+        )
 
     async def on_submit(self, act: Activity, data: dict[str, Any]) -> None:
         """An `Action.Submit` (message back) from an older card: same command, card updated."""
@@ -482,8 +504,12 @@ class TeamsBot:
             return
         if reply.ok and reply.messages and act.reply_to_id:
             first, *rest = reply.messages
+            context = await self._request_context(first.request)
             await self.connector.update(
-                act.service_url, act.conversation.id, act.reply_to_id, render_teams.activity(first)
+                act.service_url,
+                act.conversation.id,
+                act.reply_to_id,
+                render_teams.activity(first, note=context),
             )
             reply = dispatch.Reply(rest, case=reply.case, request=reply.request)
         await self.send_reply(act, reply)
