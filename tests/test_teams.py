@@ -118,6 +118,14 @@ async def test_whole_story_in_a_channel_and_personal_chat(pg_url: str) -> None:
             events = (await s.exec(select(Event).where(Event.kind == "answered"))).all()
             assert len(events) == 1
 
+        # The case card at the head of the thread was kept in step, in place.
+        async with w.app.db.reader() as s:
+            card_id = (await s.exec(select(Case))).one().message
+        card_updates = [u for u in w.fake.updates() if u.activity_id == card_id]
+        assert card_updates and all(u.conversation == THREAD for u in card_updates)
+        latest = w.fake.text_of(card_updates[-1].body)
+        assert "R-1 → Dana Billing" in latest and "answer: Refund issued." in latest
+
         # Status in personal chat works with the same words.
         await w.post(w.personal(ALEX, "case status C-1"))
         assert any("Refund issued." in t for t in w.fake.texts(personal_conversation(ALEX)))

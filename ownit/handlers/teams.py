@@ -39,6 +39,7 @@ from ownit.bot.directory import ensure_platform_person, person_by_platform
 from ownit.bot.messages import Message
 from ownit.handlers import commands as c
 from ownit.handlers import dispatch, render_teams
+from ownit.handlers.teams_cards import CaseCards
 from ownit.handlers.teams_channel import TeamsChannel
 from ownit.handlers.teams_connector import Connector
 from ownit.storage.tables import Case, ConversationRef, Outbox, Person
@@ -120,9 +121,10 @@ class Sender:
 class TeamsBot:
     """Turns Teams activities into ownit commands and ownit replies into cards."""
 
-    def __init__(self, app: Ownit, connector: Connector) -> None:
+    def __init__(self, app: Ownit, connector: Connector, cards: CaseCards) -> None:
         self.app = app
         self.connector = connector
+        self.cards = cards
         self.pending: set[asyncio.Task[Any]] = set()
 
     # ------------------------------------------------------------------ the turn
@@ -366,6 +368,11 @@ class TeamsBot:
         if reply.extra.get("duplicate"):
             return
         await self.send_reply(act, reply)
+        await self._refresh(reply)
+
+    async def _refresh(self, reply: dispatch.Reply) -> None:
+        if reply.ok and (reply.case or reply.request):
+            await self.cards.refresh(case_key=reply.case, request_key=reply.request)
 
     def _personal(self, act: Activity) -> bool:
         return (act.conversation.conversation_type or "personal") == "personal"
@@ -447,6 +454,8 @@ class TeamsBot:
             body = _toast("Working on it: I'll post the result here.")
         else:
             body = await self._invoke_body(act, work.result())
+            if not work.result().extra.get("duplicate"):
+                self._later(self._refresh(work.result()))
         await turn.send_activity(
             Activity(
                 type=ActivityTypes.invoke_response, value=InvokeResponse(status=200, body=body)
@@ -457,6 +466,7 @@ class TeamsBot:
         reply = await work
         if not reply.extra.get("duplicate"):
             await self.send_reply(act, reply)
+            await self._refresh(reply)
 
     async def _invoke_body(self, act: Activity, reply: dispatch.Reply) -> dict[str, Any]:
         if not reply.ok:
@@ -502,6 +512,7 @@ class TeamsBot:
         reply = await self.run_action(act, data)
         if reply.extra.get("duplicate"):
             return
+        await self._refresh(reply)
         if reply.ok and reply.messages and act.reply_to_id:
             first, *rest = reply.messages
             context = await self._request_context(first.request)
@@ -606,8 +617,11 @@ class Teams:
         self.adapter = CloudAdapter(self.auth)
         self.adapter.on_turn_error = self._turn_error
         self.connector = Connector(self.auth, self.app_id, **(connector_options or {}))
-        self.bot = TeamsBot(app, self.connector)
-        self.channel = TeamsChannel(app, self.connector, app.settings.teams_api_url)
+        self.cards = CaseCards(app, self.connector, app.settings.teams_api_url)
+        self.bot = TeamsBot(app, self.connector, self.cards)
+        self.channel = TeamsChannel(
+            app, self.connector, app.settings.teams_api_url, cards=self.cards
+        )
 
     async def _turn_error(self, turn: TurnContext, error: Exception) -> None:
         log.error("teams turn failed: %s", error)

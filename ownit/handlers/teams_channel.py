@@ -19,6 +19,7 @@ from ownit.bot.delivery import Unreachable
 from ownit.bot.directory import mention
 from ownit.bot.messages import Message
 from ownit.handlers import render_teams
+from ownit.handlers.teams_cards import CaseCards
 from ownit.handlers.teams_connector import Connector, ConnectorError
 from ownit.storage.tables import Case, ConversationRef, Outbox, Person
 
@@ -33,15 +34,28 @@ INSTALL_HINT = (
 class TeamsChannel:
     name = PLATFORM
 
-    def __init__(self, app: Ownit, connector: Connector, default_service_url: str | None) -> None:
+    def __init__(
+        self,
+        app: Ownit,
+        connector: Connector,
+        default_service_url: str | None,
+        *,
+        cards: CaseCards | None = None,
+    ) -> None:
         self.app = app
         self.connector = connector
         self.default_service_url = default_service_url
+        self.cards = cards
+
+    async def send(self, person: Person, msg: Message, row: Outbox) -> None:
+        await self._send(person, msg, row)
+        if self.cards is not None and row.case_id is not None:
+            await self.cards.refresh(case_key=f"C-{row.case_id}")
 
     def reaches(self, person: Person) -> bool:
         return bool(person.teams_id)
 
-    async def send(self, person: Person, msg: Message, row: Outbox) -> None:
+    async def _send(self, person: Person, msg: Message, row: Outbox) -> None:
         async with self.app.db.reader() as s:
             ref = (
                 await s.exec(
