@@ -29,6 +29,8 @@ DANA = Member("29:dana", "Dana Billing", "aad-dana", "dana@example.com")
 MORGAN = Member("29:morgan", "Morgan Finance-Lead", "aad-morgan", "morgan@example.com")
 BO = Member("29:bo", "Bo Billing", "aad-bo", "bo@example.com")
 RIVER = Member("29:river", "River New", "aad-river", "river@example.com")
+SAM = Member("29:sam", "Sam Support-Lead", "aad-sam", "sam@example.com")
+KENJI = Member("29:kenji", "Kenji Engineer", "aad-kenji", "kenji@example.com")
 
 
 def personal_conversation(member: Member) -> str:
@@ -175,7 +177,7 @@ async def teams_world(
 ) -> AsyncIterator[TeamsWorld]:
     """ownit with the example organisation and a simulated clock at Mon 23 Nov 2026 09:00 London."""
     fake = FakeBotConnector()
-    for m in (ALEX, DANA, MORGAN, BO, RIVER):
+    for m in (ALEX, DANA, MORGAN, BO, RIVER, SAM, KENJI):
         fake.add(m)
     await fake.start()
     env: dict[str, Any] = {

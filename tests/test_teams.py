@@ -8,18 +8,24 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
+from ownit.bot.clock import SimClock
 from ownit.storage.tables import Case, ConversationRef, Event, Outbox, Person, Request
 from tests.teams_support import (
     ALEX,
+    BOT,
     DANA,
     GENERAL,
+    KENJI,
+    MORGAN,
     RIVER,
+    SAM,
     TeamsWorld,
     personal_conversation,
     teams_world,
 )
 
 THREAD = f"{GENERAL};messageid=1700000000001"
+BOT_ID = BOT["id"]
 
 
 def _card(activity: dict[str, Any]) -> dict[str, Any]:
@@ -204,22 +210,48 @@ async def test_connector_429_and_503_are_retried(sqlite_url: str) -> None:
         assert any("opened for Globex" in t for t in w.fake.texts(personal_conversation(ALEX)))
 
 
-async def test_nudge_reaches_the_colleague_proactively(sqlite_url: str) -> None:
+async def test_nudge_and_escalation_reach_people_proactively(sqlite_url: str) -> None:
     async with teams_world(sqlite_url) as w:
         await w.post(w.install(DANA))
+        # Morgan (Dana's manager) installed ownit through Teams' conversationUpdate instead.
+        update = w.install(MORGAN)
+        update.update(type="conversationUpdate", membersAdded=[{"id": BOT_ID}])
+        update.pop("action")
+        await w.post(update)
         await w.post(w.personal(ALEX, "case open Acme: wrong invoice promise wed 17:00 p2"))
         await w.post(w.personal(ALEX, "case ask C-1 @dana refund status? by tomorrow 12:00"))
         await w.settle()
-        assert isinstance(w.app.clock, type(w.app.clock))
-        await w.app.clock.advance(timedelta(hours=4))  # type: ignore[attr-defined]
+        clock = w.app.clock
+        assert isinstance(clock, SimClock)
+        await clock.advance(timedelta(hours=4))
         await w.settle()
         to_dana = w.fake.texts(personal_conversation(DANA))
         assert any(t.startswith("ownit · C-1 · R-1 Reminder:") for t in to_dana), to_dana
+        await clock.advance(timedelta(days=1))
+        await w.settle()
+        to_morgan = w.fake.texts(personal_conversation(MORGAN))
+        assert any("Escalation: Dana Billing has not answered R-1" in t for t in to_morgan)
         async with w.app.db.reader() as s:
             pending = (await s.exec(select(Outbox).where(col(Outbox.sent).is_(False)))).all()
             assert pending == []
             refs = (await s.exec(select(ConversationRef))).all()
-            assert {r.conversation_id for r in refs} >= {personal_conversation(DANA)}
+            assert {r.conversation_id for r in refs} == {
+                personal_conversation(m) for m in (DANA, MORGAN, ALEX)
+            }
+
+
+async def test_an_admin_links_a_teams_account(sqlite_url: str) -> None:
+    async with teams_world(sqlite_url) as w:
+        w.fake.members.pop(KENJI.id, None)  # no e-mail to match by: only the admin's link works
+        await w.post(w.personal(SAM, f"case admin link @kenji teams {KENJI.aad}"))
+        assert any("linked to teams" in t for t in w.fake.texts(personal_conversation(SAM)))
+        await w.post(w.personal(KENJI, "case mine"))
+        async with w.app.db.reader() as s:
+            kenji = (await s.exec(select(Person).where(Person.handle == "kenji"))).one()
+            assert kenji.teams_id == KENJI.aad
+            assert (
+                len((await s.exec(select(Person).where(Person.teams_id == KENJI.aad))).all()) == 1
+            )
 
 
 @pytest.mark.parametrize("header", [None, "Bearer garbage", "Bearer a.b.c", "Basic Zm9vOmJhcg=="])
