@@ -175,3 +175,57 @@ async def _id(app: Ownit, handle: str) -> int:
         p = (await s.exec(select(Person).where(Person.handle == handle))).one()
     assert p.id is not None
     return p.id
+
+
+async def test_digest_reaches_slack_by_the_background_loop(sqlite_url: str) -> None:
+    """Through ownit's real web server and the fake Slack: the loop started by run_background."""
+    from tests.fakes.slack_api import FakeSlack, start_ownit, text_of, uid
+
+    fake = await FakeSlack().start()
+    ws = await start_ownit(sqlite_url, fake)
+    try:
+        await ws.drive.command("alex", "open Acme: invoice wrong promise wed 17:00 p2")
+        await ws.drive.command(
+            "alex", f"ask C-1 <@{uid('dana')}|dana> Is invoice 7 wrong? by 11:00"
+        )
+        assert isinstance(ws.app.clock, SimClock)
+        await ws.app.clock.set(datetime(2026, 11, 24, 8, 30, tzinfo=UTC))
+        await ws.app.settle()
+        await ws.app.clock.set(datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
+        found = await fake.wait_for(
+            "chat.postMessage", lambda c: "Daily digest" in text_of(c), channel="D" + uid("morgan")
+        )
+        assert "R-1 overdue" in text_of(found[0])
+        await asyncio.sleep(1.5)  # a few more sweeps of the loop: still one digest
+        digests = [c for c in fake.dms_to("morgan") if "Daily digest" in text_of(c)]
+        assert len(digests) == 1
+    finally:
+        await ws.stop()
+        await fake.close()
+
+
+async def test_weekly_digest_reaches_teams_with_the_chart(sqlite_url: str) -> None:
+    """Through the fake Bot Connector: the chart is attached to the weekly digest as a PNG."""
+    import base64
+
+    from tests.teams_support import ALEX, MORGAN, personal_conversation, teams_world
+
+    async with teams_world(sqlite_url) as w:
+        await w.post(w.install(MORGAN))
+        await w.post(w.personal(ALEX, "case open Acme: invoice wrong promise wed 17:00 p2"))
+        await w.post(w.personal(ALEX, "case ask C-1 @dana Is invoice 7 wrong? by 11:00"))
+        assert isinstance(w.app.clock, SimClock)
+        await w.app.clock.set(datetime(2026, 11, 24, 8, 30, tzinfo=UTC))
+        await w.settle()
+        await w.app.clock.set(datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
+        assert await Digester(w.app).sweep() >= 1
+        await w.settle()
+        posts = w.fake.posts(personal_conversation(MORGAN))
+        weekly = next(a for a in posts if "Weekly digest" in w.fake.text_of(a))
+        images = [
+            att for att in weekly.get("attachments") or [] if att.get("contentType") == "image/png"
+        ]
+        assert len(images) == 1
+        url = images[0]["contentUrl"]
+        assert url.startswith("data:image/png;base64,")
+        assert base64.b64decode(url.split(",", 1)[1]).startswith(b"\x89PNG")
