@@ -322,30 +322,8 @@ class TeamsBot:
         ).first()
         return case.key if case else None
 
-    async def origin(self, act: Activity) -> dispatch.Origin:
-        profiles = await self.profiles(act)
-        async with self.app.db.session() as s:
-            sender = await self.identify(act, s, profiles)
-            case = await self.case_of_thread(s, act.conversation.id)
-        conv = act.conversation.id
-        return dispatch.Origin(
-            PLATFORM,
-            sender.uid,
-            name=sender.name,
-            email=sender.email,
-            tz=sender.tz,
-            channel=thread_root(conv),
-            thread=conv if ";messageid=" in conv else None,
-            case=case,
-        )
-
-    # ------------------------------------------------------------------ messages
-
-    async def on_message(self, act: Activity) -> None:
-        value = act.value if isinstance(act.value, dict) else None
-        if value and value.get("ownit"):
-            await self.on_submit(act, value)
-            return
+    async def origin(self, act: Activity) -> tuple[dispatch.Origin, str]:
+        """Who is speaking, where (the thread's case, if any), and the command text they sent."""
         profiles = await self.profiles(act)
         async with self.app.db.session() as s:
             sender = await self.identify(act, s, profiles)
@@ -364,6 +342,16 @@ class TeamsBot:
             thread=conv if ";messageid=" in conv else None,
             case=case,
         )
+        return origin, text
+
+    # ------------------------------------------------------------------ messages
+
+    async def on_message(self, act: Activity) -> None:
+        value = act.value if isinstance(act.value, dict) else None
+        if value and value.get("ownit"):
+            await self.on_submit(act, value)
+            return
+        origin, text = await self.origin(act)
         reply = await dispatch.handle(self.app, text, origin, key=f"teams:{act.id}")
         if reply.extra.get("duplicate"):
             return
@@ -435,7 +423,7 @@ class TeamsBot:
         command = render_teams.command_for(data)
         if command is None:
             return dispatch.refusal("That button no longer works; type the command instead.")
-        origin = await self.origin(act)
+        origin, _typed = await self.origin(act)
         return await dispatch.handle(self.app, command, origin, key=f"teams:{act.id}")
 
     async def on_invoke(self, turn: TurnContext) -> None:
