@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import re
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -46,6 +48,7 @@ log = logging.getLogger(__name__)
 LISTED = 8
 WEEKS = 12
 MAX_LOOKBACK = timedelta(days=7)
+_LOCK_SPACE = 74_211_002  # advisory locks of digests in progress (PostgreSQL)
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -537,6 +540,7 @@ class Digester:
                 .all()
             )
         sent = 0
+        random.shuffle(due)  # replicas sweeping together start on different managers
         for manager, runs in due:
             todo = [d for d in runs if d.key not in done]
             if not todo:
@@ -560,6 +564,14 @@ class Digester:
         assert manager.id is not None
         weekly = next((d for d in runs if d.kind == "weekly"), None)
         async with self.app.db.session() as s:
+            if self.app.db.postgres:
+                # Another replica building this manager's digest holds the lock: leave it to it
+                # rather than wait on its key (if it fails, the next sweep finds the key free).
+                key = zlib.crc32(runs[0].key.encode()) - 2**31
+                got = await execute(s, select(func.pg_try_advisory_xact_lock(_LOCK_SPACE, key)))
+                if not got.scalar():
+                    log.info("digest for %s is being sent by another replica", manager.handle)
+                    return 0
             previous = await last_sent(s, manager.id)
             rows = [
                 DigestRun(
