@@ -176,3 +176,16 @@ def test_a_digest_chart_travels_as_an_inline_image() -> None:
     assert image.content_type == "image/png"
     assert image.content_url == "data:image/png;base64,iVBORw0KGgo="
     assert "On time 90%" in str(card.content["body"])
+
+
+async def test_a_case_thread_the_bot_left_falls_back_to_the_personal_chat(sqlite_url: str) -> None:
+    async with teams_world(sqlite_url) as w:
+        await w.post(w.install(ALEX))
+        await w.post(w.install(DANA))
+        await w.post(w.channel(ALEX, "case open Acme: refund p3", root="1700000000007"))
+        await w.post(w.channel(ALEX, "ask @dana refund done?", root="1700000000007"))
+        await w.settle()
+        w.fake.gone.add(THREAD)
+        await w.post(w.invoke(DANA, {"ownit": "answer", "key": "R-1", "answer.text": "done"}))
+        await w.settle()
+        await w.fake.wait_for("answered R-1", personal_conversation(ALEX))

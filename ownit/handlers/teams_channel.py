@@ -9,6 +9,7 @@ with what to do, and delivery tells the case owner.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,8 @@ from ownit.handlers import render_teams
 from ownit.handlers.teams_cards import CaseCards
 from ownit.handlers.teams_connector import Connector, ConnectorError
 from ownit.storage.tables import Case, ConversationRef, Outbox, Person
+
+log = logging.getLogger(__name__)
 
 PLATFORM = "teams"
 GONE = frozenset({401, 403, 404})
@@ -77,8 +80,13 @@ class TeamsChannel:
             service_url = (ref.service_url if ref else None) or fallback_url
             if service_url:
                 activity = render_teams.activity(msg, to=mention(person))
-                await self.connector.send(service_url, case.thread, activity)
-                return
+                try:
+                    await self.connector.send(service_url, case.thread, activity)
+                    return
+                except ConnectorError as exc:
+                    if exc.status not in GONE:
+                        raise
+                    log.info("case thread of %s is gone (%s); personal chat", case.key, exc)
         if ref is None:
             raise Unreachable(INSTALL_HINT.format(name=person.name))
         service_url = ref.service_url or fallback_url

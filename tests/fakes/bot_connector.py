@@ -55,6 +55,7 @@ class FakeBotConnector:
     calls: list[Call] = field(default_factory=list)
     faults: list[tuple[int, float | None]] = field(default_factory=list)
     not_installed: set[str] = field(default_factory=set)
+    gone: set[str] = field(default_factory=set)  # conversations the bot was removed from
     url: str = ""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
     _runner: web.AppRunner | None = None
@@ -165,9 +166,12 @@ class FakeBotConnector:
         return web.json_response({"id": f"a:personal-{member_id}", "activityId": None})
 
     async def _activities(self, request: web.Request) -> web.Response:
-        _call, fault = await self._record(request, 200)
+        call, fault = await self._record(request, 200)
         if fault:
             return fault
+        if call.conversation in self.gone:
+            call.status = 403
+            return web.json_response({"error": {"code": "BotNotInConversationRoster"}}, status=403)
         return web.json_response({"id": f"m{next(self._ids)}"})
 
     async def _activity(self, request: web.Request) -> web.Response:
