@@ -9,6 +9,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from slack_sdk.errors import SlackApiError
+
+from ownit.bot.delivery import Unreachable
 from ownit.bot.messages import Message
 from ownit.handlers import render_slack as rs
 from ownit.storage.tables import Outbox, Person, Request
@@ -19,6 +22,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REQUEST_DMS = ("request_new", "request_redirected_to_you")
+GONE = {"user_not_found", "user_disabled", "account_inactive", "cannot_dm_bot", "user_not_visible"}
 
 
 class SlackChannel:
@@ -37,7 +41,16 @@ class SlackChannel:
     async def dm(self, user: str) -> str:
         channel = self._dms.get(user)
         if channel is None:
-            resp = await self.bot.client.conversations_open(users=user)
+            try:
+                resp = await self.bot.client.conversations_open(users=user)
+            except SlackApiError as exc:
+                error = exc.response.get("error")
+                if error in GONE:
+                    raise Unreachable(
+                        f"their Slack account can't get messages ({error}); an admin can link "
+                        "another account"
+                    ) from exc
+                raise
             channel = str(resp["channel"]["id"])
             self._dms[user] = channel
         return channel
