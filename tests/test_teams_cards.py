@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from ownit.bot.messages import Action, Mention, Message
 from ownit.handlers import render_teams
-from ownit.storage.tables import ConversationRef, Request
+from ownit.storage.tables import Case, ConversationRef, Request
 from tests.teams_support import ALEX, BO, DANA, GENERAL, personal_conversation, teams_world
 
 THREAD = f"{GENERAL};messageid=1700000000007"
@@ -189,3 +189,40 @@ async def test_a_case_thread_the_bot_left_falls_back_to_the_personal_chat(sqlite
         await w.post(w.invoke(DANA, {"ownit": "answer", "key": "R-1", "answer.text": "done"}))
         await w.settle()
         await w.fake.wait_for("answered R-1", personal_conversation(ALEX))
+
+
+async def test_case_open_alone_offers_a_form_and_the_form_opens_the_case(sqlite_url: str) -> None:
+    async with teams_world(sqlite_url) as w:
+        await w.post(w.channel(ALEX, "case open", root="1700000000007"))
+        (form,) = w.fake.posts(THREAD)
+        content = form["attachments"][0]["content"]
+        assert [i["id"] for i in content["body"] if i["type"].startswith("Input.")] == [
+            "open.customer",
+            "open.summary",
+            "open.promise",
+            "open.priority",
+        ]
+        press = w.invoke(
+            ALEX,
+            {
+                "ownit": "open",
+                "open.customer": "Acme: Ltd",
+                "open.summary": "invoice **7** is wrong",
+                "open.promise": "tomorrow 17:00",
+                "open.priority": "P2",
+            },
+            conversation=THREAD,
+        )
+        press["replyToId"] = "m-form"
+        status, body = await w.post(press)
+        assert status == 200
+        shown = w.fake.text_of(_card_of(body))
+        assert "C-1 opened for Acme: Ltd: invoice **7** is wrong" in shown
+        assert "P2" in shown and "Tue 24 Nov 17:00" in shown
+        async with w.app.db.reader() as s:
+            case = (await s.exec(select(Case))).one()
+        assert (case.platform, case.thread, case.message) == ("teams", THREAD, "m-form")
+        _status, body = await w.post(
+            w.invoke(ALEX, {"ownit": "open", "open.customer": "x"}, conversation=THREAD)
+        )
+        assert body["type"] == "application/vnd.microsoft.activity.message"

@@ -214,6 +214,59 @@ def activity(msg: Message, *, note: Message | None = None, to: Mention | None = 
     )
 
 
+def open_form() -> Message:
+    """What `case open` with nothing after it shows: the form card (see `open_form_card`)."""
+    return Message("open_form", ("Open a case: who is the customer, and what is the issue?",))
+
+
+def open_form_card() -> dict[str, Any]:
+    """A card with the fields of `case open`; its button runs the command without any parsing."""
+    content = card(open_form())
+    content["body"] += [
+        {"type": "Input.Text", "id": "open.customer", "label": "Customer", "isRequired": True},
+        {
+            "type": "Input.Text",
+            "id": "open.summary",
+            "label": "The issue",
+            "isMultiline": True,
+            "isRequired": True,
+        },
+        {
+            "type": "Input.Text",
+            "id": "open.promise",
+            "label": "Promised an answer by (optional)",
+            "placeholder": "tomorrow 17:00",
+        },
+        {
+            "type": "Input.ChoiceSet",
+            "id": "open.priority",
+            "label": "Priority",
+            "value": "P3",
+            "choices": [{"title": p, "value": p} for p in ("P1", "P2", "P3", "P4")],
+        },
+    ]
+    content["actions"] = [
+        {
+            "type": "Action.Execute",
+            "title": "Open the case",
+            "verb": "open",
+            "data": {"ownit": "open"},
+        }
+    ]
+    return content
+
+
+def open_fields(data: dict[str, Any]) -> tuple[str, str, str | None, str | None]:
+    """Customer, summary, promise and priority as typed into the open form."""
+    priority = str(data.get("open.priority") or "").upper()
+    return (
+        _one_line(data.get("open.customer"))[:200],
+        str(data.get("open.summary") or "").strip(),
+        _one_line(data.get("open.promise")) or None,
+        priority if priority in ("P1", "P2", "P3", "P4") else None,
+    )
+
+
 def _one_line(text: object) -> str:
     return " ".join(str(text or "").split())
 

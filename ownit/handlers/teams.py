@@ -28,7 +28,7 @@ from botbuilder.integration.aiohttp import (
     CloudAdapter,
     ConfigurationBotFrameworkAuthentication,
 )
-from botbuilder.schema import Activity, ActivityTypes, ChannelAccount
+from botbuilder.schema import Activity, ActivityTypes, Attachment, ChannelAccount
 from botframework.connector.auth import BotFrameworkAuthentication
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -352,6 +352,18 @@ class TeamsBot:
             await self.on_submit(act, value)
             return
         origin, text = await self.origin(act)
+        if _wants_form(text):
+            form = Activity(
+                type=ActivityTypes.message,
+                attachments=[
+                    Attachment(
+                        content_type=render_teams.CARD_CONTENT_TYPE,
+                        content=render_teams.open_form_card(),
+                    )
+                ],
+            )
+            await self.connector.send(act.service_url, act.conversation.id, form)
+            return
         reply = await dispatch.handle(self.app, text, origin, key=f"teams:{act.id}")
         if reply.extra.get("duplicate"):
             return
@@ -420,6 +432,17 @@ class TeamsBot:
     # ------------------------------------------------------------------ buttons
 
     async def run_action(self, act: Activity, data: dict[str, Any]) -> dispatch.Reply:
+        if data.get("ownit") == "open":
+            customer, summary, promise, priority = render_teams.open_fields(data)
+            if not customer or not summary:
+                return dispatch.refusal("Give the customer and the issue.", c.usage("open"))
+            origin, _typed = await self.origin(act)
+            return await dispatch.run(
+                self.app,
+                c.Open(customer, summary, promise, priority),
+                origin,
+                key=f"teams:{act.id}",
+            )
         command = render_teams.command_for(data)
         if command is None:
             return dispatch.refusal("That button no longer works; type the command instead.")
@@ -462,6 +485,8 @@ class TeamsBot:
         if not reply.messages:
             return _toast("Done.")
         first, *rest = reply.messages
+        if isinstance(reply.command, c.Open) and reply.case:
+            await self._attach(reply.case, act, act.reply_to_id)  # the form card becomes the case's
         if rest and not reply.extra.get("duplicate"):
             for msg in rest:
                 await self.connector.send(
@@ -581,6 +606,13 @@ class TeamsBot:
                 )
             ).all():
                 await s.delete(row)
+
+
+def _wants_form(text: str) -> bool:
+    try:
+        return isinstance(dispatch.parse(text), c.OpenForm)
+    except c.UsageError:
+        return False
 
 
 def _email(member: dict[str, Any]) -> str | None:
