@@ -150,3 +150,12 @@ async def test_redis_down_answers_unknown_fast_and_recovers(own_redis: RedisServ
         stop.set()
         await listener
         await s.close()
+
+
+async def test_the_in_process_twin_stays_bounded() -> None:
+    s = LocalShared()
+    s.max_keys = 100
+    for i in range(1000):
+        await s.put(f"delivery:{i}", {"ok": True}, 3600)
+    assert len(s._values) <= 100
+    assert await s.get("delivery:999") == {"ok": True}

@@ -12,6 +12,7 @@ claimed, and nothing fires twice.
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -162,7 +163,7 @@ def test_replicas_fire_every_step_once_with_one_killed(pg_url: str, tmp_path: Pa
         redis.kill()
 
 
-OPENS = 500  # 500 opens and 500 asks: a thousand signed commands, each sent twice
+OPENS = int(os.environ.get("OWNIT_SCALE_OPENS", "500"))  # opens + asks: 1000 signed commands
 
 
 async def test_thousand_signed_slack_commands_over_three_replicas(

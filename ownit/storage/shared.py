@@ -78,9 +78,14 @@ def make_shared(redis_url: str | None, database_url: str) -> Shared:
 
 
 class LocalShared:
-    """The in-process twin: the same behaviour for a single process, no server."""
+    """The in-process twin: the same behaviour for a single process, no server.
+
+    It holds at most `max_keys` values: past that the oldest go first, which is safe because the
+    database, not this store, is the source of truth for what was already handled.
+    """
 
     kind = "local"
+    max_keys = 20_000
 
     def __init__(self) -> None:
         self._values: dict[str, tuple[float, str]] = {}
@@ -92,9 +97,10 @@ class LocalShared:
         return True
 
     def _expire(self) -> None:
-        if len(self._values) > 10_000:
+        if len(self._values) >= self.max_keys:
             now = time.monotonic()
-            self._values = {k: v for k, v in self._values.items() if v[0] > now}
+            live = [(k, v) for k, v in self._values.items() if v[0] > now]
+            self._values = dict(live[-(self.max_keys * 9 // 10) :])
         if len(self._windows) > 10_000:
             floor = int(time.time()) - 120
             self._windows = {k: n for k, n in self._windows.items() if k[1] > floor}
