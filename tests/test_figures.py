@@ -258,3 +258,26 @@ def test_percentiles() -> None:
     values = [timedelta(minutes=m) for m in range(1, 11)]
     assert median(values) == timedelta(minutes=5, seconds=30)
     assert p90(values) == timedelta(minutes=9)
+
+
+async def test_everyone_at_once_equals_each_on_their_own(bot: ConsoleBot) -> None:
+    data = await seed(bot)
+    people = {p.id: p for p in data["people"].values() if p.id is not None}
+    async with bot.app.db.reader() as s:
+        together = await figures.compute_by_person(
+            s, people=list(people), start=START, end=END, now=NOW, default=bot.app.calendar
+        )
+        for pid, person in people.items():
+            alone = await figures.compute(
+                s,
+                scope=figures.person_scope(person),
+                start=START,
+                end=END,
+                now=NOW,
+                default=bot.app.calendar,
+            )
+            got = together[pid].as_row()
+            want = alone.as_row()
+            got.pop("scope"), want.pop("scope")
+            assert got == want, person.handle
+    assert together[data["people"]["alex"].id or 0].cases_opened == 4
