@@ -319,14 +319,33 @@ async def build(
         jobs["prev"] = lambda s: figures.compute(
             s, scope=scope, start=q_start, end=q_end, now=now, default=rules.calendar, brief=True
         )
-    if weekly:
-        jobs["points"] = lambda s: figures.weekly_series(
-            s, scope=scope, end=end, now=now, weeks=WEEKS, tz=cal.zone
+    chart: asyncio.Future[dict[str, Any]] | None = None
+    points: list[figures.WeekPoint] = []
+    if weekly:  # the chart is drawn in a thread while the other figures are read
+        points = await figures.weekly_series(
+            session, scope=scope, end=end, now=now, weeks=WEEKS, tz=cal.zone
         )
-    got = await figures.reads(session, db, jobs)
+        year, week, _ = start.astimezone(cal.zone).date().isocalendar()
+        chart = asyncio.ensure_future(
+            asyncio.to_thread(
+                charts.chart_extra,
+                points,
+                target=scope.target_on_time,
+                title=f"{scope.label}: on time and promises kept",
+                filename=f"ownit-weekly-{year}-W{week:02d}.png",
+            )
+        )
+    try:
+        got = await figures.reads(session, db, jobs)
+    except BaseException:
+        if chart is not None:
+            chart.cancel()
+        raise
     f: figures.Figures = got["f"]
     count, risky = got["risk"]
     if not count and not f.active:
+        if chart is not None:
+            chart.cancel()
         line = compose("digest_all_clear", scope=scope.label, since=when_for(start, tz))
         return Digest(Message("digest", line), empty=True)
 
@@ -438,16 +457,8 @@ async def build(
             parts.append(f" {p.on_time} of {p.due} on time")
         lines.append(join(*parts))
     extra: dict[str, Any] = {}
-    if weekly:
-        points = got["points"]
-        year, week, _ = start.astimezone(cal.zone).date().isocalendar()
-        extra["chart"] = await asyncio.to_thread(
-            charts.chart_extra,
-            points,
-            target=scope.target_on_time,
-            title=f"{scope.label}: on time and promises kept",
-            filename=f"ownit-weekly-{year}-W{week:02d}.png",
-        )
+    if chart is not None:
+        extra["chart"] = await chart
         extra["chart_series"] = charts.series(points)
         lines.append(compose("digest_chart"))
     return Digest(Message("digest", join(*lines, sep="\n"), extra=extra), empty=False)
