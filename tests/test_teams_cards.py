@@ -159,6 +159,7 @@ def test_cards_keep_user_text_literal_and_mentions_clean() -> None:
     assert entity["text"] == "<at>Eve atx/at</at>"
     texts = [b["text"] for b in card["body"] if b["type"] == "TextBlock"]
     assert all("**" not in t and "[l]" not in t for t in texts)
+    assert card["fallbackText"].startswith("\\*\\*bold\\*\\* &lt;at&gt;Boss&lt;/at&gt;")
     show = card["actions"][0]
     assert show["type"] == "Action.ShowCard"
     assert show["card"]["body"][0]["id"] == "answer.text"

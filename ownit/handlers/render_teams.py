@@ -2,10 +2,12 @@
 
 Text that users typed is never interpreted by Teams: the body is a RichTextBlock of TextRuns, and
 TextRuns take no markdown, so `**bold**`, `[links](…)`, `<at>forged</at>` mentions or HTML in a
-customer's name are shown as typed. Real mentions are Teams mention entities on a separate line,
-made from names we sanitise. Buttons are `Action.Execute` (Universal Actions), so the card can be
-replaced in place by the invoke response; inputs (an answer, a new deadline, a reason) sit in
-`Action.ShowCard` sub-cards next to the button that sends them.
+customer's name are shown as typed; the card's fallback text is markdown-escaped. Only the
+addressee of a post is a real mention entity, on its own line, with a name we sanitise.
+
+Buttons are `Action.Execute` (Universal Actions), so the card can be replaced in place by the
+invoke response; inputs (an answer, a new deadline, a reason) sit in `Action.ShowCard` sub-cards
+next to the button that sends them.
 """
 
 from __future__ import annotations
@@ -185,7 +187,7 @@ def card(msg: Message, *, note: Message | None = None, to: Mention | None = None
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "version": CARD_VERSION,
-        "fallbackText": plain_text(msg)[:1000],
+        "fallbackText": escape_markdown(plain_text(msg)[:1000]),
         "body": body,
     }
     if msg.actions:
