@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from sqlalchemy import text
 
 from ownit.bot import digests, figures
 from ownit.bot.business_time import Calendar
@@ -39,8 +40,14 @@ CATEGORIES = ["billing", "shipping", "login", "export", "refund", "invoice", Non
 
 def _data(rng: random.Random) -> dict[str, list[tuple[Any, ...]]]:
     people: list[tuple[Any, ...]] = [(1, "boss", "The Boss", None, False)]
+    other_managers = range(REPORTS + 2, REPORTS + 17)  # 15 managers of everyone else
     for i in range(2, PEOPLE + 2):
-        manager = 1 if i <= REPORTS + 1 else 2 + (i % 15)
+        if i <= REPORTS + 1:
+            manager: int | None = 1
+        elif i in other_managers:
+            manager = None
+        else:
+            manager = other_managers[i % 15]
         people.append((i, f"p{i}", f"Person {i}", manager, False))
     teams = [(t, f"team{t}", f"Team {t}", 1, 0.9, 60) for t in range(1, 6)]
     members = [(1 + (i - 2) // 100, i) for i in range(2, REPORTS + 2)]
@@ -182,12 +189,45 @@ async def load(dsn: str) -> None:
     )
 
 
+def _cpu_of(pids: list[int]) -> float:
+    """CPU seconds (user + system) used so far by these processes (PostgreSQL backends)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+async def backends(db: Database) -> list[int]:
+    """The PostgreSQL backends serving this database (a local server: /proc shows them)."""
+    async with db.reader() as s:
+        rows = await figures.execute(
+            s,
+            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()"),
+        )
+        return [int(r[0]) for r in rows.all()]
+
+
+CPU: list[float] = []
+OWN: list[float] = []
+
+
 async def timed(db: Database, rules: Rules, *, weekly: bool, chart: bool) -> tuple[float, int]:
+    """Wall time of one digest; its CPU time (ours and PostgreSQL's) is appended to CPU."""
+    pids = await backends(db)
+    own0 = time.process_time()
+    cpu0 = own0 + _cpu_of(pids)
     start = time.perf_counter()
     async with db.reader() as s:
         boss = await s.get(Person, 1)
         assert boss is not None
         scope = await figures.manager_scope(s, boss)
+        assert len(scope.people) == REPORTS, len(scope.people)
         cal = rules.calendar
         today = NOW.astimezone(cal.zone).date()
         week_start = digests.local_midnight(today - timedelta(days=today.weekday()), cal)
@@ -215,7 +255,12 @@ async def timed(db: Database, rules: Rules, *, weekly: bool, chart: bool) -> tup
         finally:
             if not chart:
                 digests.charts.chart_extra = saved  # type: ignore[assignment]
-    return time.perf_counter() - start, len(d.message.plain())
+    wall = time.perf_counter() - start
+    pids = sorted(set(pids) | set(await backends(db)))
+    own = time.process_time()
+    CPU.append(own + _cpu_of(pids) - cpu0)
+    OWN.append(own - own0)
+    return wall, len(d.message.plain())
 
 
 async def main() -> None:
@@ -246,12 +291,16 @@ async def main() -> None:
             ("weekly digest without chart", True, False),
             ("daily digest", False, False),
         ):
+            CPU.clear()
+            OWN.clear()
             runs = [
                 (await timed(db, rules, weekly=weekly, chart=chart))[0] for _ in range(args.runs)
             ]
             print(
                 f"{label}: median {statistics.median(runs) * 1000:.0f} ms, "
-                f"max {max(runs) * 1000:.0f} ms over {args.runs} runs"
+                f"max {max(runs) * 1000:.0f} ms over {args.runs} runs; CPU (ownit + PostgreSQL) "
+                f"median {statistics.median(CPU) * 1000:.0f} ms "
+                f"(ownit {statistics.median(OWN) * 1000:.0f} ms)"
             )
     finally:
         await db.dispose()
