@@ -43,15 +43,20 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def bulk_open(dsn: str, n: int, now: datetime) -> None:
-    """N open cases with one open request each and its three pending steps, due in the future."""
+async def bulk_open(dsn: str, n: int, now: datetime, first: int = 1) -> None:
+    """N open cases with one open request each and its three pending steps, due in the future.
+
+    Case ids run from `first`; request ids follow the requests already there.
+    """
     conn = await asyncpg.connect(dsn)
     try:
         ids = {r["handle"]: r["id"] for r in await conn.fetch("SELECT id, handle FROM person")}
         owner, dana = ids["alex"], ids["dana"]
+        shift = await conn.fetchval("SELECT coalesce(max(id), 0) FROM request") - first + 1
         chunk = 200_000
-        for start in range(1, n + 1, chunk):
-            stop = min(n, start + chunk - 1)
+        last = first + n - 1
+        for start in range(first, last + 1, chunk):
+            stop = min(last, start + chunk - 1)
             await conn.execute(
                 """
                 INSERT INTO "case" (id, customer, summary, owner_id, priority, status,
@@ -68,7 +73,7 @@ async def bulk_open(dsn: str, n: int, now: datetime) -> None:
                 """
                 INSERT INTO request (id, case_id, asked_by_id, assignee_id, question, status,
                                      opened_at, deadline, redirects)
-                SELECT g, g, $1, $2, 'bench question', 'open', $3::timestamptz,
+                SELECT g + $6::int, g, $1, $2, 'bench question', 'open', $3::timestamptz,
                        $3::timestamptz + interval '7 days' + (g % 20000) * interval '1 minute', 0
                 FROM generate_series($4::int, $5::int) g
                 """,
@@ -77,11 +82,12 @@ async def bulk_open(dsn: str, n: int, now: datetime) -> None:
                 now,
                 start,
                 stop,
+                shift,
             )
             await conn.execute(
                 """
                 INSERT INTO timer (key, step, case_id, request_id, due_at, done)
-                SELECT 'R-' || g || ':' || s.step, s.step, g, g,
+                SELECT 'R-' || (g + $4::int) || ':' || s.step, s.step, g, g + $4::int,
                        $1::timestamptz + s.days * interval '1 day'
                            + (g % 20000) * interval '1 minute', false
                 FROM generate_series($2::int, $3::int) g,
@@ -90,9 +96,13 @@ async def bulk_open(dsn: str, n: int, now: datetime) -> None:
                 now,
                 start,
                 stop,
+                shift,
             )
         for table in ("case", "request"):
-            await conn.execute(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), {n})")
+            await conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
+                f'(SELECT max(id) FROM "{table}"))'
+            )
         # A long-lived database is vacuumed by autovacuum; do it now rather than during the run.
         await conn.execute("VACUUM ANALYZE")
     finally:
