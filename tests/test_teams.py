@@ -132,6 +132,9 @@ async def test_whole_story_in_a_channel_and_personal_chat(pg_url: str) -> None:
         latest = w.fake.text_of(card_updates[-1].body)
         assert "R-1 → Dana Billing" in latest and "answer: Refund issued." in latest
 
+        # Without an app id botbuilder sends no token to the connector (local use only).
+        assert all("Authorization" not in c.headers for c in w.fake.calls)
+
         # Status in personal chat works with the same words.
         await w.post(w.personal(ALEX, "case status C-1"))
         assert any("Refund issued." in t for t in w.fake.texts(personal_conversation(ALEX)))
