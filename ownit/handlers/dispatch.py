@@ -201,6 +201,8 @@ async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str 
             raise
         async with app.db.reader() as s:
             seen = await s.get(Delivery, key)
+        if seen is None:
+            raise  # not the delivery key: a real conflict, not a duplicate
         log.info("duplicate delivery %s ignored", key)
         app.metrics.deduplicated.labels("database").inc()
         if seen is not None and seen.reply:
