@@ -213,6 +213,7 @@ class CaseMirror:
             ).all()
         for req_id in rows:
             assert req_id is not None
+            log.debug("posting request %s in its case thread", req_id)
             if not await self._claim(Request, req_id, Request.thread):
                 continue
             try:
