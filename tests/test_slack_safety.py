@@ -134,7 +134,7 @@ async def test_retries_and_duplicates_change_nothing(ws: Workspace) -> None:
 async def test_acknowledged_within_three_seconds_while_slack_is_slow(
     sqlite_url: str, fake: FakeSlack
 ) -> None:
-    fake.delay = 3.5  # beyond Slack's 3 s: only an ack that does not wait for it is in time
+    fake.delay = 3.2  # beyond Slack's 3 s: only an ack that does not wait for it is in time
     fake.delays["auth.test"] = 0.0
     fake.delays["users.lookupByEmail"] = 0.0
     ws = await start_ownit(sqlite_url, fake)
