@@ -322,17 +322,26 @@ class SlackBot:
     async def execute(
         self, command: c.Command, where: Where, key: str | None, *, case: str | None = None
     ) -> Reply:
-        """Link the people involved, run the command in one transaction, place a new case."""
-        await self.profiles.link(self.app.db, {where.user} | user_refs(command))
-        if isinstance(command, c.Status | c.Update):
-            hidden = await self._hidden(command.case, where)
-            if hidden is not None:
-                return hidden
-        origin = Origin("slack", where.user, channel=where.channel, thread=where.thread, case=case)
-        reply = await dispatch.run(self.app, command, origin, key=key)
-        if reply.ok and isinstance(command, c.Open) and reply.case:
-            await self._place(reply.case, where)
-        return reply
+        """Link the people involved, run the command in one transaction, place a new case.
+
+        A failure becomes a short apology to the person rather than silence.
+        """
+        try:
+            await self.profiles.link(self.app.db, {where.user} | user_refs(command))
+            if isinstance(command, c.Status | c.Update):
+                hidden = await self._hidden(command.case, where)
+                if hidden is not None:
+                    return hidden
+            origin = Origin(
+                "slack", where.user, channel=where.channel, thread=where.thread, case=case
+            )
+            reply = await dispatch.run(self.app, command, origin, key=key)
+            if reply.ok and isinstance(command, c.Open) and reply.case:
+                await self._place(reply.case, where)
+            return reply
+        except Exception:
+            log.exception("Slack command %s failed", type(command).__name__)
+            return dispatch.refusal("Something went wrong on my side; please try again.")
 
     async def _place(self, case_key: str, where: Where) -> None:
         """A case opened in Slack lives where it was opened (or in its owner's DM)."""
@@ -617,7 +626,9 @@ class SlackBot:
             return
         text = str(event.get("text") or "")
         is_dm = event.get("channel_type") == "im"
-        if not is_dm and ident is not None and f"<@{ident.user_id}>" in text:
+        if not is_dm and (
+            f"<@{ident.user_id}>" in text if ident is not None else text.lstrip().startswith("<@")
+        ):
             return  # the app_mention event handles it
         self.spawn(self._message(body, event, is_dm), name="slack-message")
 
