@@ -526,11 +526,14 @@ class Digester:
     def __init__(self, app: Ownit) -> None:
         self.app = app
         self.sent = 0
+        self.settled_at: datetime | None = None  # a sweep at this time left nothing to do
 
     async def sweep(self) -> int:
         """Send every digest due now that no replica has sent; returns how many were queued."""
         app = self.app
         now = await app.clock.now()
+        if now == self.settled_at:  # a simulated clock that has not moved
+            return 0
         rules = await app.rules()
         async with app.db.reader() as s:
             people = await managers(s)
@@ -538,10 +541,12 @@ class Digester:
         due: list[tuple[Person, list[Due]]] = []
         for m in people:
             assert m.id is not None
-            runs = due_runs(calendar_of(m, rules.calendar), own.get(m.id, base), now, m.id)
+            cal = figures.calendar_for(m, rules.calendar)
+            runs = due_runs(cal, own.get(m.id, base), now, m.id)
             if runs:
                 due.append((m, runs))
         if not due:
+            self.settled_at = now
             return 0
         keys = [d.key for _, runs in due for d in runs]
         async with app.db.reader() as s:
@@ -551,19 +556,26 @@ class Digester:
                 .all()
             )
         sent = 0
+        unsettled = False
         random.shuffle(due)  # replicas sweeping together start on different managers
         for manager, runs in due:
             todo = [d for d in runs if d.key not in done]
             if not todo:
                 continue
             try:
-                sent += await self._send(
+                result = await self._send(
                     manager, todo, prefs=own.get(manager.id or 0, base), rules=rules, now=now
                 )
             except IntegrityError:
                 log.info("digest for %s already sent by another replica", manager.handle)
             except Exception:
                 log.exception("digest for %s failed; retrying at the next sweep", manager.handle)
+                unsettled = True
+            else:
+                unsettled = unsettled or result is None
+                sent += result or 0
+        if not unsettled:
+            self.settled_at = now
         self.sent += sent
         if sent:
             app.deliverer.wake.set()
@@ -571,7 +583,8 @@ class Digester:
 
     async def _send(
         self, manager: Person, runs: list[Due], *, prefs: Prefs, rules: Rules, now: datetime
-    ) -> int:
+    ) -> int | None:
+        """1 if a digest was queued, 0 if not (nothing to say), None if another replica is on it."""
         assert manager.id is not None
         weekly = next((d for d in runs if d.kind == "weekly"), None)
         async with self.app.db.session() as s:
@@ -582,7 +595,7 @@ class Digester:
                 got = await execute(s, select(func.pg_try_advisory_xact_lock(_LOCK_SPACE, key)))
                 if not got.scalar():
                     log.info("digest for %s is being sent by another replica", manager.handle)
-                    return 0
+                    return None
             previous = await last_sent(s, manager.id)
             rows = [
                 DigestRun(

@@ -381,6 +381,11 @@ def _calendar(default: Calendar, fields: tuple[str | None, ...]) -> Calendar:
     return calendar_of(who, default)
 
 
+def calendar_for(who: Person, default: Calendar) -> Calendar:
+    """`calendar_of(who)`, cached by the person's calendar fields."""
+    return _calendar(default, tuple(getattr(who, f) for f in _CAL_FIELDS))
+
+
 async def _calendars(
     session: AsyncSession, ids: set[int], default: Calendar
 ) -> dict[int, Calendar]:
