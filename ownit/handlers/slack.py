@@ -144,6 +144,7 @@ class SlackBot:
         self.settings = settings
         self.client = client or make_client(settings)
         self.ack_budget = ack_budget
+        self.close_timeout = 5.0  # what a shutdown waits for work in flight
         self.identity: Identity | None = None
         self.profiles = Profiles(self.client, SharedProfileCache(app))
         self.channel = SlackChannel(self)
@@ -195,7 +196,7 @@ class SlackBot:
                 log.exception("closing Socket Mode failed")
         pending = list(self.tasks)
         if pending:
-            _done, late = await asyncio.wait(pending, timeout=5)
+            _done, late = await asyncio.wait(pending, timeout=self.close_timeout)
             for task in late:
                 task.cancel()
 
