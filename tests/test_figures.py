@@ -152,8 +152,9 @@ async def compute(bot: ConsoleBot, scope: figures.Scope) -> figures.Figures:
         )
 
 
-async def test_answers_on_time_and_business_durations(bot: ConsoleBot) -> None:
-    data = await seed(bot)
+async def check_answers_on_time_and_business_durations(
+    bot: ConsoleBot, data: dict[str, Any]
+) -> None:
     scope = await scope_of(bot, "morgan")
     assert set(scope.people) == {data["people"]["dana"].id, data["people"]["bo"].id}
     f = await compute(bot, scope)
@@ -169,15 +170,15 @@ async def test_answers_on_time_and_business_durations(bot: ConsoleBot) -> None:
     assert f.cases_opened == 0 and f.cases_resolved == 0
 
 
-async def test_tokyo_holiday_and_own_calendar(bot: ConsoleBot) -> None:
-    await seed(bot)
+async def check_tokyo_holiday_and_own_calendar(bot: ConsoleBot, data: dict[str, Any]) -> None:
     f = await compute(bot, await scope_of(bot, "lee"))
     assert (f.answered, f.on_time, f.due) == (1, 1, 1)
     assert f.answer_median == H and f.answer_p90 == H
 
 
-async def test_cases_promises_handoffs_categories_csat(bot: ConsoleBot) -> None:
-    await seed(bot)
+async def check_cases_promises_handoffs_categories_csat(
+    bot: ConsoleBot, data: dict[str, Any]
+) -> None:
     f = await compute(bot, await scope_of(bot, "sam"))
     assert f.due == 0 and f.on_time_rate is None
     assert f.escalations["promise_at_risk"] == 1
@@ -195,8 +196,7 @@ async def test_cases_promises_handoffs_categories_csat(bot: ConsoleBot) -> None:
     )
 
 
-async def test_team_and_person_scopes(bot: ConsoleBot) -> None:
-    data = await seed(bot)
+async def check_team_and_person_scopes(bot: ConsoleBot, data: dict[str, Any]) -> None:
     async with bot.app.db.reader() as s:
         team = await figures.team_scope(s, data["teams"]["billing"])
         ft = await figures.compute(
@@ -217,8 +217,7 @@ async def test_team_and_person_scopes(bot: ConsoleBot) -> None:
     ]
 
 
-async def test_weekly_series(bot: ConsoleBot) -> None:
-    await seed(bot)
+async def check_weekly_series(bot: ConsoleBot, data: dict[str, Any]) -> None:
     morgan, sam = await scope_of(bot, "morgan"), await scope_of(bot, "sam")
     async with bot.app.db.reader() as s:
         points = await figures.weekly_series(
@@ -260,8 +259,9 @@ def test_percentiles() -> None:
     assert p90(values) == timedelta(minutes=9)
 
 
-async def test_everyone_at_once_equals_each_on_their_own(bot: ConsoleBot) -> None:
-    data = await seed(bot)
+async def check_everyone_at_once_equals_each_on_their_own(
+    bot: ConsoleBot, data: dict[str, Any]
+) -> None:
     people = {p.id: p for p in data["people"].values() if p.id is not None}
     async with bot.app.db.reader() as s:
         together = await figures.compute_by_person(
@@ -281,3 +281,14 @@ async def test_everyone_at_once_equals_each_on_their_own(bot: ConsoleBot) -> Non
             got.pop("scope"), want.pop("scope")
             assert got == want, person.handle
     assert together[data["people"]["alex"].id or 0].cases_opened == 4
+
+
+async def test_figures_of_the_fixed_data_set(bot: ConsoleBot) -> None:
+    """One data set per database, every check against it (an app start per check is slow)."""
+    data = await seed(bot)
+    await check_answers_on_time_and_business_durations(bot, data)
+    await check_tokyo_holiday_and_own_calendar(bot, data)
+    await check_cases_promises_handoffs_categories_csat(bot, data)
+    await check_team_and_person_scopes(bot, data)
+    await check_weekly_series(bot, data)
+    await check_everyone_at_once_equals_each_on_their_own(bot, data)
