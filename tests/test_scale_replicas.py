@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
 ROOT = Path(__file__).resolve().parents[1]
 WRITERS = 3
-CASES_PER_WRITER = 100
+CASES_PER_WRITER = 50
 STEPS = ("nudge", "at_risk", "overdue")
 
 
