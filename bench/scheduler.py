@@ -245,8 +245,8 @@ async def main() -> None:
         print(
             f"   loaded in {r['load_s']:.1f}s; idle sweep p50 {r['sweep_p50_ms']:.2f} ms, "
             f"p99 {r['sweep_p99_ms']:.2f} ms; {r['fired']}/{LAG_STEPS} steps fired, lag p50 "
-            f"{r['lag_p50_ms']:.0f} ms, p99 {r['lag_p99_ms']:.0f} ms, max {r['lag_max_ms']:.0f} ms; "
-            f"burst of {BURST} fired at {r['burst_rate']:.0f}/s",
+            f"{r['lag_p50_ms']:.0f} ms, p99 {r['lag_p99_ms']:.0f} ms, "
+            f"max {r['lag_max_ms']:.0f} ms; burst of {BURST} fired at {r['burst_rate']:.0f}/s",
             flush=True,
         )
     print()
