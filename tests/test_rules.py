@@ -148,3 +148,19 @@ async def test_admin_changes_policy_and_others_cannot(bot: ConsoleBot) -> None:
     await bot.say("/case open Acme: refund promise 15:00", as_="alex")
     out = await bot.say("/case ask C-1 @dana status? by 13:30")
     assert "Heads up" in out  # 13:30 leaves 1h30 < the new 2h buffer
+
+
+async def test_transfer_and_reopen_keep_one_promise_step(bot: ConsoleBot) -> None:
+    await bot.say("/case open Acme: refund promise tomorrow 12:00")
+    out = await bot.say("/case transfer C-1 @jo Jo owns the account")
+    assert "now belongs to @jo" in out
+    await bot.say("/case resolve C-1", as_="jo")
+    out = await bot.say("/case reopen C-1", as_="jo")
+    assert "is open again" in out
+    out = await bot.say("/clock tomorrow 11:05")
+    assert "Promise at risk on C-1" in bot.to("jo", out)
+    assert bot.to("alex", out) == ""  # the old owner no longer hears about it
+    out = await bot.say("/case transfer C-1 @alex back to Alex", as_="jo")
+    assert "now belongs to @alex" in out
+    out = await bot.say("/clock +1h")
+    assert "Promise" not in out  # the step fired once for this promise

@@ -98,20 +98,38 @@ async def cancel_request_steps(session: AsyncSession, *, req: Request, outcome: 
 async def schedule_promise(
     session: AsyncSession, *, case: Case, owner_cal: Calendar, policy: Policy, now: datetime
 ) -> None:
-    """One `promise_at_risk` step per promise version, due a buffer before the promise."""
+    """One `promise_at_risk` step per promise version, due a buffer before the promise.
+
+    Called again when the owner, the calendar or the case's state changes: the step of the
+    current version is moved (or revived after a reopen), never duplicated, and never fired twice.
+    """
     assert case.id is not None
-    await cancel_promise_steps(session, case=case, outcome="superseded")
-    if case.promise_at is None or case.status != "open" or case.promise_kept:
-        return
-    due = max(latest_before(owner_cal, case.promise_at, policy.buffer, now), now)
-    session.add(
-        Timer(
-            key=f"{case.key}:promise_at_risk:{case.promise_version}",
-            step="promise_at_risk",
-            case_id=case.id,
-            due_at=due,
+    key = f"{case.key}:promise_at_risk:{case.promise_version}"
+    await session.exec(
+        update(Timer)
+        .where(
+            col(Timer.case_id) == case.id,
+            col(Timer.step) == "promise_at_risk",
+            col(Timer.key) != key,
+            col(Timer.done).is_(False),
         )
+        .values(done=True, outcome="superseded")
     )
+    current = (await session.exec(select(Timer).where(Timer.key == key))).first()
+    wanted = case.promise_at is not None and case.status == "open" and not case.promise_kept
+    if current is not None and current.outcome == "fired":
+        return
+    if not wanted:
+        if current is not None and not current.done:
+            current.done, current.outcome = True, "superseded"
+            session.add(current)
+        return
+    assert case.promise_at is not None
+    due = max(latest_before(owner_cal, case.promise_at, policy.buffer, now), now)
+    if current is None:
+        current = Timer(key=key, step="promise_at_risk", case_id=case.id, due_at=due)
+    current.due_at, current.done, current.outcome, current.fired_at = due, False, None, None
+    session.add(current)
 
 
 async def cancel_promise_steps(session: AsyncSession, *, case: Case, outcome: str) -> None:
