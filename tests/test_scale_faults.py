@@ -87,7 +87,7 @@ async def test_redis_down_then_restarted(redis_app: Ownit, own_redis: RedisServe
     dup = await dispatch.handle(redis_app, "/case open Beta: two", ALEX, key="ev-2")
     old_dup = await dispatch.handle(redis_app, "/case open Acme: one", ALEX, key="ev-1")
     asked = await dispatch.handle(redis_app, "/case ask C-2 @dana why? by 4h", ALEX, key="ev-3")
-    assert time.monotonic() - started < 3.0, "Redis down must not stall commands"
+    assert time.monotonic() - started < 5.0, "Redis down must not stall commands"
     assert down.ok and down.case == "C-2"
     assert dup.extra.get("duplicate") and dup.case == "C-2"  # refused by the database
     assert old_dup.extra.get("duplicate") and old_dup.case == "C-1"
