@@ -16,7 +16,7 @@ from ownit.bot.deadlines import DeadlineError, parse_deadline
 from ownit.bot.directory import Rules, calendar_of, is_away, manages, mention
 from ownit.bot.errors import NotAllowed, NotFound, Refusal
 from ownit.bot.messages import Action, Message, message
-from ownit.bot.notices import notify, record, when_for
+from ownit.bot.notices import record, tell, when_for
 from ownit.storage.tables import Case, Person, Request, Team
 
 PRIORITIES = ("P1", "P2", "P3", "P4")
@@ -273,37 +273,29 @@ async def transfer(
     await ladder.schedule_promise(
         session, case=case, owner_cal=calendar_of(to, rules.calendar), policy=rules.policy, now=now
     )
-    notify(
+    tell(
         session,
-        to=to,
+        to,
+        "case_transferred_to_you",
         at=now,
         case=case,
-        msg=message(
-            "case_transferred_to_you",
-            case=case.key,
-            case_key=case.key,
-            customer=case.customer,
-            summary=case.summary,
-            by=mention(actor),
-            reason=reason,
-            promise=when_for(case.promise_at, calendar_of(to, rules.calendar).tz)
-            if case.promise_at
-            else "none",
-        ),
+        customer=case.customer,
+        summary=case.summary,
+        by=mention(actor),
+        reason=reason,
+        promise=when_for(case.promise_at, calendar_of(to, rules.calendar).tz)
+        if case.promise_at
+        else "none",
     )
     if old.id != actor.id:
-        notify(
+        tell(
             session,
-            to=old,
+            old,
+            "case_transferred_away",
             at=now,
             case=case,
-            msg=message(
-                "case_transferred_away",
-                case=case.key,
-                case_key=case.key,
-                to=mention(to),
-                reason=reason,
-            ),
+            to=mention(to),
+            reason=reason,
         )
     return message(
         "case_transferred", case=case.key, case_key=case.key, to=mention(to), handoffs=case.handoffs
@@ -351,19 +343,13 @@ async def resolve(
         for person_id in {req.assignee_id} - {None}:
             person = await session.get(Person, person_id)
             if person:
-                notify(
+                tell(
                     session,
-                    to=person,
+                    person,
+                    "request_cancelled",
                     at=now,
                     case=case,
                     request=req,
-                    msg=message(
-                        "request_cancelled",
-                        case=case.key,
-                        request=req.key,
-                        request_key=req.key,
-                        case_key=case.key,
-                    ),
                 )
     record(
         session,

@@ -15,8 +15,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from ownit.bot import drafts
 from ownit.bot.business_time import Calendar
 from ownit.bot.directory import Rules, calendar_of, manager_of, members, mention
-from ownit.bot.messages import Action, message
-from ownit.bot.notices import notify, record, when_for
+from ownit.bot.messages import Action
+from ownit.bot.notices import record, tell, when_for
 from ownit.bot.policy import Policy
 from ownit.storage.tables import Case, Person, Request, Team, Timer
 
@@ -208,67 +208,51 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
 
     if timer.step == "nudge":
         for person in colleagues:
-            notify(
+            tell(
                 session,
-                to=person,
+                person,
+                "nudge",
                 at=now,
                 case=case,
                 request=req,
-                msg=message(
-                    "nudge",
-                    case=case.key,
-                    request=req.key,
-                    actions=colleague_actions(req),
-                    request_key=req.key,
-                    owner=mention(owner),
-                    question=req.question,
-                    deadline=when_for(req.deadline, calendar_of(person, rules.calendar).tz),
-                ),
+                actions=colleague_actions(req),
+                owner=mention(owner),
+                question=req.question,
+                deadline=when_for(req.deadline, calendar_of(person, rules.calendar).tz),
             )
         return "fired"
 
     if timer.step == "at_risk":
         draft = await drafts.customer_update(session, case=case, now=now, rules=rules)
-        notify(
+        tell(
             session,
-            to=owner,
+            owner,
+            "at_risk_owner",
             at=now,
             case=case,
             request=req,
-            msg=message(
-                "at_risk_owner",
-                case=case.key,
-                request=req.key,
-                actions=(Action("update", case.key, "Draft a customer update"),),
-                request_key=req.key,
-                colleague=target_name,
-                case_key=case.key,
-                customer=case.customer,
-                deadline=when_for(req.deadline, calendar_of(owner, rules.calendar).tz),
-                eta=when_for(req.eta, calendar_of(owner, rules.calendar).tz) if req.eta else "none",
-                promise=when_for(case.promise_at, calendar_of(owner, rules.calendar).tz)
-                if case.promise_at
-                else "none",
-                draft=draft,
-            ),
+            actions=(Action("update", case.key, "Draft a customer update"),),
+            colleague=target_name,
+            customer=case.customer,
+            deadline=when_for(req.deadline, calendar_of(owner, rules.calendar).tz),
+            eta=when_for(req.eta, calendar_of(owner, rules.calendar).tz) if req.eta else "none",
+            promise=when_for(case.promise_at, calendar_of(owner, rules.calendar).tz)
+            if case.promise_at
+            else "none",
+            draft=draft,
         )
         for person in colleagues:
-            notify(
+            tell(
                 session,
-                to=person,
+                person,
+                "at_risk_colleague",
                 at=now,
                 case=case,
                 request=req,
-                msg=message(
-                    "at_risk_colleague",
-                    case=case.key,
-                    request=req.key,
-                    actions=colleague_actions(req),
-                    request_key=req.key,
-                    owner=mention(owner),
-                    question=req.question,
-                    deadline=when_for(req.deadline, calendar_of(person, rules.calendar).tz),
-                ),
+                actions=colleague_actions(req),
+                owner=mention(owner),
+                question=req.question,
+                deadline=when_for(req.deadline, calendar_of(person, rules.calendar).tz),
             )
         return "fired"
 
@@ -278,60 +262,44 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
         manager = await manager_of(session, team)
     late = when_for(req.deadline, cal.tz)
     if manager is not None:
-        notify(
+        tell(
             session,
-            to=manager,
+            manager,
+            "overdue_manager",
             at=now,
             case=case,
             request=req,
-            msg=message(
-                "overdue_manager",
-                case=case.key,
-                request=req.key,
-                request_key=req.key,
-                colleague=mention(assignee) if assignee else target_name,
-                owner=mention(owner),
-                case_key=case.key,
-                customer=case.customer,
-                question=req.question,
-                deadline=late,
-                promise=when_for(case.promise_at, calendar_of(manager, rules.calendar).tz)
-                if case.promise_at
-                else "none",
-            ),
+            colleague=mention(assignee) if assignee else target_name,
+            owner=mention(owner),
+            customer=case.customer,
+            question=req.question,
+            deadline=late,
+            promise=when_for(case.promise_at, calendar_of(manager, rules.calendar).tz)
+            if case.promise_at
+            else "none",
         )
-    notify(
+    tell(
         session,
-        to=owner,
+        owner,
+        "overdue_owner",
         at=now,
         case=case,
         request=req,
-        msg=message(
-            "overdue_owner",
-            case=case.key,
-            request=req.key,
-            request_key=req.key,
-            colleague=target_name,
-            deadline=when_for(req.deadline, calendar_of(owner, rules.calendar).tz),
-            manager=mention(manager) if manager else "nobody (no manager on file)",
-        ),
+        colleague=target_name,
+        deadline=when_for(req.deadline, calendar_of(owner, rules.calendar).tz),
+        manager=mention(manager) if manager else "nobody (no manager on file)",
     )
     for person in colleagues:
-        notify(
+        tell(
             session,
-            to=person,
+            person,
+            "overdue_colleague",
             at=now,
             case=case,
             request=req,
-            msg=message(
-                "overdue_colleague",
-                case=case.key,
-                request=req.key,
-                actions=colleague_actions(req),
-                request_key=req.key,
-                owner=mention(owner),
-                question=req.question,
-            ),
+            actions=colleague_actions(req),
+            owner=mention(owner),
+            question=req.question,
         )
     return "fired"
 
@@ -359,19 +327,15 @@ async def _promise_at_risk(
     manager = await manager_of(session, owner)
     kind = "promise_broken" if now >= case.promise_at else "promise_at_risk"
     for person in [owner, *([manager] if manager else [])]:
-        notify(
+        tell(
             session,
-            to=person,
+            person,
+            kind,
             at=now,
             case=case,
-            msg=message(
-                kind,
-                case=case.key,
-                case_key=case.key,
-                customer=case.customer,
-                owner=mention(owner),
-                promise=when_for(case.promise_at, calendar_of(person, rules.calendar).tz),
-                waiting=waiting,
-            ),
+            customer=case.customer,
+            owner=mention(owner),
+            promise=when_for(case.promise_at, calendar_of(person, rules.calendar).tz),
+            waiting=waiting,
         )
     return "fired"

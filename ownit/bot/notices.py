@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from ownit.bot.business_time import format_when
-from ownit.bot.messages import Message
+from ownit.bot.messages import Action, Message, Segment, compose
 from ownit.storage.tables import Case, Event, Outbox, Person, Request
 
 
@@ -70,3 +70,29 @@ def notify(
     )
     session.add(row)
     return row
+
+
+def tell(
+    session: AsyncSession,
+    to: Person,
+    kind: str,
+    /,
+    *,
+    at: datetime,
+    case: Case,
+    request: Request | None = None,
+    actions: tuple[Action, ...] = (),
+    **fields: Segment | int | float | None,
+) -> Outbox:
+    """Queue the message `kind` for `to` about a case (and request); their keys fill themselves."""
+    fields.setdefault("case_key", case.key)
+    if request is not None:
+        fields.setdefault("request_key", request.key)
+    msg = Message(
+        kind,
+        compose(kind, **fields),
+        case=case.key,
+        request=request.key if request else None,
+        actions=actions,
+    )
+    return notify(session, to=to, at=at, case=case, request=request, msg=msg)

@@ -23,7 +23,7 @@ from ownit.bot.directory import (
 )
 from ownit.bot.errors import NotAllowed, NotFound, Refusal
 from ownit.bot.messages import Action, Message, message
-from ownit.bot.notices import notify, record, when_for
+from ownit.bot.notices import record, tell, when_for
 from ownit.storage.tables import Case, Person, Request, Team
 
 
@@ -163,25 +163,19 @@ async def ask(
     for person in await _target_people(session, req):
         if person.id == actor.id or (team and is_away(person, now)):
             continue
-        notify(
+        tell(
             session,
-            to=person,
+            person,
+            "request_new",
             at=now,
             case=case,
             request=req,
-            msg=message(
-                "request_new",
-                case=case.key,
-                request=req.key,
-                actions=ladder.colleague_actions(req),
-                request_key=req.key,
-                owner=mention(actor),
-                case_key=case.key,
-                customer=case.customer,
-                question=req.question,
-                team=f" (for the {team.name} team)" if team else "",
-                deadline=when_for(deadline, calendar_of(person, rules.calendar).tz),
-            ),
+            actions=ladder.colleague_actions(req),
+            owner=mention(actor),
+            customer=case.customer,
+            question=req.question,
+            team=f" (for the {team.name} team)" if team else "",
+            deadline=when_for(deadline, calendar_of(person, rules.calendar).tz),
         )
 
     actor_tz = calendar_of(actor, rules.calendar).tz
@@ -199,19 +193,14 @@ async def ask(
         )
     ]
     if routed_note and owner.id != actor.id:
-        notify(
+        tell(
             session,
-            to=owner,
+            owner,
+            "request_rerouted",
             at=now,
             case=case,
             request=req,
-            msg=message(
-                "request_rerouted",
-                case=case.key,
-                request=req.key,
-                request_key=req.key,
-                note=routed_note,
-            ),
+            note=routed_note,
         )
     owner_cal = calendar_of(owner, rules.calendar)
     if ladder.breaks_promise(
@@ -294,21 +283,16 @@ async def acknowledge(
     )
     if late:
         await ladder.bring_forward(session, req=req, step="at_risk", at=now)
-    notify(
+    tell(
         session,
-        to=owner,
+        owner,
+        "request_acked_owner",
         at=now,
         case=case,
         request=req,
-        msg=message(
-            "request_acked_owner",
-            case=case.key,
-            request=req.key,
-            request_key=req.key,
-            colleague=mention(actor),
-            eta=f", ETA {when_for(eta_at, owner_tz)}" if eta_at else "",
-            late=" — that is after the deadline, so it is at risk now." if late else ".",
-        ),
+        colleague=mention(actor),
+        eta=f", ETA {when_for(eta_at, owner_tz)}" if eta_at else "",
+        late=" — that is after the deadline, so it is at risk now." if late else ".",
     )
     actor_tz = calendar_of(actor, rules.calendar).tz
     return message(
@@ -360,23 +344,17 @@ async def answer(
     owner = await session.get(Person, case.owner_id)
     assert owner is not None
     if owner.id != actor.id:
-        notify(
+        tell(
             session,
-            to=owner,
+            owner,
+            "request_answered_owner",
             at=now,
             case=case,
             request=req,
-            msg=message(
-                "request_answered_owner",
-                case=case.key,
-                request=req.key,
-                request_key=req.key,
-                colleague=mention(actor),
-                case_key=case.key,
-                customer=case.customer,
-                answer=req.answer,
-                late="" if on_time else " (after its deadline)",
-            ),
+            colleague=mention(actor),
+            customer=case.customer,
+            answer=req.answer,
+            late="" if on_time else " (after its deadline)",
         )
     return message(
         "request_answered",
@@ -428,30 +406,25 @@ async def more_time(
     breaks = ladder.breaks_promise(
         case=case, deadline=new, owner_cal=owner_cal, policy=rules.policy
     )
-    notify(
+    tell(
         session,
-        to=owner,
+        owner,
+        "more_time_owner",
         at=now,
         case=case,
         request=req,
-        msg=message(
-            "more_time_owner",
-            case=case.key,
-            request=req.key,
-            request_key=req.key,
-            colleague=mention(actor),
-            new=when_for(new, owner_cal.tz),
-            old=when_for(req.deadline, owner_cal.tz),
-            reason=reason.strip(),
-            promise_warning=(
-                " That is past what your promise to the customer allows ("
-                f"{when_for(case.promise_at, owner_cal.tz)}); if you accept, update the "
-                "customer."
-            )
-            if breaks and case.promise_at
-            else "",
-            actions=(Action("accept", req.key, "Accept"), Action("decline", req.key, "Decline")),
-        ),
+        colleague=mention(actor),
+        new=when_for(new, owner_cal.tz),
+        old=when_for(req.deadline, owner_cal.tz),
+        reason=reason.strip(),
+        promise_warning=(
+            " That is past what your promise to the customer allows ("
+            f"{when_for(case.promise_at, owner_cal.tz)}); if you accept, update the "
+            "customer."
+        )
+        if breaks and case.promise_at
+        else "",
+        actions=(Action("accept", req.key, "Accept"), Action("decline", req.key, "Decline")),
     )
     return message(
         "more_time_asked",
@@ -511,20 +484,15 @@ async def _move_deadline(
     for person in people:
         if person.id == actor.id:
             continue
-        notify(
+        tell(
             session,
-            to=person,
+            person,
+            "deadline_changed",
             at=now,
             case=case,
             request=req,
-            msg=message(
-                "deadline_changed",
-                case=case.key,
-                request=req.key,
-                request_key=req.key,
-                deadline=when_for(new, calendar_of(person, rules.calendar).tz),
-                why=why,
-            ),
+            deadline=when_for(new, calendar_of(person, rules.calendar).tz),
+            why=why,
         )
 
 
@@ -587,22 +555,17 @@ async def decide(
         text=f"more time on {req.key} declined" + (f": {note}" if note else ""),
     )
     for person in await _target_people(session, req):
-        notify(
+        tell(
             session,
-            to=person,
+            person,
+            "more_time_declined_colleague",
             at=now,
             case=case,
             request=req,
-            msg=message(
-                "more_time_declined_colleague",
-                case=case.key,
-                request=req.key,
-                request_key=req.key,
-                owner=mention(actor),
-                note=f": {note}" if note else ".",
-                deadline=when_for(req.deadline, calendar_of(person, rules.calendar).tz),
-                actions=ladder.colleague_actions(req),
-            ),
+            owner=mention(actor),
+            note=f": {note}" if note else ".",
+            deadline=when_for(req.deadline, calendar_of(person, rules.calendar).tz),
+            actions=ladder.colleague_actions(req),
         )
     return message(
         "more_time_declined",
@@ -708,42 +671,31 @@ async def redirect(
     owner = await session.get(Person, case.owner_id)
     assert owner is not None
     for person in await _target_people(session, req):
-        notify(
+        tell(
             session,
-            to=person,
+            person,
+            "request_redirected_to_you",
             at=now,
             case=case,
             request=req,
-            msg=message(
-                "request_redirected_to_you",
-                case=case.key,
-                request=req.key,
-                actions=ladder.colleague_actions(req),
-                request_key=req.key,
-                by=mention(actor),
-                owner=mention(owner),
-                case_key=case.key,
-                customer=case.customer,
-                question=req.question,
-                reason=reason,
-                deadline=when_for(req.deadline, calendar_of(person, rules.calendar).tz),
-            ),
+            actions=ladder.colleague_actions(req),
+            by=mention(actor),
+            owner=mention(owner),
+            customer=case.customer,
+            question=req.question,
+            reason=reason,
+            deadline=when_for(req.deadline, calendar_of(person, rules.calendar).tz),
         )
-    notify(
+    tell(
         session,
-        to=owner,
+        owner,
+        "request_redirected_owner",
         at=now,
         case=case,
         request=req,
-        msg=message(
-            "request_redirected_owner",
-            case=case.key,
-            request=req.key,
-            request_key=req.key,
-            by=mention(actor),
-            to=target_name,
-            reason=reason,
-        ),
+        by=mention(actor),
+        to=target_name,
+        reason=reason,
     )
     return message(
         "request_redirected", case=case.key, request=req.key, request_key=req.key, to=target_name
