@@ -86,7 +86,7 @@ class Ownit:
         metrics.watch_redis(lambda: shared.available)
         app: Ownit
         scheduler = Scheduler(db=db, clock=clock, rules=lambda: app.rules(), metrics=metrics)
-        deliverer = Deliverer(db=db, channels=channels, shared=shared, metrics=metrics)
+        deliverer = Deliverer(db=db, channels=channels, shared=shared, metrics=metrics, clock=clock)
         app = cls(
             settings,
             db,

@@ -17,6 +17,7 @@ from typing import Protocol
 from sqlalchemy import or_
 from sqlmodel import col, select
 
+from ownit.bot.clock import Clock, RealClock
 from ownit.bot.messages import Message
 from ownit.bot.metrics import Metrics
 from ownit.bot.notices import notify
@@ -57,8 +58,10 @@ class Deliverer:
         channels: list[Channel] | None = None,
         shared: Shared | None = None,
         metrics: Metrics | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.db = db
+        self.clock: Clock = clock or RealClock()
         self.channels: list[Channel] = list(channels or [])
         self.shared: Shared = shared or LocalShared()
         self.metrics = metrics
@@ -87,6 +90,7 @@ class Deliverer:
             f"with `/case admin link @{person.handle} slack|teams <id>`, or they can send "
             "ownit a message once"
         )
+        at = await self.clock.now()  # the timeline speaks the system's time, simulated or not
         async with self.db.session() as s:
             case = await s.get(Case, row.case_id)
             owner = await s.get(Person, case.owner_id) if case else None
@@ -100,7 +104,7 @@ class Deliverer:
             notify(
                 s,
                 to=owner,
-                at=datetime.now(UTC),
+                at=at,
                 case=case,
                 msg=Message(UNREACHABLE, (text,), case=case.key, request=msg.request),
             )
@@ -108,7 +112,7 @@ class Deliverer:
                 Event(
                     case_id=row.case_id,
                     request_id=row.request_id,
-                    at=datetime.now(UTC),
+                    at=at,
                     kind=UNREACHABLE,
                     text=f"could not reach {person.name}: {how}",
                     data={"person_id": person.id, "outbox_id": row.id},
