@@ -2,15 +2,22 @@
 
 A request's first DM to its colleague is remembered on the request (`dm_channel`, `dm_message`),
 so a reply in that DM's thread is known to be the answer, even after a restart.
+
+A message with a chart (`msg.extra["chart"]`, the weekly digest) has its PNG uploaded into the same
+DM after the text (`files_upload_v2`: files.getUploadURLExternal, the bytes to the upload URL,
+files.completeUploadExternal). The text goes first and stands on its own: a failed upload is
+logged, not retried, so the digest is neither lost nor sent twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
 
+from ownit.bot.charts import decode_chart
 from ownit.bot.delivery import Unreachable
 from ownit.bot.messages import Message
 from ownit.handlers import render_slack as rs
@@ -22,6 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REQUEST_DMS = ("request_new", "request_redirected_to_you")
+UPLOAD_BUDGET = 20.0  # seconds for the three steps of a chart upload, retries included
 GONE = {"user_not_found", "user_disabled", "account_inactive", "cannot_dm_bot", "user_not_visible"}
 
 
@@ -74,6 +82,27 @@ class SlackChannel:
         if row.case_id is not None:
             self.bot.mirror.kick(row.case_id)
         self.bot.home_changed(person)
+        if msg.extra.get("chart"):
+            await self._upload_chart(channel, msg.extra)
+
+    async def _upload_chart(self, channel: str, extra: dict[str, Any]) -> None:
+        """The chart's PNG into the DM, below the text; a failure costs only the picture."""
+        try:
+            png = decode_chart(extra)
+            if png is None:
+                return
+            chart = extra["chart"]
+            async with asyncio.timeout(UPLOAD_BUDGET):
+                await self.bot.client.files_upload_v2(
+                    channel=channel,
+                    file=png,
+                    filename=str(chart.get("filename") or "ownit-chart.png"),
+                    title=str(chart.get("title") or "Chart"),
+                    alt_txt=str(chart.get("alt") or "") or None,
+                )
+        except Exception as exc:  # SlackApiError, SlackRequestError, network errors, timeout
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else repr(exc)
+            log.warning("chart upload to %s failed (%s); the text was sent", channel, error)
 
     async def _record_dm(self, request_id: int, person: Person, channel: str, ts: str) -> None:
         async with self.bot.app.db.session() as s:

@@ -2,7 +2,10 @@
 
 `FakeSlack` is an aiohttp server on a free loopback port. It records every call, answers like
 Slack (timestamps, DM channels, users from a small directory), and can be told to be slow, to
-answer 429 with Retry-After, to fail with an error, or to drop the connection. `Workspace` starts
+answer 429 with Retry-After, to fail with an error, or to drop the connection. File uploads work
+as in Slack's three steps (files.getUploadURLExternal gives an upload URL on this server, the bytes
+are POSTed there, files.completeUploadExternal shares them into a channel): see `uploads` and
+`files_in`; the upload step is the method "upload" for the knobs and in `calls`. `Workspace` starts
 ownit's real web server against it and sends slash commands, button clicks, modal submissions and
 events signed with Slack's v0 algorithm, as Slack does.
 """
@@ -62,6 +65,22 @@ class Trouble:
 
 
 @dataclass
+class Upload:
+    """A file on its way: getUploadURLExternal, then the bytes, then completeUploadExternal."""
+
+    file_id: str
+    filename: str
+    length: int
+    alt_txt: str | None = None
+    data: bytes | None = None  # set by the POST to the upload URL
+    completed: bool = False  # set by files.completeUploadExternal
+    title: str | None = None
+    channel: str | None = None
+    thread_ts: str | None = None
+    initial_comment: str | None = None
+
+
+@dataclass
 class FakeSlack:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
@@ -75,6 +94,7 @@ class FakeSlack:
     port: int = 0
     sockets: list[web.WebSocketResponse] = field(default_factory=list)
     socket_replies: list[dict[str, Any]] = field(default_factory=list)
+    uploads: dict[str, Upload] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for handle, (user_id, name, tz) in PEOPLE.items():
@@ -100,6 +120,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/hooks/{hook}", self._hook)
+        app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
         await self._runner.setup()
@@ -175,6 +196,10 @@ class FakeSlack:
     def dms_to(self, handle: str) -> list[Call]:
         return self.of("chat.postMessage", channel="D" + uid(handle))
 
+    def files_in(self, channel: str) -> list[Upload]:
+        """Files whose upload was completed into this channel, oldest first."""
+        return [u for u in self.uploads.values() if u.completed and u.channel == channel]
+
     # ----------------------------------------------------------------------- handlers
 
     async def _args(self, request: web.Request) -> dict[str, Any]:
@@ -193,6 +218,15 @@ class FakeSlack:
         args = await self._args(request)
         call = Call(method, args, time.monotonic())
         self.calls.append(call)
+        troubled = await self._troubled(method, call, request)
+        if troubled is not None:
+            return troubled
+        return web.json_response(self._answer(method, args))
+
+    async def _troubled(
+        self, method: str, call: Call, request: web.Request
+    ) -> web.StreamResponse | None:
+        """The delay and any trouble set for this method: the response to give, or None."""
         delay = self.delays.get(method, self.delay)
         if delay:
             await asyncio.sleep(delay)
@@ -212,7 +246,23 @@ class FakeSlack:
         if trouble is not None:
             call.status = 500
             return web.json_response({"ok": False, "error": trouble.error})
-        return web.json_response(self._answer(method, args))
+        return None
+
+    async def _upload(self, request: web.Request) -> web.StreamResponse:
+        """The upload URL of files.getUploadURLExternal: stores the POSTed bytes."""
+        file_id = request.match_info["file_id"]
+        data = await request.read()
+        call = Call("upload", {"file_id": file_id, "length": len(data)}, time.monotonic())
+        self.calls.append(call)
+        troubled = await self._troubled("upload", call, request)
+        if troubled is not None:
+            return troubled
+        upload = self.uploads.get(file_id)
+        if upload is None or upload.completed:
+            call.status = 404
+            return web.Response(status=404, text="Not Found")
+        upload.data = data
+        return web.Response(text=f"OK - {len(data)}")
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
         """Socket Mode: ownit connects here; envelopes go out, acknowledgements come back."""
@@ -304,10 +354,67 @@ class FakeSlack:
                     if str(user.get("profile", {}).get("email", "")).lower() == email:
                         return {"ok": True, "user": user}
                 return {"ok": False, "error": "users_not_found"}
+            case "files.getUploadURLExternal":
+                return self._upload_url(args)
+            case "files.completeUploadExternal":
+                return self._complete_upload(args)
             case "views.open" | "views.publish" | "views.update" | "views.push":
                 view = {"id": f"V{next(self._ts)}", **(args.get("view") or {})}
                 return {"ok": True, "view": view}
         return {"ok": True}
+
+    def _upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
+        filename = args.get("filename")
+        try:
+            length = int(args.get("length", ""))
+        except ValueError:
+            length = 0
+        if not filename or length <= 0:
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{next(self._ts):08d}"
+        alt = args.get("alt_txt")
+        self.uploads[file_id] = Upload(file_id, str(filename), length, str(alt) if alt else None)
+        return {
+            "ok": True,
+            "upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}",
+            "file_id": file_id,
+        }
+
+    def _complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
+        files = args.get("files")
+        if isinstance(files, str):  # the SDK sends it JSON-encoded, in the query string
+            try:
+                files = json.loads(files)
+            except ValueError:
+                return {"ok": False, "error": "invalid_arguments"}
+        if not isinstance(files, list) or not files:
+            return {"ok": False, "error": "invalid_arguments"}
+        channel = args.get("channel_id")
+        if channel is not None and str(channel) in self.refuse_channels:
+            return {"ok": False, "error": "not_in_channel"}
+        found: list[Upload] = []
+        for f in files:
+            upload = self.uploads.get(str(f.get("id"))) if isinstance(f, dict) else None
+            if upload is None or upload.completed or upload.data is None:
+                return {"ok": False, "error": "file_not_found"}
+            found.append(upload)
+        answer = []
+        for upload, f in zip(found, files, strict=True):
+            upload.completed = True
+            upload.title = str(f.get("title") or upload.filename)
+            upload.channel = str(channel) if channel is not None else None
+            upload.thread_ts = args.get("thread_ts")
+            upload.initial_comment = args.get("initial_comment")
+            answer.append(
+                {
+                    "id": upload.file_id,
+                    "name": upload.filename,
+                    "title": upload.title,
+                    "size": len(upload.data or b""),
+                    "channels": [upload.channel] if upload.channel else [],
+                }
+            )
+        return {"ok": True, "files": answer}
 
 
 def text_of(call: Call) -> str:
