@@ -148,6 +148,6 @@ def test_manifest_matches_the_app() -> None:
     events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
     assert {"app_mention", "app_home_opened", "message.im", "message.channels"} <= events
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-    needed = {"chat:write", "commands", "im:write", "users:read", "users:read.email"}
+    needed = {"chat:write", "commands", "files:write", "im:write", "users:read", "users:read.email"}
     assert needed <= scopes
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
