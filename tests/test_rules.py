@@ -164,3 +164,12 @@ async def test_transfer_and_reopen_keep_one_promise_step(bot: ConsoleBot) -> Non
     assert "now belongs to @alex" in out
     out = await bot.say("/clock +1h")
     assert "Promise" not in out  # the step fired once for this promise
+
+
+async def test_a_teams_manager_sets_its_targets(bot: ConsoleBot) -> None:
+    out = await bot.say("/case admin target billing on_time 95%", as_="dana")
+    assert "Only the manager of @billing" in out
+    out = await bot.say("/case admin target billing on_time 95%", as_="morgan")
+    assert "Targets of @billing: on time 95%, first response within 60 minutes." in out
+    out = await bot.say("/case admin target billing first_response soon", as_="morgan")
+    assert "`soon` is not a number" in out

@@ -15,6 +15,7 @@ from ownit.bot.directory import (
     HANDLE,
     Rules,
     calendar_of,
+    manages,
     normalise_handle,
     person_by_handle,
     resolve,
@@ -58,6 +59,42 @@ async def _person(s: AsyncSession, word: str, platform: str | None) -> Person:
     return found
 
 
+async def set_target(s: AsyncSession, *, actor: Person, args: list[str]) -> Message:
+    """Standards are the managers' to raise: a team's manager (or above) or an admin sets them."""
+    if len(args) != 3:
+        raise Refusal("I can't read that target.", USAGE)
+    team = await team_by_key(s, args[0])
+    if team is None:
+        raise Refusal(f"There is no team @{normalise_handle(args[0])}.")
+    manager = await s.get(Person, team.manager_id) if team.manager_id else None
+    allowed = actor.is_admin or (
+        manager is not None and (manager.id == actor.id or await manages(s, actor, manager))
+    )
+    if not allowed:
+        raise NotAllowed(f"Only the manager of @{team.key} (or an admin) can set its targets.")
+    name, value = args[1], args[2]
+    try:
+        if name == "on_time":
+            share = float(value.rstrip("%")) / (100 if value.endswith("%") else 1)
+            if not 0 < share <= 1:
+                raise Refusal("The on-time target is a share between 0 and 1 (or a %).")
+            team.target_on_time = share
+        elif name == "first_response":
+            minutes = int(value)
+            if minutes <= 0:
+                raise Refusal("The first-response target is a positive number of minutes.")
+            team.target_first_response_minutes = minutes
+        else:
+            raise Refusal("Targets are on_time or first_response.", USAGE)
+    except ValueError:
+        raise Refusal(f"`{value}` is not a number.", USAGE) from None
+    s.add(team)
+    return _say(
+        f"Targets of @{team.key}: on time {team.target_on_time:.0%}, first "
+        f"response within {team.target_first_response_minutes} minutes."
+    )
+
+
 async def run(
     s: AsyncSession,
     *,
@@ -78,6 +115,8 @@ async def run(
         named = await _person(s, args[0], platform) if args and args[0] not in words else None
         rest = list(args[1:] if named else args)
         return await digests.configure(s, actor=actor, who=named, args=rest)
+    if verb == "target":
+        return await set_target(s, actor=actor, args=list(args))
     if not actor.is_admin:
         raise NotAllowed("Only admins can change the organisation. Ask one of them.", USAGE)
     a = list(args)
@@ -170,26 +209,6 @@ async def run(
             s.add(person)
             return _say(
                 f"@{person.handle} is {'now' if person.is_admin else 'no longer'} an admin."
-            )
-        if verb == "target" and len(a) == 3:
-            team = await team_by_key(s, a[0])
-            if team is None:
-                raise Refusal(f"There is no team @{normalise_handle(a[0])}.")
-            if a[1] == "on_time":
-                value = float(a[2].rstrip("%")) / (100 if a[2].endswith("%") else 1)
-                if not 0 < value <= 1:
-                    raise Refusal("The on-time target is a share between 0 and 1 (or a %).")
-                team.target_on_time = value
-            elif a[1] == "first_response":
-                team.target_first_response_minutes = int(a[2])
-                if team.target_first_response_minutes <= 0:
-                    raise Refusal("The first-response target is a positive number of minutes.")
-            else:
-                raise Refusal("Targets are on_time or first_response.", USAGE)
-            s.add(team)
-            return _say(
-                f"Targets of @{team.key}: on time {team.target_on_time:.0%}, first "
-                f"response within {team.target_first_response_minutes} minutes."
             )
         if verb == "policy" and a:
             row = await s.get(Setting, "policy")
