@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 8
+PARALLEL = 8  # people served side by side in one drain
 UNREACHABLE = "unreachable"
 # The platforms' documented pace per conversation: Slack about one message a second (short bursts
 # allowed), Teams about seven a second. Channels not listed are not paced (the console).
@@ -153,41 +154,61 @@ class Deliverer:
                     await s.exec(select(Case.id, Case.platform).where(col(Case.id).in_(case_ids)))
                 ).all()
             )
-        sent = reported = 0
+        # Each person's notices go in order and at their conversation's pace; different people's
+        # go side by side, so one paced conversation never holds up everyone else's.
+        queues: dict[int, list[Outbox]] = {}
         for row in rows:
-            person = people[row.person_id]
-            msg = Message.from_dict(row.payload)
-            channel: Channel | None = None
-            error: str | None = None
-            hints: list[str] = []
-            for candidate in self.channels_for(person, homes.get(row.case_id)):
-                channel = candidate
-                try:
-                    await self._pace(candidate, person)
-                    await candidate.send(person, msg, row)
-                    error = None
-                    break
-                except Unreachable as exc:
-                    hints.append(str(exc))
-                    error = f"unreachable: {exc}"
-                except Exception as exc:
-                    log.warning(
-                        "delivery of outbox %s to %s failed: %s", row.id, person.handle, exc
-                    )
-                    error = f"{type(exc).__name__}: {exc}"
-                    break
-            unreachable = channel is None or (error is not None and error.startswith("unreachable"))
-            if unreachable:
-                error = error or "unreachable: no platform reaches this person"
-                reported += await self._report_unreachable(row, person, msg, hints)
-            await self._settle(row, error, retry=not unreachable)
-            sent += error is None
-            if self.metrics:
-                self.metrics.notices.labels(
-                    channel.name if channel else "none", "sent" if error is None else "failed"
-                ).inc()
+            queues.setdefault(row.person_id, []).append(row)
+        gate = asyncio.Semaphore(PARALLEL)
+
+        async def deliver_queue(queue: list[Outbox]) -> tuple[int, int]:
+            done = told = 0
+            async with gate:
+                for row in queue:
+                    ok, report = await self._deliver(row, people[row.person_id], homes)
+                    done += ok
+                    told += report
+            return done, told
+
+        results = await asyncio.gather(*(deliver_queue(q) for q in queues.values()))
+        sent = sum(r[0] for r in results)
+        reported = sum(r[1] for r in results)
         self.sent += sent
         return sent + reported
+
+    async def _deliver(
+        self, row: Outbox, person: Person, homes: dict[int | None, str | None]
+    ) -> tuple[int, int]:
+        """Send one notice through the first channel that can reach the person."""
+        msg = Message.from_dict(row.payload)
+        channel: Channel | None = None
+        error: str | None = None
+        hints: list[str] = []
+        for candidate in self.channels_for(person, homes.get(row.case_id)):
+            channel = candidate
+            try:
+                await self._pace(candidate, person)
+                await candidate.send(person, msg, row)
+                error = None
+                break
+            except Unreachable as exc:
+                hints.append(str(exc))
+                error = f"unreachable: {exc}"
+            except Exception as exc:
+                log.warning("delivery of outbox %s to %s failed: %s", row.id, person.handle, exc)
+                error = f"{type(exc).__name__}: {exc}"
+                break
+        unreachable = channel is None or (error is not None and error.startswith("unreachable"))
+        reported = 0
+        if unreachable:
+            error = error or "unreachable: no platform reaches this person"
+            reported = await self._report_unreachable(row, person, msg, hints)
+        await self._settle(row, error, retry=not unreachable)
+        if self.metrics:
+            self.metrics.notices.labels(
+                channel.name if channel else "none", "sent" if error is None else "failed"
+            ).inc()
+        return int(error is None), reported
 
     async def _pace(self, channel: Channel, person: Person) -> None:
         """Wait for this conversation's turn (the limiter is shared; Redis down → no pacing)."""
