@@ -12,6 +12,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -133,3 +134,15 @@ async def bot(db_url: str) -> AsyncIterator[ConsoleBot]:
         yield ConsoleBot(app, Console(app, actor="alex", out=lines.append), lines)
     finally:
         await app.close()
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[Any]:
+    """A fake Slack Web API on a loopback port, recording every call."""
+    from tests.fakes.slack_api import FakeSlack
+
+    slack = await FakeSlack().start()
+    try:
+        yield slack
+    finally:
+        await slack.close()

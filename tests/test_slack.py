@@ -25,15 +25,6 @@ from tests.fakes.slack_api import (
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    fake = await FakeSlack().start()
-    try:
-        yield fake
-    finally:
-        await fake.close()
-
-
-@pytest.fixture
 async def ws(db_url: str, fake: FakeSlack) -> AsyncIterator[Workspace]:
     ws = await start_ownit(db_url, fake)
     try:

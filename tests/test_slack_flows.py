@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from ownit.bot.clock import SimClock
-from ownit.storage.tables import Case, Request
+from ownit.storage.tables import Request
 from tests.fakes.slack_api import (
     Call,
     FakeSlack,
@@ -24,29 +24,16 @@ from tests.fakes.slack_api import (
 
 
 @pytest.fixture
-async def ws(sqlite_url: str) -> AsyncIterator[Workspace]:
-    fake = await FakeSlack().start()
+async def ws(sqlite_url: str, fake: FakeSlack) -> AsyncIterator[Workspace]:
     ws = await start_ownit(sqlite_url, fake)
     try:
         yield ws
     finally:
         await ws.stop()
-        await fake.close()
 
 
 def shown(call: Call) -> str:
     return readable(text_of(call))
-
-
-async def thread_of(ws: Workspace, case_id: int = 1) -> tuple[str, str]:
-    for _ in range(200):
-        async with ws.app.db.reader() as s:
-            case = await s.get(Case, case_id)
-        if case is not None and case.thread and not case.thread.startswith("pending"):
-            assert case.channel is not None
-            return case.channel, case.thread
-        await asyncio.sleep(0.05)
-    raise AssertionError("no card")
 
 
 async def dm_about(ws: Workspace, who: str, words: str) -> Call:
@@ -77,7 +64,7 @@ async def modal(ws: Workspace, count: int) -> dict[str, object]:
 async def test_modals_and_buttons(ws: Workspace) -> None:
     drive = ws.drive
     await drive.command("alex", "open Acme: invoice wrong promise tomorrow 17:00")
-    channel, thread = await thread_of(ws)
+    channel, thread = await ws.case_thread()
     await drive.command("alex", f"ask C-1 <@{uid('dana')}|dana> Is invoice 7 wrong?")
     dm = await dm_about(ws, "dana", "needs your help")
 
@@ -172,7 +159,7 @@ async def test_modals_and_buttons(ws: Workspace) -> None:
 async def test_dm_commands_transfer_and_manager_home(ws: Workspace) -> None:
     drive = ws.drive
     await drive.command("alex", "open Acme: invoice wrong promise tomorrow 17:00")
-    await thread_of(ws)
+    await ws.case_thread()
     await drive.command("alex", f"ask C-1 <@{uid('dana')}|dana> Is it wrong? by tomorrow 12:00")
     await dm_about(ws, "dana", "needs your help")
 
@@ -185,7 +172,7 @@ async def test_dm_commands_transfer_and_manager_home(ws: Workspace) -> None:
 
     # transfer: the new owner hears it, and the card shows them
     await drive.command("alex", "open Globex: login broken")
-    await thread_of(ws, 2)
+    await ws.case_thread(2)
     r = await drive.command("alex", f"transfer C-2 <@{uid('jo')}|jo> going on holiday")
     assert "now belongs to" in r.text()
     await dm_about(ws, "jo", "handed C-2")

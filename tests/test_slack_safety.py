@@ -28,15 +28,6 @@ from tests.fakes.slack_api import (
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeSlack]:
-    fake = await FakeSlack().start()
-    try:
-        yield fake
-    finally:
-        await fake.close()
-
-
-@pytest.fixture
 async def ws(sqlite_url: str, fake: FakeSlack) -> AsyncIterator[Workspace]:
     ws = await start_ownit(sqlite_url, fake)
     try:
@@ -48,17 +39,6 @@ async def ws(sqlite_url: str, fake: FakeSlack) -> AsyncIterator[Workspace]:
 async def count(ws: Workspace, table: type) -> int:
     async with ws.app.db.reader() as s:
         return int((await s.exec(select(func.count()).select_from(table))).one())
-
-
-async def card_of(ws: Workspace, case_id: int = 1) -> tuple[str, str]:
-    for _ in range(200):
-        async with ws.app.db.reader() as s:
-            case = await s.get(Case, case_id)
-        if case is not None and case.thread and not case.thread.startswith("pending"):
-            assert case.channel is not None
-            return case.channel, case.thread
-        await asyncio.sleep(0.05)
-    raise AssertionError("no card")
 
 
 async def test_forged_and_stale_signatures_are_refused(ws: Workspace) -> None:
@@ -80,7 +60,7 @@ async def test_forged_and_stale_signatures_are_refused(ws: Workspace) -> None:
     assert not ws.fake.of("chat.postMessage") and not ws.fake.of("response_url")
     ok = await ws.drive.post(body, "application/x-www-form-urlencoded")
     assert ok.status == 200
-    await card_of(ws)
+    await ws.case_thread()
     assert await count(ws, Case) == 1
 
 
@@ -90,7 +70,7 @@ async def test_retries_and_duplicates_change_nothing(ws: Workspace) -> None:
     first = await drive.post(body, "application/x-www-form-urlencoded")
     again = await drive.post(body, "application/x-www-form-urlencoded")  # same trigger_id
     assert first.status == again.status == 200
-    channel, thread = await card_of(ws)
+    channel, thread = await ws.case_thread()
     mention = {
         "type": "app_mention",
         "user": uid("alex"),
@@ -160,7 +140,7 @@ async def test_acknowledged_within_three_seconds_while_slack_is_slow(
         assert hook
         card = await fake.wait_for("chat.postMessage", channel="CSUPPORT", within=15)
         assert "C-1" in text_of(card[0])
-        channel, thread = await card_of(ws)
+        channel, thread = await ws.case_thread()
         # an event and a button while slow: acked at once
         r = await ws.drive.event(
             {
@@ -220,7 +200,7 @@ async def test_rate_limits_and_dropped_connections_are_retried(ws: Workspace) ->
     ws.fake.drop("chat.update", times=1)
     r = await ws.drive.command("alex", "open Acme: invoice wrong")
     assert r.status == 200
-    await card_of(ws)
+    await ws.case_thread()
     attempts = [c for c in ws.fake.calls if c.method == "chat.postMessage"]
     assert [c.status for c in attempts[:2]] == [429, 200]
     assert attempts[1].at - attempts[0].at >= 1.0
@@ -243,7 +223,7 @@ async def test_hostile_text_stays_text(ws: Workspace) -> None:
     shown = readable(text_of(card))
     for text in ("Evil <!channel> & Co", "<@U999> said *bold* _it_ ~x~ `rm` <!here> @here"):
         assert text in shown
-    channel, thread = await card_of(ws)
+    channel, thread = await ws.case_thread()
     await ws.drive.event(
         {
             "type": "app_mention",
@@ -278,7 +258,7 @@ def text_of_dict(d: dict[str, object]) -> str:
 
 async def test_status_only_for_the_involved(ws: Workspace) -> None:
     await ws.drive.command("alex", "open Acme: invoice wrong")
-    await card_of(ws)
+    await ws.case_thread()
     outsider = await ws.drive.command("kenji", "status C-1", channel="CENGINEERING")
     assert outsider.json()["response_type"] == "ephemeral"
     assert "people working on it" in outsider.text() and "invoice wrong" not in outsider.text()
@@ -333,7 +313,7 @@ async def test_restart_between_ask_and_answer(sqlite_url: str, fake: FakeSlack) 
     ws = await start_ownit(db_url, fake)
     try:
         await ws.drive.command("alex", "open Acme: invoice wrong promise tomorrow 17:00")
-        await card_of(ws)
+        await ws.case_thread()
         await ws.drive.command("alex", f"ask C-1 <@{uid('dana')}|dana> Is it wrong?")
         dm = (await fake.wait_for("chat.postMessage", channel="DUDANA"))[0]
         for _ in range(100):

@@ -195,7 +195,6 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
     team = await session.get(Team, req.team_id) if req.team_id else None
     colleagues = [assignee] if assignee else (await members(session, team) if team else [])
     target_name = assignee.name if assignee else (team.name if team else "?")
-    cal = calendar_of(assignee or team, rules.calendar)
 
     record(
         session,
@@ -206,12 +205,12 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
         text=f"{timer.step.replace('_', ' ')}: {req.key} asked of {target_name}",
     )
 
-    if timer.step == "nudge":
+    def remind_colleagues(kind: str) -> None:
         for person in colleagues:
             tell(
                 session,
                 person,
-                "nudge",
+                kind,
                 at=now,
                 case=case,
                 request=req,
@@ -220,8 +219,12 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
                 question=req.question,
                 deadline=when_for(req.deadline, calendar_of(person, rules.calendar).tz),
             )
+
+    if timer.step == "nudge":
+        remind_colleagues("nudge")
         return "fired"
 
+    owner_tz = calendar_of(owner, rules.calendar).tz
     if timer.step == "at_risk":
         draft = await drafts.customer_update(session, case=case, now=now, rules=rules)
         tell(
@@ -234,34 +237,20 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
             actions=(Action("update", case.key, "Draft a customer update"),),
             colleague=target_name,
             customer=case.customer,
-            deadline=when_for(req.deadline, calendar_of(owner, rules.calendar).tz),
-            eta=when_for(req.eta, calendar_of(owner, rules.calendar).tz) if req.eta else "none",
-            promise=when_for(case.promise_at, calendar_of(owner, rules.calendar).tz)
-            if case.promise_at
-            else "none",
+            deadline=when_for(req.deadline, owner_tz),
+            eta=when_for(req.eta, owner_tz) if req.eta else "none",
+            promise=when_for(case.promise_at, owner_tz) if case.promise_at else "none",
             draft=draft,
         )
-        for person in colleagues:
-            tell(
-                session,
-                person,
-                "at_risk_colleague",
-                at=now,
-                case=case,
-                request=req,
-                actions=colleague_actions(req),
-                owner=mention(owner),
-                question=req.question,
-                deadline=when_for(req.deadline, calendar_of(person, rules.calendar).tz),
-            )
+        remind_colleagues("at_risk_colleague")
         return "fired"
 
     # overdue: the colleague's manager (or the team's), copying the owner
     manager = await manager_of(session, assignee) if assignee else None
     if manager is None and team is not None:
         manager = await manager_of(session, team)
-    late = when_for(req.deadline, cal.tz)
     if manager is not None:
+        manager_tz = calendar_of(manager, rules.calendar).tz
         tell(
             session,
             manager,
@@ -273,10 +262,8 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
             owner=mention(owner),
             customer=case.customer,
             question=req.question,
-            deadline=late,
-            promise=when_for(case.promise_at, calendar_of(manager, rules.calendar).tz)
-            if case.promise_at
-            else "none",
+            deadline=when_for(req.deadline, manager_tz),
+            promise=when_for(case.promise_at, manager_tz) if case.promise_at else "none",
         )
     tell(
         session,
@@ -286,21 +273,10 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
         case=case,
         request=req,
         colleague=target_name,
-        deadline=when_for(req.deadline, calendar_of(owner, rules.calendar).tz),
+        deadline=when_for(req.deadline, owner_tz),
         manager=mention(manager) if manager else "nobody (no manager on file)",
     )
-    for person in colleagues:
-        tell(
-            session,
-            person,
-            "overdue_colleague",
-            at=now,
-            case=case,
-            request=req,
-            actions=colleague_actions(req),
-            owner=mention(owner),
-            question=req.question,
-        )
+    remind_colleagues("overdue_colleague")
     return "fired"
 
 

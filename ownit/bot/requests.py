@@ -52,6 +52,13 @@ async def route_around_absence(
     )
 
 
+async def _asked(session: AsyncSession, req: Request) -> Person | Team | None:
+    """Whose calendar the request runs on: its assignee, or the team it waits on."""
+    if req.assignee_id is not None:
+        return await session.get(Person, req.assignee_id)
+    return await session.get(Team, req.team_id) if req.team_id is not None else None
+
+
 async def _target_people(session: AsyncSession, req: Request) -> list[Person]:
     if req.assignee_id is not None:
         p = await session.get(Person, req.assignee_id)
@@ -456,19 +463,14 @@ async def _move_deadline(
     new: datetime,
     now: datetime,
     why: str,
-) -> None:
+) -> bool:
+    """Move the deadline and its pending steps; True if it now breaks the promise rule."""
     old = req.deadline
     req.deadline = new
     req.pending_deadline = None
     req.pending_reason = None
     session.add(req)
-    people = await _target_people(session, req)
-    cal = calendar_of(
-        people[0]
-        if req.assignee_id and people
-        else (await session.get(Team, req.team_id) if req.team_id else None),
-        rules.calendar,
-    )
+    cal = calendar_of(await _asked(session, req), rules.calendar)
     await ladder.schedule_request(session, req=req, cal=cal, policy=rules.policy)
     record(
         session,
@@ -481,7 +483,7 @@ async def _move_deadline(
         old=old.isoformat(),
         new=new.isoformat(),
     )
-    for person in people:
+    for person in await _target_people(session, req):
         if person.id == actor.id:
             continue
         tell(
@@ -494,6 +496,13 @@ async def _move_deadline(
             deadline=when_for(new, calendar_of(person, rules.calendar).tz),
             why=why,
         )
+    owner = await session.get(Person, case.owner_id)
+    return ladder.breaks_promise(
+        case=case,
+        deadline=new,
+        owner_cal=calendar_of(owner, rules.calendar),
+        policy=rules.policy,
+    )
 
 
 async def decide(
@@ -513,7 +522,7 @@ async def decide(
     tz = calendar_of(actor, rules.calendar).tz
     if accept:
         new = req.pending_deadline
-        await _move_deadline(
+        breaks = await _move_deadline(
             session,
             rules=rules,
             req=req,
@@ -524,12 +533,7 @@ async def decide(
             why="more time accepted",
         )
         warn = ""
-        if ladder.breaks_promise(
-            case=case,
-            deadline=new,
-            owner_cal=calendar_of(actor, rules.calendar),
-            policy=rules.policy,
-        ):
+        if breaks:
             warn = (
                 f" It now lands too close to your promise; update the customer with "
                 f"`/case update {case.key}` or `/case promise {case.key} <when>`."
@@ -587,19 +591,13 @@ async def set_deadline(
 ) -> Message:
     req = await get_request(session, request_key, lock=True)
     case = await _require_owner_side(session, actor, req)
-    people = await _target_people(session, req)
-    cal_owner: Person | Team | None = (
-        people[0]
-        if req.assignee_id and people
-        else (await session.get(Team, req.team_id) if req.team_id else None)
-    )
     try:
         new = datetime.fromisoformat(when)
         if new.tzinfo is None or new <= now:
             raise ValueError
     except ValueError:
-        new = parse_when(when, now=now, cal_of=cal_owner, rules=rules)
-    await _move_deadline(
+        new = parse_when(when, now=now, cal_of=await _asked(session, req), rules=rules)
+    breaks = await _move_deadline(
         session,
         rules=rules,
         req=req,
@@ -610,11 +608,7 @@ async def set_deadline(
         why=f"changed by {actor.name}",
     )
     tz = calendar_of(actor, rules.calendar).tz
-    warn = ""
-    if ladder.breaks_promise(
-        case=case, deadline=new, owner_cal=calendar_of(actor, rules.calendar), policy=rules.policy
-    ):
-        warn = " It still lands too close to your promise."
+    warn = " It still lands too close to your promise." if breaks else ""
     return message(
         "deadline_set",
         case=case.key,

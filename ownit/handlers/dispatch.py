@@ -81,6 +81,13 @@ class Reply:
         }
 
     @classmethod
+    def duplicate(cls, first: dict[str, Any] | None) -> Reply:
+        """The answer to a retry: the first delivery's reply again (empty if it had none yet)."""
+        reply = cls.from_dict(first) if first else cls([])
+        reply.extra["duplicate"] = True
+        return reply
+
+    @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Reply:
         return cls(
             [Message.from_dict(m) for m in d["messages"]],
@@ -156,9 +163,7 @@ async def _run(app: Ownit, command: c.Command, origin: Origin, *, key: str | Non
             if isinstance(first, dict):
                 log.info("duplicate delivery %s answered from the shared store", key)
                 app.metrics.deduplicated.labels(app.shared.kind).inc()
-                dup = Reply.from_dict(first)
-                dup.extra["duplicate"] = True
-                return dup
+                return Reply.duplicate(first)
             # Still being handled, or its handler died: the database decides below.
     try:
         reply = await _transact(app, command, origin, key=key)
@@ -185,17 +190,15 @@ async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str 
     now = await app.clock.now()
     try:
         async with app.db.session() as s:
-            if key is not None:
-                s.add(Delivery(key=key, at=now))
+            delivery = Delivery(key=key, at=now) if key is not None else None
+            if delivery is not None:
+                s.add(delivery)
                 await s.flush()
             actor = await identify(s, origin)
             reply = await _execute(s, app, rules, command, actor, origin, now)
             reply.command = command
-            if key is not None:
-                done = await s.get(Delivery, key)
-                assert done is not None
-                done.reply = reply.to_dict()
-                s.add(done)
+            if delivery is not None:
+                delivery.reply = reply.to_dict()
     except IntegrityError:
         if key is None:
             raise
@@ -205,11 +208,7 @@ async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str 
             raise  # not the delivery key: a real conflict, not a duplicate
         log.info("duplicate delivery %s ignored", key)
         app.metrics.deduplicated.labels("database").inc()
-        if seen is not None and seen.reply:
-            dup = Reply.from_dict(seen.reply)
-            dup.extra["duplicate"] = True
-            return dup
-        return Reply([], extra={"duplicate": True})
+        return Reply.duplicate(seen.reply)
     except Refusal as exc:
         return refusal(exc.message, exc.usage)
     app.poke()

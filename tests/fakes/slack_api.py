@@ -648,6 +648,19 @@ class Workspace:
         await self.runner.cleanup()
         await self.app.close()
 
+    async def case_thread(self, case_id: int = 1) -> tuple[str, str]:
+        """The channel and thread of a case's card, once it has been posted."""
+        from ownit.storage.tables import Case
+
+        for _ in range(200):
+            async with self.app.db.reader() as s:
+                case = await s.get(Case, case_id)
+            if case is not None and case.thread and not case.thread.startswith("pending"):
+                assert case.channel is not None
+                return case.channel, case.thread
+            await asyncio.sleep(0.05)
+        raise AssertionError("no card")
+
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # Monday 09:00 in London
 
