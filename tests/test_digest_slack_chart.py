@@ -25,6 +25,10 @@ from tests.fakes.slack_api import FakeSlack, Workspace, start_ownit, text_of, ui
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+# Sunday noon: no digest is due yet, so the previous week's cannot race the one under test.
+SUNDAY = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
 async def weekly_digest_for_morgan(ws: Workspace) -> None:
     """An overdue request of Dana's (Morgan's report), then the clock to Monday 09:00."""
     await ws.drive.command("alex", "open Acme: invoice wrong promise wed 17:00 p2")
@@ -50,7 +54,7 @@ async def morgans_chart(ws: Workspace) -> dict[str, Any]:
 
 async def test_weekly_digest_reaches_slack_with_the_chart(sqlite_url: str) -> None:
     fake = await FakeSlack().start()
-    ws = await start_ownit(sqlite_url, fake)
+    ws = await start_ownit(sqlite_url, fake, start=SUNDAY)
     dm = "D" + uid("morgan")
     try:
         await weekly_digest_for_morgan(ws)
@@ -85,7 +89,7 @@ async def test_a_failed_chart_upload_keeps_the_digest_text(
     caplog.set_level(logging.WARNING, logger="ownit.handlers.slack_channel")
     fake = await FakeSlack().start()
     fake.fail("files.completeUploadExternal", times=100, error="missing_scope")
-    ws = await start_ownit(sqlite_url, fake)
+    ws = await start_ownit(sqlite_url, fake, start=SUNDAY)
     dm = "D" + uid("morgan")
     try:
         await weekly_digest_for_morgan(ws)

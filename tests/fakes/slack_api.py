@@ -666,7 +666,12 @@ START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # Monday 09:00 in London
 
 
 async def start_ownit(
-    db_url: str, fake: FakeSlack, *, ack_budget: float | None = None, **env: str
+    db_url: str,
+    fake: FakeSlack,
+    *,
+    ack_budget: float | None = None,
+    start: datetime = START,
+    **env: str,
 ) -> Workspace:
     from ownit.bot.app import Ownit, example_org_file
     from ownit.bot.clock import SimClock
@@ -688,7 +693,7 @@ async def start_ownit(
     settings = load_settings(**values)
     app = await Ownit.start(settings, simulated=True)
     assert isinstance(app.clock, SimClock)
-    app.clock.start = START
+    app.clock.start = start
     await app.clock.now()
     web_app = await make_web_app(app, plugins(settings))
     bot = web_app[SLACK_KEY]
