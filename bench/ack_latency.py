@@ -1,12 +1,18 @@
 """Acknowledgement latency and throughput of signed `/case ask` commands, beside a bare bolt app.
 
 In one run, on the same machine, the same signed Slack slash commands go to:
-- bare: a slack-bolt `AsyncApp` with an empty `/case` handler (`await ack()`), on aiohttp;
+- bare: a slack-bolt `AsyncApp` with an empty `/case` handler (`await ack()`), on aiohttp, with
+  bolt's defaults and with `process_before_response=True` (what ownit uses); the faster of the two
+  is the reference;
 - ownit ×1: one `ownit serve` process (PostgreSQL, Redis, a fake Slack Web API);
 - ownit ×3: three `ownit serve` processes, the requests spread round-robin, as a load balancer.
 Each target gets a closed loop (N clients sending as fast as answered: the throughput) and then a
 steady open-loop rate (requests started on schedule whatever the answers do, so a slow server's
 queueing counts in its latency). Latency is from the scheduled start to the answer.
+
+ownit acknowledges once a command is kept in its inbox and handles it after; each phase ends when
+the inbox is empty again, and "handled" is the phase's commands over the time until then (the
+rate at which asks became requests, threads and DMs).
 
     .venv/bin/python bench/ack_latency.py                       # rates 25 50 100, 10 s each
     .venv/bin/python bench/ack_latency.py --rate 50 --rate 200 --seconds 15 --clients 16
@@ -50,6 +56,13 @@ class Stats:
     ok: int
     seconds: float
     latencies: list[float]
+    handled_in: float | None = None  # seconds until the last command was handled
+
+    @property
+    def handled(self) -> str:
+        if self.handled_in is None:
+            return "—"
+        return f"{self.ok / self.handled_in:.0f}/s"
 
     def pct(self, p: float) -> float:
         if not self.latencies:
@@ -65,7 +78,8 @@ class Stats:
         offered = f"{self.offered:.0f}/s" if self.offered else "max"
         return (
             f"| {self.target} | {self.mode} {offered} | {self.throughput:.0f}/s | "
-            f"{self.pct(50):.1f} ms | {self.pct(99):.1f} ms | {self.sent - self.ok} |"
+            f"{self.pct(50):.1f} ms | {self.pct(99):.1f} ms | {self.sent - self.ok} | "
+            f"{self.handled} |"
         )
 
 
@@ -148,7 +162,7 @@ class Load:
 # --- the bare bolt app (run in its own process) ---------------------------------------------
 
 
-def bare_server(port: int) -> None:
+def bare_server(port: int, before_response: bool) -> None:
     from aiohttp import web
     from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
     from slack_bolt.async_app import AsyncApp
@@ -157,7 +171,9 @@ def bare_server(port: int) -> None:
     async def authorize(**_: Any) -> AuthorizeResult:
         return AuthorizeResult(enterprise_id=None, team_id=TEAM, bot_token="xoxb-bare")
 
-    bolt = AsyncApp(signing_secret=SECRET, authorize=authorize)
+    bolt = AsyncApp(
+        signing_secret=SECRET, authorize=authorize, process_before_response=before_response
+    )
 
     @bolt.command("/case")
     async def empty(ack: Any) -> None:
@@ -188,19 +204,45 @@ async def drop_database(name: str) -> None:
     await admin.close()
 
 
+async def drained(db: str | None, since: float) -> float | None:
+    """Seconds from `since` until ownit's inbox is empty (None for the bare app)."""
+    if db is None:
+        return None
+    conn = await asyncpg.connect(db)
+    try:
+        while True:
+            if not await conn.fetchval("SELECT count(*) FROM inbox"):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
+    return time.perf_counter() - since
+
+
 async def measure(
-    target: str, bases: list[str], fake: FakeSlack, args: argparse.Namespace
+    target: str,
+    bases: list[str],
+    fake: FakeSlack,
+    args: argparse.Namespace,
+    db: str | None = None,
 ) -> list[Stats]:
     out = []
     async with Load(bases, fake) as load:
         for i in range(CASES):  # warm-up, and the cases the asks go to
             await load.send(load.body(f"open Customer {i}: bench issue {i}"))
+        await drained(db, 0)
         await load.closed(target, args.clients, 2)  # warm-up
-        out.append(await load.closed(target, args.clients, args.seconds))
-        print(out[-1].line(), flush=True)
-        for rate in args.rate or [25, 50, 100]:
-            out.append(await load.steady(target, rate, args.seconds))
-            print(out[-1].line(), flush=True)
+        await drained(db, 0)
+        phases = [None, *(args.rate or [25, 50, 100])]
+        for rate in phases:
+            began = time.perf_counter()
+            if rate is None:
+                stats = await load.closed(target, args.clients, args.seconds)
+            else:
+                stats = await load.steady(target, rate, args.seconds)
+            stats.handled_in = await drained(db, began)
+            out.append(stats)
+            print(stats.line(), flush=True)
     return out
 
 
@@ -216,19 +258,21 @@ async def main() -> None:
     logs = Path(tempfile.mkdtemp(prefix="ownit-bench-"))
     results: list[Stats] = []
     print(f"CPUs: {os.cpu_count()}; logs in {logs}")
-    print("| target | load | answered | p50 | p99 | failed |")
-    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    print("| target | load | acknowledged | p50 | p99 | failed | handled |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     try:
-        if "bare" in only:
+        for label, mode in (("bare bolt", "default"), ("bare bolt, before response", "before")):
+            if "bare" not in only:
+                break
             port = free_port()
             bare = subprocess.Popen(  # noqa: ASYNC220
-                [sys.executable, __file__, "--bare-server", str(port)],
+                [sys.executable, __file__, "--bare-server", str(port), mode],
                 stdout=subprocess.DEVNULL,
-                stderr=(logs / "bare.log").open("wb"),
+                stderr=(logs / f"bare-{mode}.log").open("wb"),
             )
             try:
                 wait_listening(port, bare)
-                results += await measure("bare bolt", [f"http://127.0.0.1:{port}"], fake, args)
+                results += await measure(label, [f"http://127.0.0.1:{port}"], fake, args)
             finally:
                 bare.terminate()
                 bare.wait()
@@ -253,7 +297,7 @@ async def main() -> None:
                 for r in replicas:
                     r.wait_ready(60)
                 bases = [f"http://127.0.0.1:{r.port}" for r in replicas]
-                results += await measure(label, bases, fake, args)
+                results += await measure(label, bases, fake, args, db=url)
             finally:
                 for r in replicas:
                     r.stop()
@@ -261,17 +305,18 @@ async def main() -> None:
     finally:
         await fake.close()
 
-    bare_max = next((s for s in results if s.target == "bare bolt" and s.mode == "closed"), None)
-    if bare_max:
-        print()
+    bares = [s for s in results if s.target.startswith("bare") and s.mode == "closed"]
+    if bares:
+        best = max(bares, key=lambda s: s.throughput)
+        print(f"\nreference: {best.target}, {best.throughput:.0f}/s")
         for s in results:
-            if s.mode == "closed" and s is not bare_max:
-                share = s.throughput / bare_max.throughput * 100
+            if s.mode == "closed" and s is not best:
+                share = s.throughput / best.throughput * 100
                 print(f"{s.target}: {share:.0f} % of the bare app's throughput")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--bare-server":
-        bare_server(int(sys.argv[2]))
+    if len(sys.argv) == 4 and sys.argv[1] == "--bare-server":
+        bare_server(int(sys.argv[2]), before_response=sys.argv[3] == "before")
     else:
         asyncio.run(main())

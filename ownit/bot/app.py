@@ -22,6 +22,7 @@ from ownit.bot.clock import Clock, RealClock, SimClock
 from ownit.bot.config import Settings
 from ownit.bot.delivery import Channel, Deliverer
 from ownit.bot.directory import Rules
+from ownit.bot.inbox import Inbox
 from ownit.bot.metrics import Metrics
 from ownit.bot.policy import Policy
 from ownit.bot.scheduler import Scheduler
@@ -55,6 +56,7 @@ class Ownit:
     calendar: Calendar
     scheduler: Scheduler
     deliverer: Deliverer
+    inbox: Inbox
     org_file: Path | None = None
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -95,6 +97,7 @@ class Ownit:
             calendar,
             scheduler,
             deliverer,
+            Inbox(db, metrics, lease=settings.inbox_lease),
             org_file=path,
             shared=shared,
             metrics=metrics,
@@ -137,8 +140,10 @@ class Ownit:
                     log.exception("case hook failed for %s", key)
 
     async def settle(self) -> None:
-        """Fire what is due and deliver what is queued, until nothing is left (console, tests)."""
+        """Handle what was received, fire what is due and deliver what is queued, until nothing is
+        left (console, tests)."""
         while True:
+            await self.inbox.settled()
             fired = await self.scheduler.sweep()
             sent = await self.deliverer.drain()
             if not fired and not sent:
@@ -150,6 +155,7 @@ class Ownit:
         self.tasks.append(
             asyncio.create_task(self.shared.listen(self.stop, self.scheduler.wake.set), name="wake")
         )
+        self.tasks.append(asyncio.create_task(self.inbox.run(self.stop), name="inbox"))
         from ownit.bot.digests import Digester
 
         self.tasks.append(asyncio.create_task(Digester(self).run(self.stop), name="digests"))

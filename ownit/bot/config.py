@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     clock: Literal["real", "sim"] = Field("real", alias="OWNIT_CLOCK")
     org_file: Path = Field(Path("ownit.yaml"), alias="OWNIT_ORG_FILE")
     log_level: str = Field("INFO", alias="OWNIT_LOG_LEVEL")
+    inbox_lease: float = Field(15.0, alias="OWNIT_INBOX_LEASE", gt=0.5, le=3600)
 
     slack_bot_token: str | None = Field(None, alias="SLACK_BOT_TOKEN")
     slack_signing_secret: str | None = Field(None, alias="SLACK_SIGNING_SECRET")

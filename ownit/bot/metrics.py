@@ -70,6 +70,27 @@ class Metrics:
             registry=r,
         )  # fmt: skip
 
+        self.inbox_accepted = Counter(
+            "ownit_inbox_accepted", "Deliveries written to the inbox before their acknowledgement",
+            ["platform"], registry=r,
+        )  # fmt: skip
+        self.inbox_handled = Counter(
+            "ownit_inbox_handled", "Inbox deliveries handled, by outcome", ["outcome"],
+            registry=r,
+        )  # fmt: skip
+        self.inbox_taken_over = Counter(
+            "ownit_inbox_taken_over", "Inbox deliveries taken over after their lease lapsed",
+            registry=r,
+        )  # fmt: skip
+        self.inbox_wait = Histogram(
+            "ownit_inbox_wait_seconds", "From acknowledgement to the start of handling",
+            buckets=LAG, registry=r,
+        )  # fmt: skip
+        self.inbox_waiting = Gauge(
+            "ownit_inbox_waiting", "Deliveries this process holds and has not handled yet",
+            registry=r,
+        )  # fmt: skip
+
     def watch_redis(self, available: Callable[[], bool]) -> None:
         self.redis_up.set_function(lambda: 1.0 if available() else 0.0)
 

@@ -1,9 +1,10 @@
 """Slack: `/case`, buttons, modals, mentions, thread replies and App Home, through slack-bolt.
 
-Every listener acknowledges first and works after. A command gets up to `ack_budget` seconds to
-finish so its answer can ride on the acknowledgement; if the database or Slack is slower, the
-acknowledgement goes out empty and the answer follows through `response_url`,
-`chat.postEphemeral` or a DM. Deliveries are keyed (`slack:<team>:<event id>`, the trigger id of a
+A command, a click, a mention or a thread reply is written to the inbox (`ownit.bot.inbox`) and
+acknowledged at once; it is handled after, and its answer goes back through `response_url`,
+`chat.postEphemeral` or a DM. Only what needs no database is answered on the acknowledgement (a
+command that doesn't parse), and a modal's submission, whose errors must ride on it, is handled
+within `ack_budget` seconds. Deliveries are keyed (`slack:<team>:<event id>`, the trigger id of a
 command, the action's time, user and id), so Slack's retries and duplicates change nothing.
 Cards and request posts are kept in step with the data by `slack_cards.CaseMirror`; DMs go
 through the outbox (`slack_channel.SlackChannel`).
@@ -15,6 +16,7 @@ import asyncio
 import dataclasses
 import logging
 import re
+import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -161,6 +163,9 @@ class SlackBot:
             signing_secret=settings.slack_signing_secret or "",
             request_verification_enabled=bool(settings.slack_signing_secret),
             authorize=self._authorizer(),
+            # Listeners only write to the inbox and acknowledge: run them before answering, so
+            # the acknowledgement means "kept" (bolt's default would answer first and poll).
+            process_before_response=True,
             logger=logging.getLogger("ownit.slack.bolt"),
         )
         self._register()
@@ -168,6 +173,7 @@ class SlackBot:
     # ----------------------------------------------------------------------- life cycle
 
     async def start(self) -> None:
+        self.app.inbox.on("slack", self.handle)
         if self.channel not in self.app.deliverer.channels:
             self.app.deliverer.channels.append(self.channel)
         self.app.case_hooks.append(self._case_changed)
@@ -183,6 +189,7 @@ class SlackBot:
             self.spawn(self._connect_socket(), name="slack-socket")
 
     async def close(self) -> None:
+        await self.app.inbox.close()  # what is in hand is finished while Slack is still here
         self.stop.set()
         self.mirror.wake.set()
         if self._case_changed in self.app.case_hooks:
@@ -281,9 +288,32 @@ class SlackBot:
         )
 
     async def http(self, request: web.Request) -> web.Response:
-        bolt_request = await to_bolt_request(request)
-        bolt_response = await self.bolt.async_dispatch(bolt_request)
-        return await to_aiohttp_response(bolt_response)
+        with self.app.inbox.arriving():
+            bolt_request = await to_bolt_request(request)
+            bolt_response = await self.bolt.async_dispatch(bolt_request)
+            return await to_aiohttp_response(bolt_response)
+
+    async def keep(self, kind: str, key: str, body: dict[str, Any]) -> bool | None:
+        """Write a delivery to the inbox: True if new, False for a retry, None if it can't be."""
+        try:
+            return await self.app.inbox.accept("slack", kind, key, body)
+        except Exception as exc:
+            log.warning("could not keep a Slack %s (%s)", kind, exc)
+            self.app.metrics.database_unavailable.inc()
+            return None
+
+    async def handle(self, kind: str, body: dict[str, Any]) -> None:
+        """Handle a delivery from the inbox (after its acknowledgement)."""
+        if kind == "command":
+            await self._command(body)
+        elif kind == "action":
+            await self._action(body, (body.get("actions") or [{}])[0])
+        elif kind == "mention":
+            await self._mention(body, body["event"])
+        elif kind == "message":
+            await self._message(body, body["event"])
+        else:
+            log.error("unknown Slack delivery kind %r", kind)
 
     def _register(self) -> None:
         """Bolt injects listener arguments by name, so each listener is a plain closure."""
@@ -468,12 +498,7 @@ class SlackBot:
     # ----------------------------------------------------------------------- slash command
 
     async def _on_command(self, ack: Any, body: dict[str, Any]) -> None:
-        where = Where(
-            team=str(body.get("team_id") or ""),
-            user=str(body.get("user_id") or ""),
-            channel=body.get("channel_id"),
-            response_url=body.get("response_url"),
-        )
+        where = _command_where(body)
         try:
             command = parse(str(body.get("text") or ""))
         except c.UsageError as exc:
@@ -483,14 +508,20 @@ class SlackBot:
             await ack()
             self.spawn(self._open_modal(body.get("trigger_id"), modals.open_case(_meta(where))))
             return
-        key = f"slack:{where.team}:cmd:{body.get('trigger_id')}" if body.get("trigger_id") else None
-        job = self.spawn(self.execute(command, where, key), name="slack-command")
-        reply = await self._within_budget(job)
-        if reply is None:
-            await ack()
-            self.spawn(self._finish_later(job, command, where))
+        trigger = body.get("trigger_id") or uuid.uuid4().hex
+        kept = await self.keep("command", f"slack:{where.team}:cmd:{trigger}", body)
+        if kept is None:
+            await ack(**self.ephemeral(dispatch.refusal(dispatch.DATABASE_DOWN).messages))
             return
-        await ack(**self.ephemeral(self.for_actor(reply, command, where)))
+        await ack()
+
+    async def _command(self, body: dict[str, Any]) -> None:
+        where = _command_where(body)
+        command = parse(str(body.get("text") or ""))
+        key = f"slack:{where.team}:cmd:{body.get('trigger_id')}" if body.get("trigger_id") else None
+        reply = await self.execute(command, where, key)
+        if not reply.extra.get("duplicate"):
+            await self.tell(where, self.for_actor(reply, command, where))
 
     async def _open_modal(self, trigger_id: str | None, view: dict[str, Any]) -> None:
         if not trigger_id:
@@ -503,37 +534,32 @@ class SlackBot:
     # ----------------------------------------------------------------------- buttons
 
     async def _on_action(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        name = str(action.get("action_id", ""))[len(rs.ACTION_PREFIX) :]
+        if name in modals.BUILDERS:  # opens a form: nothing to keep, and the trigger expires
+            await ack()
+            self.spawn(self._action(body, action), name="slack-form")
+            return
+        if _button_command(name, action) is None:
+            await ack()
+            return
+        kept = await self.keep("action", _action_key(body, action), {**body, "actions": [action]})
         await ack()
-        self.spawn(self._action(body, action), name="slack-action")
+        if kept is None:
+            down = dispatch.refusal(dispatch.DATABASE_DOWN).messages
+            self.spawn(self.tell(_action_where(body), down))
 
     async def _action(self, body: dict[str, Any], action: dict[str, Any]) -> None:
         name = str(action.get("action_id", ""))[len(rs.ACTION_PREFIX) :]
-        key, value = rs.read_button_value(action.get("value"))
-        user = body.get("user") or {}
-        container = body.get("container") or {}
-        where = Where(
-            team=str((body.get("team") or {}).get("id") or user.get("team_id") or ""),
-            user=str(user.get("id") or ""),
-            channel=(body.get("channel") or {}).get("id"),
-            thread=container.get("thread_ts"),
-            response_url=body.get("response_url"),
-        )
+        key, _value = rs.read_button_value(action.get("value"))
+        where = _action_where(body)
         if name in modals.BUILDERS:
             meta = {**_meta(where), "key": key}
             await self._open_modal(body.get("trigger_id"), modals.BUILDERS[name](meta))
             return
-        commands: dict[str, c.Command] = {
-            "ack": c.Ack(key, None),
-            "accept": c.Decide(key, True, None),
-            "decline": c.Decide(key, False, None),
-            "shorten": c.Deadline(key, value),
-            "update": c.Update(key),
-        }
-        command = commands.get(name)
+        command = _button_command(name, action)
         if command is None:
             return
-        dedupe = f"slack:{where.team}:act:{action.get('action_ts')}:{where.user}:{name}:{key}"
-        reply = await self.execute(command, where, dedupe)
+        reply = await self.execute(command, where, _action_key(body, action))
         if reply.extra.get("duplicate"):
             return
         await self.tell(where, self.for_actor(reply, command, where))
@@ -587,7 +613,16 @@ class SlackBot:
     # ----------------------------------------------------------------------- events
 
     async def _on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
-        self.spawn(self._mention(body, event), name="slack-mention")
+        if not event.get("user"):
+            return
+        await self._keep_event("mention", body)
+
+    async def _keep_event(self, kind: str, body: dict[str, Any]) -> None:
+        """Events are acknowledged by bolt when the listener returns; if the inbox can't be
+        written, failing makes Slack send the event again later."""
+        key = f"slack:{body.get('team_id') or ''}:{body.get('event_id')}"
+        if await self.keep(kind, key, body) is None:
+            raise RuntimeError("the inbox could not be written; Slack will retry the event")
 
     async def _mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         channel, thread = event.get("channel"), event.get("thread_ts")
@@ -631,9 +666,12 @@ class SlackBot:
             f"<@{ident.user_id}>" in text if ident is not None else text.lstrip().startswith("<@")
         ):
             return  # the app_mention event handles it
-        self.spawn(self._message(body, event, is_dm), name="slack-message")
+        if not is_dm and not event.get("thread_ts"):
+            return  # channel chatter: only replies in threads can be answers
+        await self._keep_event("message", body)
 
-    async def _message(self, body: dict[str, Any], event: dict[str, Any], is_dm: bool) -> None:
+    async def _message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        is_dm = event.get("channel_type") == "im"
         channel, ts = str(event.get("channel") or ""), str(event.get("ts") or "")
         thread = event.get("thread_ts")
         where = Where(
@@ -837,6 +875,47 @@ _MAIN_FIELD = {
     modals.REDIRECT: "reason",
     modals.RATE: "score",
 }
+
+
+def _command_where(body: dict[str, Any]) -> Where:
+    return Where(
+        team=str(body.get("team_id") or ""),
+        user=str(body.get("user_id") or ""),
+        channel=body.get("channel_id"),
+        response_url=body.get("response_url"),
+    )
+
+
+def _action_where(body: dict[str, Any]) -> Where:
+    user = body.get("user") or {}
+    return Where(
+        team=str((body.get("team") or {}).get("id") or user.get("team_id") or ""),
+        user=str(user.get("id") or ""),
+        channel=(body.get("channel") or {}).get("id"),
+        thread=(body.get("container") or {}).get("thread_ts"),
+        response_url=body.get("response_url"),
+    )
+
+
+def _button_command(name: str, action: dict[str, Any]) -> c.Command | None:
+    """The command a button stands for (None: a button that opens a form, or an unknown one)."""
+    key, value = rs.read_button_value(action.get("value"))
+    commands: dict[str, c.Command] = {
+        "ack": c.Ack(key, None),
+        "accept": c.Decide(key, True, None),
+        "decline": c.Decide(key, False, None),
+        "shorten": c.Deadline(key, value),
+        "update": c.Update(key),
+    }
+    return commands.get(name)
+
+
+def _action_key(body: dict[str, Any], action: dict[str, Any]) -> str:
+    """A click is one delivery: its time, who clicked, which button and on what."""
+    where = _action_where(body)
+    name = str(action.get("action_id", ""))[len(rs.ACTION_PREFIX) :]
+    key, _value = rs.read_button_value(action.get("value"))
+    return f"slack:{where.team}:act:{action.get('action_ts')}:{where.user}:{name}:{key}"
 
 
 def _meta(where: Where) -> dict[str, Any]:

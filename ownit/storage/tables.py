@@ -202,6 +202,25 @@ class Delivery(SQLModel, table=True):
     reply: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
+class InboxItem(SQLModel, table=True):
+    """A delivery acknowledged to its platform but not handled yet, so a crash cannot lose it.
+
+    It is leased to the replica that wrote it (renewed while that replica lives) and deleted once
+    handled; a lapsed lease means its replica died, and another takes it over.
+    """
+
+    __tablename__ = "inbox"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(unique=True, max_length=200)
+    platform: str = Field(max_length=20)
+    kind: str = Field(max_length=20)
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    received_at: datetime = _dt()
+    taken_by: str = Field(index=True, max_length=40)
+    taken_until: datetime = _dt(index=True)
+    attempts: int = 1
+
+
 class ClockState(SQLModel, table=True):
     """The simulated clock, kept with the data so every process sharing the database agrees."""
 

@@ -13,13 +13,14 @@ events signed with Slack's v0 algorithm, as Slack does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import itertools
 import json
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -463,9 +464,13 @@ def sign(body: str, ts: int | None = None, secret: str = SECRET) -> dict[str, st
 
 @dataclass
 class Response:
+    """What Slack got back (`status`, how fast: `seconds`) and what the person was shown: the
+    acknowledgement's own text, or the answer posted to `response_url` after it (`body`)."""
+
     status: int
     body: str
     seconds: float
+    ack: str = ""
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else {}
@@ -483,6 +488,8 @@ class Driver:
         self.fake = fake
         self.counter = itertools.count(1)
         self.session: ClientSession | None = None
+        # Waits until ownit has handled what it acknowledged (set when it runs in this process).
+        self.handled: Callable[[], Awaitable[None]] | None = None
 
     async def close(self) -> None:
         if self.session is not None:
@@ -527,10 +534,27 @@ class Driver:
             }
         )
 
-    async def command(self, who: str, text: str, channel: str = "CSUPPORT") -> Response:
-        return await self.post(
-            self.command_body(who, text, channel), "application/x-www-form-urlencoded"
-        )
+    async def command(
+        self, who: str, text: str, channel: str = "CSUPPORT", *, answer: bool = True
+    ) -> Response:
+        """Run a slash command; with `answer`, wait for what the person is shown after an empty
+        acknowledgement (the reply ownit posts to the command's `response_url`)."""
+        body = self.command_body(who, text, channel)
+        hook = urllib.parse.parse_qs(body)["response_url"][0].rsplit("/", 1)[-1]
+        r = await self.post(body, "application/x-www-form-urlencoded")
+        r.ack = r.body
+        if not answer or r.status != 200 or r.body:
+            return r
+        shown: list[Call] = []
+        if self.handled is not None:
+            await self.handled()
+            shown = self.fake.of("response_url", hook=hook)
+        else:
+            with contextlib.suppress(AssertionError):
+                shown = await self.fake.wait_for("response_url", hook=hook, within=5)
+        if shown:
+            r.body = json.dumps({k: v for k, v in shown[0].args.items() if k != "hook"})
+        return r
 
     async def interact(self, payload: dict[str, Any]) -> Response:
         body = urllib.parse.urlencode({"payload": json.dumps(payload)})
@@ -671,6 +695,7 @@ async def start_ownit(
     *,
     ack_budget: float | None = None,
     start: datetime = START,
+    inbox_workers: int | None = None,
     **env: str,
 ) -> Workspace:
     from ownit.bot.app import Ownit, example_org_file
@@ -704,5 +729,9 @@ async def start_ownit(
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
+    if inbox_workers is not None:
+        app.inbox.workers = inbox_workers
     app.run_background()
-    return Workspace(fake, Driver(f"http://127.0.0.1:{port}", fake), app, bot, runner)
+    drive = Driver(f"http://127.0.0.1:{port}", fake)
+    drive.handled = app.inbox.settled
+    return Workspace(fake, drive, app, bot, runner)

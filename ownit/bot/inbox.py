@@ -1,0 +1,342 @@
+"""The inbox: what a platform delivered, kept from its acknowledgement until it is handled.
+
+Slack wants an answer within 3 s and Teams within 15, while handling a command takes a dozen round
+trips to the database. So a delivery is written here first (the deliveries arriving together share
+one INSERT and one commit), acknowledged, and handled afterwards by this process's workers. The
+row is leased to the replica that wrote it and renewed while that replica lives; if it dies, the
+lease lapses and any replica takes the row over. Handling is idempotent (the delivery key is
+written in the command's own transaction), so a row handled twice changes nothing; a handled row
+is deleted.
+
+Workers give way to acknowledgements: while requests are arriving they wait, starting one
+delivery every `PATIENCE` seconds at least, so a burst is acknowledged first and worked off after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ownit.bot.metrics import Metrics
+from ownit.storage.db import Database
+from ownit.storage.tables import InboxItem
+
+log = logging.getLogger(__name__)
+
+LEASE = 15.0  # seconds a replica holds what it wrote; renewed every third of it
+MAX_ATTEMPTS = 5  # a delivery whose handling killed its replica this often is given up
+WORKERS = 4
+QUIET = 0.005  # no request arrived for this long: nobody is waiting for an acknowledgement
+PATIENCE = 0.2  # under unbroken load, still start one delivery this often
+TAKE = 200  # rows taken over per statement
+
+Handler = Callable[[str, dict[str, Any]], Awaitable[None]]
+TABLE = InboxItem.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Item:
+    id: int
+    platform: str
+    kind: str
+    payload: dict[str, Any]
+    received: datetime
+
+
+class Inbox:
+    def __init__(
+        self,
+        db: Database,
+        metrics: Metrics | None = None,
+        *,
+        lease: float = LEASE,
+        workers: int = WORKERS,
+    ) -> None:
+        self.db = db
+        self.metrics = metrics or Metrics()
+        self.lease = lease
+        self.workers = workers
+        self.replica = uuid.uuid4().hex[:16]
+        self.handlers: dict[str, Handler] = {}
+        self.queue: asyncio.Queue[Item] = asyncio.Queue()
+        self.held: set[int] = set()  # rows queued or being handled here
+        self.metrics.inbox_waiting.set_function(lambda: len(self.held))
+        self._writes: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._done: list[int] = []
+        self._deleter: asyncio.Task[None] | None = None
+        self._arriving = 0
+        self._busy = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._closing = False
+        self._running = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._last_arrival = 0.0
+        self._last_forced = 0.0
+        self._settled = asyncio.Event()
+        self._settled.set()
+
+    def on(self, platform: str, handler: Handler) -> None:
+        """Handle this platform's deliveries (`handler(kind, payload)`) here."""
+        self.handlers[platform] = handler
+
+    # ----------------------------------------------------------------------- acknowledging
+
+    @contextmanager
+    def arriving(self) -> Iterator[None]:
+        """Around each inbound request: while any is in flight, workers hold back."""
+        self._arriving += 1
+        self._last_arrival = time.monotonic()
+        try:
+            yield
+        finally:
+            self._arriving -= 1
+            self._last_arrival = time.monotonic()
+
+    async def accept(self, platform: str, kind: str, key: str, payload: dict[str, Any]) -> bool:
+        """Keep a delivery to handle after the acknowledgement.
+
+        True once it is safely written; False if a delivery with this key is already waiting (a
+        retry). Raises what the database raised if it could not be written.
+        """
+        now = datetime.now(UTC)
+        row = {
+            "key": key[:200],
+            "platform": platform,
+            "kind": kind,
+            "payload": payload,
+            "received_at": now,
+            "taken_by": self.replica,
+            "taken_until": now + timedelta(seconds=self.lease),
+            "attempts": 1,
+        }
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._writes.append((row, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write())
+        return await future
+
+    async def _write(self) -> None:
+        """Group commit: whatever arrived while the last INSERT ran goes in the next one."""
+        while self._writes:
+            batch, self._writes = self._writes, []
+            rows = list({row["key"]: row for row, _ in batch}.values())
+            try:
+                ids = await self._insert(rows)
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for row, future in batch:
+                new = ids.pop(row["key"], None)
+                if new is not None:
+                    self.metrics.inbox_accepted.labels(row["platform"]).inc()
+                    self._hold(
+                        Item(new, row["platform"], row["kind"], row["payload"], row["received_at"])
+                    )
+                if not future.done():
+                    future.set_result(new is not None)
+
+    async def _insert(self, rows: list[dict[str, Any]]) -> dict[str, int]:
+        dialect = postgresql if self.db.postgres else sqlite
+        stmt = (
+            dialect.insert(TABLE)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(TABLE.c.id, TABLE.c.key)
+        )
+        async with self.db.engine.begin() as conn:
+            result = await conn.execute(stmt, rows)
+            return {key: id_ for id_, key in result.all()}
+
+    def _hold(self, item: Item) -> None:
+        if item.id in self.held:
+            return
+        self.held.add(item.id)
+        self._settled.clear()
+        self.queue.put_nowait(item)
+
+    # ----------------------------------------------------------------------- handling
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work off the inbox until `stop`; then let other replicas have what is left at once."""
+        self._tasks = [
+            asyncio.create_task(self._work(), name=f"inbox-{i}") for i in range(self.workers)
+        ]
+        self._running = True
+        try:
+            await self._keep(stop)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Finish what is being handled (a few seconds at most) and release the rest."""
+        if not self._running:
+            return
+        self._running = False
+        tasks, self._tasks = self._tasks, []
+        self._closing = True
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._idle_workers(), timeout=5)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        with suppress(Exception):
+            await self._delete_done()
+            await self._release()
+
+    async def _idle_workers(self) -> None:
+        await self._idle.wait()
+
+    async def _keep(self, stop: asyncio.Event) -> None:
+        """Renew this replica's leases and take over lapsed ones, a few times per lease."""
+        while not stop.is_set() and self._running:
+            try:
+                await self._renew()
+                while await self._take_over() == TAKE:
+                    pass
+            except Exception as exc:
+                log.warning("inbox upkeep failed (%s); trying again shortly", exc)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.lease / 3)
+
+    async def _renew(self) -> None:
+        until = datetime.now(UTC) + timedelta(seconds=self.lease)
+        async with self.db.engine.begin() as conn:
+            await conn.execute(
+                update(TABLE).where(TABLE.c.taken_by == self.replica).values(taken_until=until)
+            )
+
+    async def _take_over(self) -> int:
+        """Take rows whose replica stopped renewing them (it died); give up on poison ones."""
+        if not self.handlers or not self.workers:
+            return 0
+        now = datetime.now(UTC)
+        lapsed = (
+            select(TABLE.c.id)
+            .where(TABLE.c.taken_until < now, TABLE.c.platform.in_(list(self.handlers)))
+            .order_by(TABLE.c.id)
+            .limit(TAKE)
+        )
+        if self.db.postgres:
+            lapsed = lapsed.with_for_update(skip_locked=True)
+        stmt = (
+            update(TABLE)
+            .where(TABLE.c.id.in_(lapsed.scalar_subquery()))
+            .values(
+                taken_by=self.replica,
+                taken_until=now + timedelta(seconds=self.lease),
+                attempts=TABLE.c.attempts + 1,
+            )
+            .returning(
+                TABLE.c.id,
+                TABLE.c.key,
+                TABLE.c.platform,
+                TABLE.c.kind,
+                TABLE.c.payload,
+                TABLE.c.received_at,
+                TABLE.c.attempts,
+            )
+        )
+        async with self.db.engine.begin() as conn:
+            rows = (await conn.execute(stmt)).all()
+            spoiled = [r.id for r in rows if r.attempts > MAX_ATTEMPTS]
+            if spoiled:
+                await conn.execute(delete(TABLE).where(TABLE.c.id.in_(spoiled)))
+        for r in sorted(rows, key=lambda r: r.id):
+            if r.attempts > MAX_ATTEMPTS:
+                log.error("inbox: gave up on %s after %s attempts", r.key, r.attempts - 1)
+                self.metrics.inbox_handled.labels("abandoned").inc()
+                continue
+            log.info("inbox: taking over %s (attempt %s)", r.key, r.attempts)
+            self.metrics.inbox_taken_over.inc()
+            self._hold(Item(r.id, r.platform, r.kind, r.payload, r.received_at))
+        return len(rows)
+
+    async def _work(self) -> None:
+        while True:
+            item = await self.queue.get()
+            await self._make_way()
+            if self._closing:
+                return
+            self._busy += 1
+            self._idle.clear()
+            try:
+                await self._handle(item)
+            finally:
+                self._busy -= 1
+                if not self._busy:
+                    self._idle.set()
+
+    async def _make_way(self) -> None:
+        """Wait while acknowledgements are being written, but never past `PATIENCE` in all."""
+        while self._arriving or time.monotonic() - self._last_arrival < QUIET:
+            if time.monotonic() - self._last_forced >= PATIENCE:
+                self._last_forced = time.monotonic()
+                return
+            await asyncio.sleep(QUIET)
+
+    async def _handle(self, item: Item) -> None:
+        waited = (datetime.now(UTC) - item.received).total_seconds()
+        self.metrics.inbox_wait.observe(max(0.0, waited))
+        handler = self.handlers.get(item.platform)
+        outcome = "ok"
+        try:
+            if handler is None:
+                log.error("inbox: no handler for %s; dropped %s", item.platform, item.id)
+                outcome = "unhandled"
+            else:
+                await handler(item.kind, item.payload)
+        except Exception:
+            log.exception("inbox: handling %s %s failed", item.platform, item.kind)
+            outcome = "failed"
+        self.metrics.inbox_handled.labels(outcome).inc()
+        self._done.append(item.id)
+        if self._deleter is None or self._deleter.done():
+            self._deleter = asyncio.get_running_loop().create_task(self._delete_loop())
+
+    async def _delete_loop(self) -> None:
+        """Handled rows go in batches; one left behind by a crash is only handled again."""
+        while self._done:
+            try:
+                await self._delete_done()
+            except Exception as exc:
+                log.warning("inbox: deleting handled rows failed (%s); retrying", exc)
+                await asyncio.sleep(1.0)
+
+    async def _delete_done(self) -> None:
+        batch, self._done = self._done, []
+        try:
+            if batch:
+                async with self.db.engine.begin() as conn:
+                    await conn.execute(delete(TABLE).where(TABLE.c.id.in_(batch)))
+        except Exception:
+            self._done = batch + self._done
+            raise
+        self.held.difference_update(batch)
+        if not self.held:
+            self._settled.set()
+
+    async def _release(self) -> None:
+        """On a clean stop, what is left is handed to the other replicas without waiting."""
+        async with self.db.engine.begin() as conn:
+            await conn.execute(
+                update(TABLE)
+                .where(TABLE.c.taken_by == self.replica)
+                .values(taken_by="", taken_until=datetime.now(UTC) - timedelta(seconds=1))
+            )
+
+    async def settled(self) -> None:
+        """Until everything held here is handled and deleted (tests, the console, shutdown)."""
+        await self._settled.wait()

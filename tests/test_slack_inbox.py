@@ -1,0 +1,198 @@
+"""Acknowledge first: what Slack delivers is kept before it is acknowledged and handled after, by
+the replica that took it or, if that one stops or dies first, by another."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text, update
+from sqlmodel import func, select
+
+from ownit.handlers import dispatch
+from ownit.storage.tables import Case, InboxItem, Request
+from tests.conftest import PG_HOST, PG_PORT
+from tests.fakes.slack_api import (
+    BOT_USER,
+    FakeSlack,
+    Workspace,
+    readable,
+    start_ownit,
+    text_of,
+    uid,
+)
+from tests.scale_support import Proxy
+
+QUICK = {"OWNIT_INBOX_LEASE": "1.5"}  # leases lapse (and are looked at) within a second or two
+
+
+async def count(ws: Workspace, table: type) -> int:
+    async with ws.app.db.reader() as s:
+        return int((await s.exec(select(func.count()).select_from(table))).one())
+
+
+async def inbox(ws: Workspace) -> list[InboxItem]:
+    async with ws.app.db.reader() as s:
+        return list((await s.exec(select(InboxItem).order_by(InboxItem.id))).all())  # type: ignore[arg-type]
+
+
+async def until(check: Any, within: float = 15.0) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, "it never happened"
+        await asyncio.sleep(0.05)
+
+
+async def test_kept_before_acknowledged_and_handed_over_on_a_clean_stop(
+    db_url: str, fake: FakeSlack
+) -> None:
+    first = await start_ownit(db_url, fake, inbox_workers=0, **QUICK)  # acknowledges only
+    second: Workspace | None = None
+    try:
+        r = await first.drive.command("alex", "open Acme: invoice 7 is wrong", answer=False)
+        assert r.status == 200 and r.ack == "" and r.seconds < 3
+        mention = first.drive.message("alex", f"<@{BOT_USER}> status C-1", "CSUPPORT")
+        event = await first.drive.event({**mention, "type": "app_mention"}, event_id="EvKEPT")
+        again = await first.drive.event(
+            {**mention, "type": "app_mention"}, event_id="EvKEPT", retry=1
+        )
+        assert event.status == again.status == 200
+        kept = await inbox(first)
+        assert [(k.platform, k.kind) for k in kept] == [("slack", "command"), ("slack", "mention")]
+        assert kept[0].payload["text"] == "open Acme: invoice 7 is wrong"
+        assert await count(first, Case) == 0  # acknowledged, not handled yet
+
+        second = await start_ownit(db_url, fake, **QUICK)
+        await first.stop()  # a clean stop hands what it holds to the others at once
+
+        async def opened() -> bool:
+            return await count(second, Case) == 1 and not await inbox(second)
+
+        await until(opened, within=10)
+        channel, _thread = await second.case_thread()
+        assert channel == "CSUPPORT"
+        async with second.app.db.reader() as s:
+            case = (await s.exec(select(Case))).one()
+        assert case.customer == "Acme" and case.summary == "invoice 7 is wrong"
+        answers = await fake.wait_for(
+            "chat.postEphemeral", lambda c: "C-1" in text_of(c), user=uid("alex")
+        )
+        assert len(answers) == 1  # the mention's retry was not kept a second time
+    finally:
+        await first.stop()
+        if second is not None:
+            await second.stop()
+
+
+async def test_what_a_dead_replica_acknowledged_is_taken_over(db_url: str, fake: FakeSlack) -> None:
+    """A replica SIGKILLed after acknowledging leaves rows whose lease nobody renews: here the
+    rows are left that way by hand (the three-replica test kills real processes)."""
+    first = await start_ownit(db_url, fake, inbox_workers=0, **QUICK)
+    second: Workspace | None = None
+    try:
+        r = await first.drive.command("alex", "open Acme: invoice 7 is wrong", answer=False)
+        assert r.status == 200
+        async with first.app.db.session() as s:
+            await s.exec(
+                update(InboxItem).values(  # type: ignore[call-overload]
+                    taken_by="died", taken_until=datetime.now(UTC) - timedelta(seconds=1)
+                )
+            )
+        second = await start_ownit(db_url, fake, **QUICK)
+
+        async def handled() -> bool:
+            return await count(second, Case) == 1 and not await inbox(second)
+
+        await until(handled)
+        assert second.app.metrics.inbox_taken_over._value.get() == 1
+        await second.case_thread()  # the card was posted
+    finally:
+        await first.stop()
+        if second is not None:
+            await second.stop()
+
+
+async def test_a_delivery_that_keeps_killing_its_replica_is_given_up(
+    sqlite_url: str, fake: FakeSlack
+) -> None:
+    first = await start_ownit(sqlite_url, fake, inbox_workers=0, **QUICK)
+    second: Workspace | None = None
+    try:
+        await first.drive.command("alex", "open Acme: poison", answer=False)
+        async with first.app.db.session() as s:
+            await s.exec(
+                update(InboxItem).values(  # type: ignore[call-overload]
+                    taken_by="died", taken_until=datetime.now(UTC), attempts=5
+                )
+            )
+        second = await start_ownit(sqlite_url, fake, **QUICK)
+
+        async def gone() -> bool:
+            return not await inbox(second)
+
+        await until(gone)
+        assert second.app.metrics.inbox_handled.labels("abandoned")._value.get() == 1
+        assert await count(second, Case) == 0
+    finally:
+        await first.stop()
+        if second is not None:
+            await second.stop()
+
+
+async def test_a_burst_is_acknowledged_at_once_and_worked_off_after(
+    db_url: str, fake: FakeSlack
+) -> None:
+    ws = await start_ownit(db_url, fake)
+    try:
+        opened = await ws.drive.command("alex", "open Acme: invoice 7 is wrong")
+        assert opened.status == 200
+        n = 60
+        bodies = [
+            ws.drive.command_body("alex", f"ask C-1 <@{uid('dana')}> question {i}? by 4h")
+            for i in range(n)
+        ]
+        form = "application/x-www-form-urlencoded"
+        acks = await asyncio.gather(*(ws.drive.post(b, form) for b in bodies))
+        assert all(a.status == 200 and a.body == "" for a in acks)
+        assert max(a.seconds for a in acks) < 3
+        await ws.app.inbox.settled()
+        assert await count(ws, Request) == n
+        replies = ws.fake.of("response_url")
+        asked = [readable(text_of(c)) for c in replies if "asked" in readable(text_of(c))]
+        assert len(asked) == n, replies[-1:]
+    finally:
+        await ws.stop()
+
+
+async def test_database_down_at_the_acknowledgement(pg_url: str, fake: FakeSlack) -> None:
+    """A command says "try again" on its acknowledgement and writes nothing; an event is refused,
+    so Slack sends it again, and the retry is handled once the database is back."""
+    proxy = Proxy(PG_HOST, PG_PORT)
+    await proxy.start()
+    proxied = pg_url.replace(f"{PG_HOST}:{PG_PORT}", f"127.0.0.1:{proxy.listen_port}")
+    ws = await start_ownit(proxied, fake)
+    try:
+        await ws.drive.command("alex", "open Acme: invoice 7 is wrong")
+        proxy.sever()
+        r = await ws.drive.command("alex", "open Beta: later", answer=False)
+        assert r.status == 200 and r.seconds < 3
+        assert dispatch.DATABASE_DOWN in r.text()
+        dm = ws.drive.message("alex", "status C-1", "D" + uid("alex"))
+        refused = await ws.drive.event(dm, event_id="EvDOWN")
+        assert refused.status != 200  # Slack retries what was not acknowledged
+
+        proxy.restore()
+        retried = await ws.drive.event(dm, event_id="EvDOWN", retry=1)
+        assert retried.status == 200
+        await fake.wait_for(
+            "chat.postMessage", lambda c: "Acme" in text_of(c), channel="D" + uid("alex")
+        )
+        async with ws.app.db.reader() as s:
+            customers = set((await s.exec(select(Case.customer))).all())
+            left = (await s.exec(text("SELECT count(*) FROM inbox"))).one()  # type: ignore[call-overload]
+        assert customers == {"Acme"} and left[0] == 0
+    finally:
+        await ws.stop()
+        await proxy.close()
