@@ -22,7 +22,7 @@ from ownit.bot.clock import Clock, RealClock, SimClock
 from ownit.bot.config import Settings
 from ownit.bot.delivery import Channel, Deliverer
 from ownit.bot.directory import Rules
-from ownit.bot.inbox import Inbox
+from ownit.bot.inbox import Arrivals, Inbox
 from ownit.bot.metrics import Metrics
 from ownit.bot.policy import Policy
 from ownit.bot.scheduler import Scheduler
@@ -88,7 +88,15 @@ class Ownit:
         metrics.watch_redis(lambda: shared.available)
         app: Ownit
         scheduler = Scheduler(db=db, clock=clock, rules=lambda: app.rules(), metrics=metrics)
-        deliverer = Deliverer(db=db, channels=channels, shared=shared, metrics=metrics, clock=clock)
+        arrivals = Arrivals()
+        deliverer = Deliverer(
+            db=db,
+            channels=channels,
+            shared=shared,
+            metrics=metrics,
+            clock=clock,
+            arrivals=arrivals,
+        )
         app = cls(
             settings,
             db,
@@ -97,7 +105,13 @@ class Ownit:
             calendar,
             scheduler,
             deliverer,
-            Inbox(db, metrics, lease=settings.inbox_lease),
+            Inbox(
+                db,
+                metrics,
+                lease=settings.inbox_lease,
+                workers=settings.inbox_workers,
+                arrivals=arrivals,
+            ),
             org_file=path,
             shared=shared,
             metrics=metrics,

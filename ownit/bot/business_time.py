@@ -49,6 +49,12 @@ def _zone(name: str) -> ZoneInfo:
         ) from None
 
 
+@lru_cache(maxsize=256)
+def _known_holidays(country: str, subdiv: str | None) -> None:
+    """Raises if `holidays` has no such calendar (checked once: building one is costly)."""
+    holidays.country_holidays(country, subdiv=subdiv)
+
+
 @lru_cache(maxsize=512)
 def _holiday_dates(country: str, subdiv: str | None, year: int) -> frozenset[date]:
     """Holidays of one country/subdivision/year; cached because lookups happen per day."""
@@ -94,7 +100,7 @@ class Calendar:
         if self.country is not None:
             country = self.country.strip().upper()
             try:
-                holidays.country_holidays(country, subdiv=self.subdiv)
+                _known_holidays(country, self.subdiv)
             except (NotImplementedError, KeyError, ValueError) as exc:
                 raise ValueError(f"Unknown holiday calendar {self.country!r}: {exc}") from None
             object.__setattr__(self, "country", country)

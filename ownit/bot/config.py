@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     org_file: Path = Field(Path("ownit.yaml"), alias="OWNIT_ORG_FILE")
     log_level: str = Field("INFO", alias="OWNIT_LOG_LEVEL")
     inbox_lease: float = Field(15.0, alias="OWNIT_INBOX_LEASE", gt=0.5, le=3600)
+    inbox_workers: int = Field(8, alias="OWNIT_INBOX_WORKERS", ge=1, le=64)
 
     slack_bot_token: str | None = Field(None, alias="SLACK_BOT_TOKEN")
     slack_signing_secret: str | None = Field(None, alias="SLACK_SIGNING_SECRET")

@@ -18,6 +18,7 @@ from sqlalchemy import or_
 from sqlmodel import col, select
 
 from ownit.bot.clock import Clock, RealClock
+from ownit.bot.inbox import Arrivals
 from ownit.bot.messages import Message
 from ownit.bot.metrics import Metrics
 from ownit.bot.notices import notify
@@ -60,8 +61,10 @@ class Deliverer:
         shared: Shared | None = None,
         metrics: Metrics | None = None,
         clock: Clock | None = None,
+        arrivals: Arrivals | None = None,
     ) -> None:
         self.db = db
+        self.arrivals = arrivals or Arrivals()
         self.clock: Clock = clock or RealClock()
         self.channels: list[Channel] = list(channels or [])
         self.shared: Shared = shared or LocalShared()
@@ -238,8 +241,9 @@ class Deliverer:
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
+                await self.arrivals.make_way()
                 while await self.drain():
-                    pass
+                    await self.arrivals.make_way()
             except Exception:
                 log.exception("delivery failed; retrying")
             self.wake.clear()

@@ -15,6 +15,7 @@ delivery every `PATIENCE` seconds at least, so a burst is acknowledged first and
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -24,8 +25,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ownit.bot.metrics import Metrics
 from ownit.storage.db import Database
@@ -35,13 +37,51 @@ log = logging.getLogger(__name__)
 
 LEASE = 15.0  # seconds a replica holds what it wrote; renewed every third of it
 MAX_ATTEMPTS = 5  # a delivery whose handling killed its replica this often is given up
-WORKERS = 4
+WORKERS = 8
 QUIET = 0.005  # no request arrived for this long: nobody is waiting for an acknowledgement
 PATIENCE = 0.2  # under unbroken load, still start one delivery this often
 TAKE = 200  # rows taken over per statement
 
 Handler = Callable[[str, dict[str, Any]], Awaitable[None]]
 TABLE = InboxItem.__table__  # type: ignore[attr-defined]
+_PG_INSERT = text(
+    """
+    INSERT INTO inbox (key, platform, kind, payload, received_at, taken_by, taken_until, attempts)
+    SELECT k, p, t, CAST(d AS json), CAST(:now AS timestamptz), :me, CAST(:until AS timestamptz), 1
+    FROM unnest(CAST(:keys AS text[]), CAST(:platforms AS text[]), CAST(:kinds AS text[]),
+                CAST(:payloads AS text[])) AS u(k, p, t, d)
+    ON CONFLICT (key) DO NOTHING
+    RETURNING id, key
+    """
+)
+
+
+class Arrivals:
+    """Requests in flight. Background work (handling the inbox, posting cards, delivering
+    notices) gives way to them, so acknowledgements never queue behind it."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.last = 0.0
+        self._last_forced = 0.0
+
+    @contextmanager
+    def arriving(self) -> Iterator[None]:
+        self.count += 1
+        self.last = time.monotonic()
+        try:
+            yield
+        finally:
+            self.count -= 1
+            self.last = time.monotonic()
+
+    async def make_way(self) -> None:
+        """Wait while requests are arriving, but never past `PATIENCE` in all."""
+        while self.count or time.monotonic() - self.last < QUIET:
+            if time.monotonic() - self._last_forced >= PATIENCE:
+                self._last_forced = time.monotonic()
+                return
+            await asyncio.sleep(QUIET)
 
 
 @dataclass(frozen=True)
@@ -61,8 +101,10 @@ class Inbox:
         *,
         lease: float = LEASE,
         workers: int = WORKERS,
+        arrivals: Arrivals | None = None,
     ) -> None:
         self.db = db
+        self.arrivals = arrivals or Arrivals()
         self.metrics = metrics or Metrics()
         self.lease = lease
         self.workers = workers
@@ -73,17 +115,15 @@ class Inbox:
         self.metrics.inbox_waiting.set_function(lambda: len(self.held))
         self._writes: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._conn: AsyncConnection | None = None
         self._done: list[int] = []
         self._deleter: asyncio.Task[None] | None = None
-        self._arriving = 0
         self._busy = 0
         self._idle = asyncio.Event()
         self._idle.set()
         self._closing = False
         self._running = False
         self._tasks: list[asyncio.Task[None]] = []
-        self._last_arrival = 0.0
-        self._last_forced = 0.0
         self._settled = asyncio.Event()
         self._settled.set()
 
@@ -93,34 +133,13 @@ class Inbox:
 
     # ----------------------------------------------------------------------- acknowledging
 
-    @contextmanager
-    def arriving(self) -> Iterator[None]:
-        """Around each inbound request: while any is in flight, workers hold back."""
-        self._arriving += 1
-        self._last_arrival = time.monotonic()
-        try:
-            yield
-        finally:
-            self._arriving -= 1
-            self._last_arrival = time.monotonic()
-
     async def accept(self, platform: str, kind: str, key: str, payload: dict[str, Any]) -> bool:
         """Keep a delivery to handle after the acknowledgement.
 
         True once it is safely written; False if a delivery with this key is already waiting (a
         retry). Raises what the database raised if it could not be written.
         """
-        now = datetime.now(UTC)
-        row = {
-            "key": key[:200],
-            "platform": platform,
-            "kind": kind,
-            "payload": payload,
-            "received_at": now,
-            "taken_by": self.replica,
-            "taken_until": now + timedelta(seconds=self.lease),
-            "attempts": 1,
-        }
+        row = {"key": key[:200], "platform": platform, "kind": kind, "payload": payload}
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._writes.append((row, future))
         if self._writer is None or self._writer.done():
@@ -132,8 +151,9 @@ class Inbox:
         while self._writes:
             batch, self._writes = self._writes, []
             rows = list({row["key"]: row for row, _ in batch}.values())
+            now = datetime.now(UTC)
             try:
-                ids = await self._insert(rows)
+                ids = await self._insert(rows, now)
             except Exception as exc:
                 for _, future in batch:
                     if not future.done():
@@ -143,22 +163,54 @@ class Inbox:
                 new = ids.pop(row["key"], None)
                 if new is not None:
                     self.metrics.inbox_accepted.labels(row["platform"]).inc()
-                    self._hold(
-                        Item(new, row["platform"], row["kind"], row["payload"], row["received_at"])
-                    )
+                    self._hold(Item(new, row["platform"], row["kind"], row["payload"], now))
                 if not future.done():
                     future.set_result(new is not None)
 
-    async def _insert(self, rows: list[dict[str, Any]]) -> dict[str, int]:
-        dialect = postgresql if self.db.postgres else sqlite
-        stmt = (
-            dialect.insert(TABLE)
-            .on_conflict_do_nothing(index_elements=["key"])
-            .returning(TABLE.c.id, TABLE.c.key)
-        )
-        async with self.db.engine.begin() as conn:
-            result = await conn.execute(stmt, rows)
-            return {key: id_ for id_, key in result.all()}
+    async def _insert(self, rows: list[dict[str, Any]], now: datetime) -> dict[str, int]:
+        """One statement for the whole batch; rows whose key is already there are skipped."""
+        until = now + timedelta(seconds=self.lease)
+        if self._conn is None:  # its own connection: no pool checkout (and ping) per batch
+            self._conn = await self.db.engine.connect()
+            if self.db.postgres:  # one statement, its own transaction: no BEGIN/COMMIT trips
+                self._conn = await self._conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn = self._conn
+        try:
+            if self.db.postgres:
+                return await self._insert_on(conn, rows, now, until)
+            async with conn.begin():
+                return await self._insert_on(conn, rows, now, until)
+        except Exception:
+            self._conn = None
+            with suppress(Exception):
+                await conn.close()
+            raise
+
+    async def _insert_on(
+        self, conn: AsyncConnection, rows: list[dict[str, Any]], now: datetime, until: datetime
+    ) -> dict[str, int]:
+        if self.db.postgres:  # column arrays: no per-row work in the driver or SQLAlchemy
+            result = await conn.execute(
+                _PG_INSERT,
+                {
+                    "keys": [r["key"] for r in rows],
+                    "platforms": [r["platform"] for r in rows],
+                    "kinds": [r["kind"] for r in rows],
+                    "payloads": [json.dumps(r["payload"]) for r in rows],
+                    "now": now,
+                    "me": self.replica,
+                    "until": until,
+                },
+            )
+        else:
+            stmt = (
+                sqlite.insert(TABLE)
+                .on_conflict_do_nothing(index_elements=["key"])
+                .returning(TABLE.c.id, TABLE.c.key)
+            )
+            lease = {"received_at": now, "taken_by": self.replica, "taken_until": until}
+            result = await conn.execute(stmt, [{**r, **lease, "attempts": 1} for r in rows])
+        return {key: id_ for id_, key in result.all()}
 
     def _hold(self, item: Item) -> None:
         if item.id in self.held:
@@ -195,6 +247,10 @@ class Inbox:
         with suppress(Exception):
             await self._delete_done()
             await self._release()
+        if self._conn is not None:
+            with suppress(Exception):
+                await self._conn.close()
+            self._conn = None
 
     async def _idle_workers(self) -> None:
         await self._idle.wait()
@@ -267,7 +323,7 @@ class Inbox:
     async def _work(self) -> None:
         while True:
             item = await self.queue.get()
-            await self._make_way()
+            await self.arrivals.make_way()
             if self._closing:
                 return
             self._busy += 1
@@ -278,14 +334,6 @@ class Inbox:
                 self._busy -= 1
                 if not self._busy:
                     self._idle.set()
-
-    async def _make_way(self) -> None:
-        """Wait while acknowledgements are being written, but never past `PATIENCE` in all."""
-        while self._arriving or time.monotonic() - self._last_arrival < QUIET:
-            if time.monotonic() - self._last_forced >= PATIENCE:
-                self._last_forced = time.monotonic()
-                return
-            await asyncio.sleep(QUIET)
 
     async def _handle(self, item: Item) -> None:
         waited = (datetime.now(UTC) - item.received).total_seconds()

@@ -288,19 +288,41 @@ class SlackBot:
         )
 
     async def http(self, request: web.Request) -> web.Response:
-        with self.app.inbox.arriving():
+        with self.app.inbox.arrivals.arriving():
             bolt_request = await to_bolt_request(request)
             bolt_response = await self.bolt.async_dispatch(bolt_request)
             return await to_aiohttp_response(bolt_response)
 
     async def keep(self, kind: str, key: str, body: dict[str, Any]) -> bool | None:
-        """Write a delivery to the inbox: True if new, False for a retry, None if it can't be."""
+        """Write a delivery to the inbox: True if new, False for a retry, None if it can't be.
+
+        A database slower than `ack_budget` doesn't hold the acknowledgement: it goes out, the
+        write goes on, and if that fails in the end the person is told to try again.
+        """
+        writing = asyncio.ensure_future(self.app.inbox.accept("slack", kind, key, body))
+        done, _ = await asyncio.wait({writing}, timeout=self.ack_budget)
+        if writing not in done:
+            log.warning("keeping a Slack %s is slow; acknowledged before it was written", kind)
+            self.spawn(self._kept_late(writing, kind, body), name="slack-keep")
+            return True
         try:
-            return await self.app.inbox.accept("slack", kind, key, body)
+            return writing.result()
         except Exception as exc:
             log.warning("could not keep a Slack %s (%s)", kind, exc)
             self.app.metrics.database_unavailable.inc()
             return None
+
+    async def _kept_late(
+        self, writing: asyncio.Future[bool], kind: str, body: dict[str, Any]
+    ) -> None:
+        try:
+            await writing
+        except Exception as exc:
+            log.warning("could not keep a Slack %s (%s)", kind, exc)
+            self.app.metrics.database_unavailable.inc()
+            if kind in ("command", "action"):
+                where = _command_where(body) if kind == "command" else _action_where(body)
+                await self.tell(where, dispatch.refusal(dispatch.DATABASE_DOWN).messages)
 
     async def handle(self, kind: str, body: dict[str, Any]) -> None:
         """Handle a delivery from the inbox (after its acknowledgement)."""

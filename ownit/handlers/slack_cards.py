@@ -67,6 +67,7 @@ class CaseMirror:
 
     async def run(self, stop: asyncio.Event, interval: float = 5.0) -> None:
         while not stop.is_set():
+            await self.app.inbox.arrivals.make_way()
             try:
                 await self.sync()
             except Exception:
