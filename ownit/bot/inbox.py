@@ -8,8 +8,9 @@ lease lapses and any replica takes the row over. Handling is idempotent (the del
 written in the command's own transaction), so a row handled twice changes nothing; a handled row
 is deleted.
 
-Workers give way to acknowledgements: while requests are arriving they wait, starting one
-delivery every `PATIENCE` seconds at least, so a burst is acknowledged first and worked off after.
+Background work gives way to acknowledgements (`Arrivals`): while requests are arriving it waits,
+starting one piece every `PATIENCE` seconds at least, so a burst is acknowledged first and worked
+off after.
 """
 
 from __future__ import annotations
