@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 from hypothesis import given
@@ -151,3 +152,34 @@ def test_manifest_matches_the_app() -> None:
     needed = {"chat:write", "commands", "files:write", "im:write", "users:read", "users:read.email"}
     assert needed <= scopes
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
+
+
+def test_a_long_case_card_lists_open_requests_and_the_latest_closed_ones() -> None:
+    from types import SimpleNamespace
+
+    from ownit.handlers.slack_cards import CARD_REQUESTS, on_card
+
+    statuses = ["answered"] * 25 + ["open", "acknowledged"] + ["answered"] * 3
+    statuses[2] = "open"  # an old request still waiting must stay in view
+    reqs: list[Any] = [SimpleNamespace(id=i + 1, status=st_) for i, st_ in enumerate(statuses)]
+    shown = on_card(reqs)
+    ids = [r.id for r in shown]
+    assert len(shown) == CARD_REQUESTS and ids == sorted(ids)
+    assert {3, 26, 27} <= set(ids)  # every open one
+    assert ids[-17:] == list(range(14, 31))  # then the latest closed ones
+    assert 4 not in ids
+
+    at = datetime(2026, 11, 23, 9, tzinfo=UTC)
+    line = rs.RequestLine(
+        key="R-1", target="billing", asked_by=None, question="refund?", status="answered",
+        deadline=at, deadline_text="Mon 09:00",
+    )  # fmt: skip
+    card = rs.CaseCard(
+        key="C-1", customer="Acme", summary="invoice", owner=Mention("alex", "Alex"),
+        priority="P3", status="open", promise_at=None, promise_text="",
+        requests=[line] * CARD_REQUESTS, more=10,
+    )  # fmt: skip
+    blocks = rs.card_blocks(card)
+    shown_text = readable(" ".join(str(b) for b in blocks))
+    assert "and 10 earlier closed requests" in shown_text and "/case status C-1" in shown_text
+    assert len(blocks) <= 50

@@ -215,6 +215,7 @@ class CaseCard:
     promise_kept: bool | None = None
     handoffs: int = 0
     requests: list[RequestLine] = field(default_factory=list)
+    more: int = 0  # requests left off the card (closed ones, oldest first)
 
 
 _STATUS_ICON = {"open": ":large_blue_circle:", "resolved": ":white_check_mark:"}
@@ -263,6 +264,11 @@ def card_blocks(card: CaseCard) -> list[Block]:
             lines.append(
                 f"{icon} *{escape(r.key)}* → {_target(r.target)}: {escape(_short(r.question))}"
                 f" — {request_state(r)}, due {date(r.deadline, r.deadline_text)}"
+            )
+        if card.more:
+            lines.append(
+                f"… and {card.more} earlier closed request{'s' if card.more != 1 else ''}: "
+                f"`/case status {escape_code(card.key)}` lists them all."
             )
         for piece in _split("\n".join(lines)):
             blocks.append(section(piece))

@@ -25,6 +25,7 @@ from sqlmodel import col, select, update
 
 from ownit.bot.app import Ownit
 from ownit.bot.directory import Rules, calendar_of, members, mention
+from ownit.bot.ladder import OPEN_STATES
 from ownit.bot.notices import when_for
 from ownit.handlers import render_slack as rs
 from ownit.storage.tables import Case, Person, Request, Team
@@ -302,7 +303,8 @@ class CaseMirror:
                     select(Request).where(Request.case_id == case_id).order_by(col(Request.id))
                 )
             ).all()
-            lines = [await self._line(s, r, rules, now) for r in reqs]
+            shown = on_card(list(reqs))
+            lines = [await self._line(s, r, rules, now) for r in shown]
         return (
             rs.CaseCard(
                 key=case.key,
@@ -317,6 +319,7 @@ class CaseMirror:
                 promise_kept=case.promise_kept,
                 handoffs=case.handoffs,
                 requests=lines,
+                more=len(reqs) - len(shown),
             ),
             case,
         )
@@ -359,6 +362,22 @@ def _late(deadline: datetime, now: datetime) -> bool:
 
 def _posted(ts: str | None) -> bool:
     return bool(ts) and not str(ts).startswith(PENDING)
+
+
+CARD_REQUESTS = 20
+
+
+def on_card(reqs: list[Request]) -> list[Request]:
+    """The requests a card lists: every open one, then the latest closed ones, up to
+    `CARD_REQUESTS` in all (Slack takes 50 blocks a message), in the order they were asked."""
+    if len(reqs) <= CARD_REQUESTS:
+        return reqs
+    keep = {id(r) for r in reqs if r.status in OPEN_STATES}
+    for r in reversed(reqs):
+        if len(keep) >= CARD_REQUESTS:
+            break
+        keep.add(id(r))
+    return [r for r in reqs if id(r) in keep]
 
 
 def _digest(blocks: list[Any]) -> str:
