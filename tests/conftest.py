@@ -146,3 +146,15 @@ async def fake() -> AsyncIterator[Any]:
         yield slack
     finally:
         await slack.close()
+
+
+@pytest.fixture
+async def ws(sqlite_url: str, fake: Any) -> AsyncIterator[Any]:
+    """ownit's web server with Slack mounted, on SQLite, talking to the fake Slack."""
+    from tests.fakes.slack_api import start_ownit
+
+    workspace = await start_ownit(sqlite_url, fake)
+    try:
+        yield workspace
+    finally:
+        await workspace.stop()

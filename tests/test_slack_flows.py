@@ -4,32 +4,18 @@ answers in the case thread; commands in a DM; transfer; App Home for a manager."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
-
-import pytest
 
 from ownit.bot.clock import SimClock
 from ownit.storage.tables import Request
 from tests.fakes.slack_api import (
     Call,
-    FakeSlack,
     Workspace,
     buttons,
     readable,
-    start_ownit,
     text_of,
     uid,
 )
-
-
-@pytest.fixture
-async def ws(sqlite_url: str, fake: FakeSlack) -> AsyncIterator[Workspace]:
-    ws = await start_ownit(sqlite_url, fake)
-    try:
-        yield ws
-    finally:
-        await ws.stop()
 
 
 def shown(call: Call) -> str:

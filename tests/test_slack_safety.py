@@ -9,9 +9,7 @@ import sqlite3
 import threading
 import time
 import urllib.parse
-from collections.abc import AsyncIterator
 
-import pytest
 from sqlmodel import func, select
 
 from ownit.storage.tables import Case, Event, Request
@@ -25,15 +23,6 @@ from tests.fakes.slack_api import (
     text_of,
     uid,
 )
-
-
-@pytest.fixture
-async def ws(sqlite_url: str, fake: FakeSlack) -> AsyncIterator[Workspace]:
-    ws = await start_ownit(sqlite_url, fake)
-    try:
-        yield ws
-    finally:
-        await ws.stop()
 
 
 async def count(ws: Workspace, table: type) -> int:

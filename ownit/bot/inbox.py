@@ -122,7 +122,6 @@ class Inbox:
         self._busy = 0
         self._idle = asyncio.Event()
         self._idle.set()
-        self._closing = False
         self._running = False
         self._tasks: list[asyncio.Task[None]] = []
         self._settled = asyncio.Event()
@@ -224,10 +223,10 @@ class Inbox:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work off the inbox until `stop`; then let other replicas have what is left at once."""
+        self._running = True
         self._tasks = [
             asyncio.create_task(self._work(), name=f"inbox-{i}") for i in range(self.workers)
         ]
-        self._running = True
         try:
             await self._keep(stop)
         finally:
@@ -239,9 +238,8 @@ class Inbox:
             return
         self._running = False
         tasks, self._tasks = self._tasks, []
-        self._closing = True
         with suppress(TimeoutError):
-            await asyncio.wait_for(self._idle_workers(), timeout=5)
+            await asyncio.wait_for(self._idle.wait(), timeout=5)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -252,9 +250,6 @@ class Inbox:
             with suppress(Exception):
                 await self._conn.close()
             self._conn = None
-
-    async def _idle_workers(self) -> None:
-        await self._idle.wait()
 
     async def _keep(self, stop: asyncio.Event) -> None:
         """Renew this replica's leases and take over lapsed ones, a few times per lease."""
@@ -325,7 +320,7 @@ class Inbox:
         while True:
             item = await self.queue.get()
             await self.arrivals.make_way()
-            if self._closing:
+            if not self._running:
                 return
             self._busy += 1
             self._idle.clear()

@@ -308,9 +308,12 @@ class SlackBot:
         try:
             return writing.result()
         except Exception as exc:
-            log.warning("could not keep a Slack %s (%s)", kind, exc)
-            self.app.metrics.database_unavailable.inc()
+            self._not_kept(kind, exc)
             return None
+
+    def _not_kept(self, kind: str, exc: Exception) -> None:
+        log.warning("could not keep a Slack %s (%s)", kind, exc)
+        self.app.metrics.database_unavailable.inc()
 
     async def _kept_late(
         self, writing: asyncio.Future[bool], kind: str, body: dict[str, Any]
@@ -318,8 +321,7 @@ class SlackBot:
         try:
             await writing
         except Exception as exc:
-            log.warning("could not keep a Slack %s (%s)", kind, exc)
-            self.app.metrics.database_unavailable.inc()
+            self._not_kept(kind, exc)
             if kind in ("command", "action"):
                 where = _command_where(body) if kind == "command" else _action_where(body)
                 await self.tell(where, dispatch.refusal(dispatch.DATABASE_DOWN).messages)
@@ -530,8 +532,8 @@ class SlackBot:
             await ack()
             self.spawn(self._open_modal(body.get("trigger_id"), modals.open_case(_meta(where))))
             return
-        trigger = body.get("trigger_id") or uuid.uuid4().hex
-        kept = await self.keep("command", f"slack:{where.team}:cmd:{trigger}", body)
+        key = _command_key(body) or f"slack:{where.team}:cmd:{uuid.uuid4().hex}"
+        kept = await self.keep("command", key, body)
         if kept is None:
             await ack(**self.ephemeral(dispatch.refusal(dispatch.DATABASE_DOWN).messages))
             return
@@ -540,8 +542,7 @@ class SlackBot:
     async def _command(self, body: dict[str, Any]) -> None:
         where = _command_where(body)
         command = parse(str(body.get("text") or ""))
-        key = f"slack:{where.team}:cmd:{body.get('trigger_id')}" if body.get("trigger_id") else None
-        reply = await self.execute(command, where, key)
+        reply = await self.execute(command, where, _command_key(body))
         if not reply.extra.get("duplicate"):
             await self.tell(where, self.for_actor(reply, command, where))
 
@@ -556,7 +557,7 @@ class SlackBot:
     # ----------------------------------------------------------------------- buttons
 
     async def _on_action(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
-        name = str(action.get("action_id", ""))[len(rs.ACTION_PREFIX) :]
+        name = _button_name(action)
         if name in modals.BUILDERS:  # opens a form: nothing to keep, and the trigger expires
             await ack()
             self.spawn(self._action(body, action), name="slack-form")
@@ -571,7 +572,7 @@ class SlackBot:
             self.spawn(self.tell(_action_where(body), down))
 
     async def _action(self, body: dict[str, Any], action: dict[str, Any]) -> None:
-        name = str(action.get("action_id", ""))[len(rs.ACTION_PREFIX) :]
+        name = _button_name(action)
         key, _value = rs.read_button_value(action.get("value"))
         where = _action_where(body)
         if name in modals.BUILDERS:
@@ -908,6 +909,12 @@ def _command_where(body: dict[str, Any]) -> Where:
     )
 
 
+def _command_key(body: dict[str, Any]) -> str | None:
+    """A slash command is one delivery per trigger id (Slack always sends one)."""
+    trigger = body.get("trigger_id")
+    return f"slack:{body.get('team_id') or ''}:cmd:{trigger}" if trigger else None
+
+
 def _action_where(body: dict[str, Any]) -> Where:
     user = body.get("user") or {}
     return Where(
@@ -917,6 +924,10 @@ def _action_where(body: dict[str, Any]) -> Where:
         thread=(body.get("container") or {}).get("thread_ts"),
         response_url=body.get("response_url"),
     )
+
+
+def _button_name(action: dict[str, Any]) -> str:
+    return str(action.get("action_id", ""))[len(rs.ACTION_PREFIX) :]
 
 
 def _button_command(name: str, action: dict[str, Any]) -> c.Command | None:
@@ -935,8 +946,8 @@ def _button_command(name: str, action: dict[str, Any]) -> c.Command | None:
 def _action_key(body: dict[str, Any], action: dict[str, Any]) -> str:
     """A click is one delivery: its time, who clicked, which button and on what."""
     where = _action_where(body)
-    name = str(action.get("action_id", ""))[len(rs.ACTION_PREFIX) :]
     key, _value = rs.read_button_value(action.get("value"))
+    name = _button_name(action)
     return f"slack:{where.team}:act:{action.get('action_ts')}:{where.user}:{name}:{key}"
 
 
