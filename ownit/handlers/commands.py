@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from itertools import islice
+from typing import Literal, NamedTuple, TypeAlias
 
 __all__ = [
     "MAX_CUSTOMER",
@@ -286,7 +287,7 @@ def _canonical(word: str) -> str:
 # --------------------------------------------------------------------------- lexical helpers
 
 # A token is a run of non-space characters; `<…>` markup (mentions) may contain spaces.
-_TOKEN = re.compile(r"(?:<[^<>\n]*>|[^\s<]|<)+")
+_TOKEN = re.compile(r"(?:<[^<>\n]*>|[^\s<]+|<)+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _NEWLINES = re.compile(r"\r\n?")
 _PREFIX = re.compile(
@@ -308,15 +309,16 @@ _MAX_HANDLE = 80
 _MAX_KEY_DIGITS = 9
 
 
-@dataclass(frozen=True)
-class _Tok:
+class _Tok(NamedTuple):
+    """A word of a command and where it sits (a tuple: commands are parsed on every request)."""
+
     text: str
     start: int
     end: int
 
 
-def _tokens(s: str) -> list[_Tok]:
-    return [_Tok(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(s)]
+def _tokens(s: str, limit: int | None = None) -> list[_Tok]:
+    return [_Tok(m.group(), *m.span()) for m in islice(_TOKEN.finditer(s), limit)]
 
 
 def _collapse(s: str) -> str:
@@ -740,7 +742,7 @@ def parse(text: str, *, is_when: Callable[[str], bool], slack_entities: bool = F
             f"That command is too long ({len(text)} characters; the limit is {MAX_INPUT}).", usage()
         )
     s = _strip_prefix(_clean(text))
-    toks = _tokens(s)
+    toks = _tokens(s, 2)  # the command word (two for `more time`)
     if not toks or (len(toks) == 1 and toks[0].text == "?"):
         return Help(None)
     word, end = toks[0].text.lower(), toks[0].end
