@@ -21,6 +21,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp
@@ -58,6 +59,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_API = "https://slack.com/api/"
 ACK_BUDGET = 2.0  # Slack allows 3 s; keep a second for the network
+HTTP_TIMEOUT = 30.0
 SEEN_FOR = 3600.0
 SHORTCUT = "open_case_from_message"
 
@@ -67,7 +69,7 @@ def make_client(settings: Settings) -> AsyncWebClient:
     return AsyncWebClient(
         token=settings.slack_bot_token,
         base_url=settings.slack_api_url or DEFAULT_API,
-        timeout=30,
+        timeout=int(HTTP_TIMEOUT),
         retry_handlers=retry_handlers(),
     )
 
@@ -157,6 +159,7 @@ class SlackBot:
         self._dm_requests: dict[tuple[str, str], int] = {}
         self._homes_due: set[str] = set()
         self.socket: Any = None
+        self.http_session: aiohttp.ClientSession | None = None
         self.bolt = AsyncApp(
             name="ownit",
             client=AsyncWebClient(base_url=settings.slack_api_url or DEFAULT_API),
@@ -173,6 +176,11 @@ class SlackBot:
     # ----------------------------------------------------------------------- life cycle
 
     async def start(self) -> None:
+        # slack_sdk opens a new HTTP session (and connection) for every call it makes without
+        # one; a handled command makes several, so they share one with kept-alive connections.
+        self.http_session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT))
+        if self.client.session is None:
+            self.client.session = self.http_session
         self.app.inbox.on("slack", self.handle)
         if self.channel not in self.app.deliverer.channels:
             self.app.deliverer.channels.append(self.channel)
@@ -206,6 +214,11 @@ class SlackBot:
             _done, late = await asyncio.wait(pending, timeout=self.close_timeout)
             for task in late:
                 task.cancel()
+        if self.http_session is not None:
+            if self.client.session is self.http_session:
+                self.client.session = None
+            await self.http_session.close()
+            self.http_session = None
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro, name=name)
@@ -483,7 +496,9 @@ class SlackBot:
         text, blocks = rs.many_text(msgs), rs.many_blocks(msgs)
         if where.response_url:
             try:
-                hook = AsyncWebhookClient(where.response_url, retry_handlers=retry_handlers())
+                hook = AsyncWebhookClient(
+                    where.response_url, session=self.http_session, retry_handlers=retry_handlers()
+                )
                 resp = await hook.send(
                     text=text, blocks=blocks, response_type="ephemeral", replace_original=False
                 )
