@@ -173,3 +173,25 @@ async def test_a_teams_manager_sets_its_targets(bot: ConsoleBot) -> None:
     assert "Targets of @billing: on time 95%, first response within 60 minutes." in out
     out = await bot.say("/case admin target billing first_response soon", as_="morgan")
     assert "`soon` is not a number" in out
+
+
+async def test_policy_change_reaches_other_replicas_within_rules_fresh(
+    bot: ConsoleBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+
+    from ownit.bot import app as app_module
+    from ownit.bot.app import Ownit
+
+    monkeypatch.setattr(app_module, "RULES_FRESH", 3600.0)
+    other = await Ownit.start(bot.app.settings, simulated=True)
+    try:
+        assert (await other.rules()).policy.buffer == timedelta(hours=1)
+        assert (await bot.app.rules()).policy.buffer == timedelta(hours=1)
+        await bot.say("/case admin policy buffer 2h", as_="sam")
+        assert (await bot.app.rules()).policy.buffer == timedelta(hours=2)  # here: at once
+        assert (await other.rules()).policy.buffer == timedelta(hours=1)  # there: kept a while
+        monkeypatch.setattr(app_module, "RULES_FRESH", 0.0)
+        assert (await other.rules()).policy.buffer == timedelta(hours=2)
+    finally:
+        await other.close()

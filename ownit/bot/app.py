@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -32,6 +33,10 @@ from ownit.storage.shared import LocalShared, Shared, make_shared
 from ownit.storage.tables import Setting
 
 log = logging.getLogger(__name__)
+
+RULES_FRESH = 1.0
+"""Seconds a replica reuses the policy it read: an admin's change made on another replica applies
+within that long (on the replica that made it, at once)."""
 
 
 def example_org_file() -> Path:
@@ -64,6 +69,8 @@ class Ownit:
     metrics: Metrics = field(default_factory=Metrics)
     _pending: set[asyncio.Task[Any]] = field(default_factory=set)
     case_hooks: list[Callable[[str], None]] = field(default_factory=list)
+    _rules: tuple[float, Rules] | None = None
+    _rules_version: int = 0
 
     @classmethod
     async def start(
@@ -119,11 +126,27 @@ class Ownit:
         return app
 
     async def rules(self) -> Rules:
-        """Policy as configured, with the overrides admins made at run time."""
+        """Policy as configured, with the overrides admins made at run time.
+
+        Read at most once per `RULES_FRESH` seconds: every command, card and sweep needs it, and
+        it changes only by an admin's command.
+        """
+        cached = self._rules
+        if cached is not None and time.monotonic() - cached[0] < RULES_FRESH:
+            return cached[1]
+        version = self._rules_version
         async with self.db.reader() as s:
             row = await s.get(Setting, "policy")
         policy = self.base_policy.with_changes(row.value) if row else self.base_policy
-        return Rules(policy=policy, calendar=self.calendar)
+        rules = Rules(policy=policy, calendar=self.calendar)
+        if version == self._rules_version:  # not changed here while we read
+            self._rules = (time.monotonic(), rules)
+        return rules
+
+    def rules_changed(self) -> None:
+        """An admin changed the policy here: the next `rules()` reads it again."""
+        self._rules = None
+        self._rules_version += 1
 
     def poke(self) -> None:
         """Something changed: let the scheduler and delivery look now rather than later.

@@ -211,6 +211,8 @@ async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str 
         return Reply.duplicate(seen.reply)
     except Refusal as exc:
         return refusal(exc.message, exc.usage)
+    if isinstance(command, c.Admin) and command.verb == "policy":
+        app.rules_changed()
     app.poke()
     app.case_changed(reply.case, *(m.case for m in reply.messages))
     return reply
