@@ -57,6 +57,7 @@ class Stats:
     seconds: float
     latencies: list[float]
     handled_in: float | None = None  # seconds until the last command was handled
+    cpu: float | None = None  # CPU seconds the server processes used during the phase
 
     @property
     def handled(self) -> str:
@@ -71,6 +72,12 @@ class Stats:
         return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))] * 1000
 
     @property
+    def cpu_per_ack(self) -> str:
+        if self.cpu is None or not self.ok:
+            return "—"
+        return f"{self.cpu / self.ok * 1e6:.0f} µs"
+
+    @property
     def throughput(self) -> float:
         return self.ok / self.seconds if self.seconds else 0.0
 
@@ -79,7 +86,7 @@ class Stats:
         return (
             f"| {self.target} | {self.mode} {offered} | {self.throughput:.0f}/s | "
             f"{self.pct(50):.1f} ms | {self.pct(99):.1f} ms | {self.sent - self.ok} | "
-            f"{self.handled} |"
+            f"{self.cpu_per_ack} | {self.handled} |"
         )
 
 
@@ -187,6 +194,16 @@ def bare_server(port: int, before_response: bool) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (Linux `/proc`)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 # --- orchestration --------------------------------------------------------------------------
 
 
@@ -224,6 +241,7 @@ async def measure(
     bases: list[str],
     fake: FakeSlack,
     args: argparse.Namespace,
+    pids: list[int],
     db: str | None = None,
 ) -> list[Stats]:
     out = []
@@ -235,11 +253,12 @@ async def measure(
         await drained(db, 0)
         phases = [None, *(args.rate or [25, 50, 100])]
         for rate in phases:
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), cpu_seconds(pids)
             if rate is None:
                 stats = await load.closed(target, args.clients, args.seconds)
             else:
                 stats = await load.steady(target, rate, args.seconds)
+            stats.cpu = cpu_seconds(pids) - cpu
             stats.handled_in = await drained(db, began)
             out.append(stats)
             print(stats.line(), flush=True)
@@ -258,8 +277,8 @@ async def main() -> None:
     logs = Path(tempfile.mkdtemp(prefix="ownit-bench-"))
     results: list[Stats] = []
     print(f"CPUs: {os.cpu_count()}; logs in {logs}")
-    print("| target | load | acknowledged | p50 | p99 | failed | handled |")
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| target | load | acknowledged | p50 | p99 | failed | server CPU | handled |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     try:
         for label, mode in (("bare bolt", "default"), ("bare bolt, before response", "before")):
             if "bare" not in only:
@@ -272,7 +291,8 @@ async def main() -> None:
             )
             try:
                 wait_listening(port, bare)
-                results += await measure(label, [f"http://127.0.0.1:{port}"], fake, args)
+                base = f"http://127.0.0.1:{port}"
+                results += await measure(label, [base], fake, args, [bare.pid])
             finally:
                 bare.terminate()
                 bare.wait()
@@ -297,7 +317,8 @@ async def main() -> None:
                 for r in replicas:
                     r.wait_ready(60)
                 bases = [f"http://127.0.0.1:{r.port}" for r in replicas]
-                results += await measure(label, bases, fake, args, db=url)
+                pids = [r.proc.pid for r in replicas]
+                results += await measure(label, bases, fake, args, pids, db=url)
             finally:
                 for r in replicas:
                     r.stop()
@@ -312,7 +333,11 @@ async def main() -> None:
         for s in results:
             if s.mode == "closed" and s is not best:
                 share = s.throughput / best.throughput * 100
-                print(f"{s.target}: {share:.0f} % of the bare app's throughput")
+                line = f"{s.target}: {share:.0f} % of the bare app's throughput"
+                if s.cpu and best.cpu:
+                    cost = (s.cpu / s.ok) / (best.cpu / best.ok)
+                    line += f", {cost:.2f}× its CPU per acknowledgement"
+                print(line)
 
 
 if __name__ == "__main__":
