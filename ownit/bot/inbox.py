@@ -20,6 +20,7 @@ import json
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -59,12 +60,19 @@ _PG_INSERT = text(
 
 class Arrivals:
     """Requests in flight. Background work (handling the inbox, posting cards, delivering
-    notices) gives way to them, so acknowledgements never queue behind it."""
+    notices) gives way to them, so acknowledgements never queue behind it.
+
+    Waiting costs nothing per waiter: one timer wakes them when the requests stop (`QUIET` after
+    the last) or lets the longest-waiting one go every `PATIENCE` under unbroken load.
+    """
 
     def __init__(self) -> None:
         self.count = 0
         self.last = 0.0
         self._last_forced = 0.0
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
 
     @contextmanager
     def arriving(self) -> Iterator[None]:
@@ -75,14 +83,54 @@ class Arrivals:
         finally:
             self.count -= 1
             self.last = time.monotonic()
+            if not self.count and self._waiters:
+                self._wake_at(self.last + QUIET)
+
+    def busy(self, now: float) -> bool:
+        return bool(self.count) or now - self.last < QUIET
 
     async def make_way(self) -> None:
-        """Wait while requests are arriving, but never past `PATIENCE` in all."""
-        while self.count or time.monotonic() - self.last < QUIET:
-            if time.monotonic() - self._last_forced >= PATIENCE:
-                self._last_forced = time.monotonic()
+        """Wait while requests are arriving; under unbroken load one waiter goes per `PATIENCE`."""
+        now = time.monotonic()
+        if not self.busy(now):
+            return
+        if now - self._last_forced >= PATIENCE and not self._waiters:
+            self._last_forced = now
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(turn)
+        self._wake_at(self._next_check(now))
+        await turn
+
+    def _next_check(self, now: float) -> float:
+        forced = self._last_forced + PATIENCE
+        return min(forced, self.last + QUIET) if not self.count else forced
+
+    def _wake_at(self, at: float) -> None:
+        if self._timer is not None:
+            if self._timer_at <= at:
                 return
-            await asyncio.sleep(QUIET)
+            self._timer.cancel()
+        self._timer_at = at
+        delay = max(0.0, at - time.monotonic())
+        self._timer = asyncio.get_running_loop().call_later(delay, self._release)
+
+    def _release(self) -> None:
+        self._timer = None
+        now = time.monotonic()
+        while self._waiters and self._waiters[0].done():  # cancelled while waiting
+            self._waiters.popleft()
+        if not self.busy(now):
+            while self._waiters:
+                turn = self._waiters.popleft()
+                if not turn.done():
+                    turn.set_result(None)
+            return
+        if now - self._last_forced >= PATIENCE and self._waiters:
+            self._last_forced = now
+            self._waiters.popleft().set_result(None)
+        if self._waiters:
+            self._wake_at(self._next_check(now))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,66 @@
+"""Background work gives way to arriving requests, and still moves under unbroken load."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from ownit.bot.inbox import PATIENCE, QUIET, Arrivals
+
+
+async def test_nothing_arriving_lets_work_through_at_once() -> None:
+    arrivals = Arrivals()
+    began = time.monotonic()
+    await asyncio.wait_for(arrivals.make_way(), timeout=1)
+    assert time.monotonic() - began < QUIET
+
+
+async def test_work_waits_for_the_request_then_goes_soon_after_it_ends() -> None:
+    arrivals = Arrivals()
+    arrivals._last_forced = time.monotonic()  # the forced turn was just taken
+    with arrivals.arriving():
+        waiting = [asyncio.create_task(arrivals.make_way()) for _ in range(5)]
+        await asyncio.sleep(PATIENCE / 4)
+        assert not any(w.done() for w in waiting)
+        ended = time.monotonic()
+    await asyncio.wait_for(asyncio.gather(*waiting), timeout=1)
+    assert time.monotonic() - ended < PATIENCE / 2  # all of them, once the requests stopped
+
+
+async def test_under_unbroken_load_one_waiter_goes_per_patience_oldest_first() -> None:
+    arrivals = Arrivals()
+    released: list[int] = []
+
+    async def work(n: int) -> None:
+        await arrivals.make_way()
+        released.append(n)
+
+    with arrivals.arriving():  # a request that never ends
+        tasks = [asyncio.create_task(work(n)) for n in range(4)]
+        await asyncio.sleep(PATIENCE * 2.5)
+        assert released[:1] == [0]
+        assert 2 <= len(released) <= 3  # one at once, then one every PATIENCE
+        assert released == sorted(released)
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=1)
+    assert sorted(released) == [0, 1, 2, 3]
+
+
+async def test_a_cancelled_waiter_does_not_take_a_turn() -> None:
+    arrivals = Arrivals()
+    arrivals._last_forced = time.monotonic()
+    done: list[str] = []
+
+    async def work(name: str) -> None:
+        await arrivals.make_way()
+        done.append(name)
+
+    with arrivals.arriving():
+        gone = asyncio.create_task(work("gone"))
+        await asyncio.sleep(0)
+        kept = asyncio.create_task(work("kept"))
+        await asyncio.sleep(0)
+        gone.cancel()
+        await asyncio.sleep(PATIENCE * 1.5)
+        assert done == ["kept"]
+    assert gone.cancelled()
+    await kept
