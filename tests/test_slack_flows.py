@@ -171,3 +171,44 @@ async def test_dm_commands_transfer_and_manager_home(ws: Workspace) -> None:
     await drive.event({"type": "app_home_opened", "user": uid("morgan"), "tab": "home"})
     home = (await ws.fake.wait_for("views.publish", user_id=uid("morgan")))[-1]
     assert "My team at risk" in shown(home) and "R-1" in shown(home)
+
+
+async def test_card_names_a_team_and_says_when_it_has_no_members(ws: Workspace) -> None:
+    drive = ws.drive
+    await drive.command("alex", "open Acme: invoice wrong")
+    channel, _ = await ws.case_thread()
+    r = await drive.command("alex", "ask C-1 @billing Is it wrong? by tomorrow 12:00")
+    assert "R-1" in r.text()
+    await channel_shows(ws, channel, "the Billing team")
+    for who in ("dana", "bo"):
+        r = await drive.command("sam", f"admin member remove billing <@{uid(who)}|{who}>")
+        assert "is no longer in @billing" in r.text()
+    await drive.command("alex", f"ask C-1 <@{uid('jo')}|jo> And the total? by tomorrow 12:00")
+    await channel_shows(ws, channel, "the Billing team (no members)")
+
+
+async def test_card_refresh_reads_each_person_once(ws: Workspace) -> None:
+    from sqlalchemy import event
+
+    drive = ws.drive
+    await drive.command("alex", "open Acme: invoice wrong")
+    channel, _ = await ws.case_thread()
+    for i in range(4):
+        await drive.command(
+            "alex", f"ask C-1 <@{uid('dana')}|dana> Question {i}? by tomorrow 12:00"
+        )
+    await channel_shows(ws, channel, "Question 3?")
+    statements: list[str] = []
+
+    def seen(_conn: object, _cur: object, statement: str, *_args: object) -> None:
+        if not statement.startswith("BEGIN"):
+            statements.append(statement)
+
+    event.listen(ws.app.db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        await ws.bot.mirror.refresh(1)
+    finally:
+        event.remove(ws.app.db.engine.sync_engine, "before_cursor_execute", seen)
+    people = [s for s in statements if "FROM person" in s]
+    assert len(people) == 1, statements  # the owner, the asker and dana: one query
+    assert len(statements) <= 4, statements  # the clock, the case, its requests, the people

@@ -14,7 +14,8 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,11 +25,11 @@ from sqlalchemy import and_, or_
 from sqlmodel import col, select, update
 
 from ownit.bot.app import Ownit
-from ownit.bot.directory import Rules, calendar_of, members, mention
+from ownit.bot.directory import Rules, calendar_of, mention
 from ownit.bot.ladder import OPEN_STATES
 from ownit.bot.notices import when_for
 from ownit.handlers import render_slack as rs
-from ownit.storage.tables import Case, Person, Request, Team
+from ownit.storage.tables import Case, Membership, Person, Request, Team
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,40 @@ def _pending_expired() -> Any:
 
 def _claim_value() -> str:
     return f"{PENDING}{int(time.time()):012d}"
+
+
+@dataclass
+class Names:
+    """The people and teams that one sync's cards and posts name, each read once, in batches.
+
+    A session's identity map forgets a row as soon as nothing holds it, so `get` by `get` a card
+    read the same asker and assignee again for every line.
+    """
+
+    people: dict[int, Person] = field(default_factory=dict)
+    teams: dict[int, Team] = field(default_factory=dict)
+    staffed: set[int] = field(default_factory=set)
+
+    async def load(self, s: Any, reqs: Iterable[Request], people: Iterable[int] = ()) -> None:
+        reqs = list(reqs)
+        wanted = set(people)
+        for r in reqs:
+            wanted |= {i for i in (r.asked_by_id, r.assignee_id, r.answered_by_id) if i}
+        wanted -= set(self.people)
+        if wanted:
+            found = await s.exec(select(Person).where(col(Person.id).in_(wanted)))
+            self.people.update((p.id, p) for p in found.all())
+        teams = {r.team_id for r in reqs if r.team_id is not None} - set(self.teams)
+        if teams:
+            found = await s.exec(select(Team).where(col(Team.id).in_(teams)))
+            self.teams.update((t.id, t) for t in found.all())
+            staffed = await s.exec(
+                select(Membership.team_id)
+                .join(Person, col(Person.id) == col(Membership.person_id))
+                .where(col(Membership.team_id).in_(teams))
+                .distinct()
+            )
+            self.staffed.update(staffed.all())
 
 
 class CaseMirror:
@@ -85,18 +120,19 @@ class CaseMirror:
 
     async def sync(self) -> None:
         async with self._lock:
-            await self._post_cards()
-            await self._post_requests()
+            names = Names()
+            await self._post_cards(names)
+            await self._post_requests(names)
             dirty, self.dirty = self.dirty, set()
             for case_id in sorted(dirty):
                 try:
-                    await self.refresh(case_id)
+                    await self.refresh(case_id, names)
                 except Exception:
                     log.exception("refreshing the card of case %s failed", case_id)
 
     # ----------------------------------------------------------------------- posting
 
-    async def _post_cards(self) -> None:
+    async def _post_cards(self, names: Names) -> None:
         async with self.app.db.reader() as s:
             waiting = (
                 await s.exec(
@@ -118,7 +154,7 @@ class CaseMirror:
             if not await self._claim(Case, case_id, Case.message):
                 continue
             try:
-                await self._post_card(case_id)
+                await self._post_card(case_id, names)
             except Exception:
                 log.exception("posting the card of case %s failed; will retry", case_id)
                 await self._unclaim(Case, case_id, Case.message)
@@ -146,8 +182,8 @@ class CaseMirror:
                 .values({column.key: None})
             )
 
-    async def _post_card(self, case_id: int) -> None:
-        card, case = await self.card(case_id)
+    async def _post_card(self, case_id: int, names: Names) -> None:
+        card, case = await self.card(case_id, names)
         assert case.channel is not None
         blocks, text = rs.card_blocks(card), rs.card_text(card)
         try:
@@ -192,7 +228,7 @@ class CaseMirror:
             channel=dm["channel"]["id"], blocks=[*blocks, note], text=text, unfurl_links=False
         )
 
-    async def _post_requests(self) -> None:
+    async def _post_requests(self, names: Names) -> None:
         async with self.app.db.reader() as s:
             rows = (
                 await s.exec(
@@ -219,19 +255,20 @@ class CaseMirror:
             if not await self._claim(Request, req_id, Request.thread):
                 continue
             try:
-                await self._post_request(req_id)
+                await self._post_request(req_id, names)
             except Exception:
                 log.exception("posting request %s in its case thread failed; will retry", req_id)
                 await self._unclaim(Request, req_id, Request.thread)
 
-    async def _post_request(self, req_id: int) -> None:
+    async def _post_request(self, req_id: int, names: Names) -> None:
         rules, now = await self.app.rules(), await self.app.clock.now()
         async with self.app.db.reader() as s:
             req = await s.get(Request, req_id)
             assert req is not None
             case = await s.get(Case, req.case_id)
             assert case is not None and case.channel and case.thread
-            line = await self._line(s, req, rules, now)
+            await names.load(s, [req])
+        line = _line(req, names, rules, now)
         blocks = rs.request_post_blocks(line, case.key)
         resp = await self.client.chat_postMessage(
             channel=case.channel,
@@ -242,38 +279,30 @@ class CaseMirror:
         )
         ts = str(resp["ts"])
         async with self.app.db.session() as s:
-            fresh = await s.get(Request, req_id)
-            assert fresh is not None
-            fresh.platform, fresh.channel, fresh.thread = "slack", case.channel, ts
-            s.add(fresh)
+            await s.exec(
+                update(Request)
+                .where(col(Request.id) == req_id)
+                .values(platform="slack", channel=case.channel, thread=ts)
+            )
         self._seen[(case.channel, ts)] = _digest(blocks)
 
     # ----------------------------------------------------------------------- updating
 
-    async def refresh(self, case_id: int) -> None:
+    async def refresh(self, case_id: int, names: Names | None = None) -> None:
         """Update the card and the request posts of a case in place, where they changed."""
-        card, case = await self.card(case_id)
-        if case.platform != "slack" or not case.channel or not _posted(case.message):
+        case, card, posts = await self._read(case_id, names or Names(), posts=True)
+        if card is None:
             return
-        assert case.message is not None
+        assert case.channel is not None and case.message is not None
         await self._update(case.channel, case.message, rs.card_blocks(card), rs.card_text(card))
-        rules, now = await self.app.rules(), await self.app.clock.now()
-        async with self.app.db.reader() as s:
-            reqs = (
-                await s.exec(
-                    select(Request).where(Request.case_id == case_id).order_by(col(Request.id))
-                )
-            ).all()
-            lines = [(r, await self._line(s, r, rules, now)) for r in reqs]
-        for req, line in lines:
-            if req.channel and _posted(req.thread):
-                assert req.thread is not None
-                await self._update(
-                    req.channel,
-                    req.thread,
-                    rs.request_post_blocks(line, case.key),
-                    rs.request_post_text(line),
-                )
+        for req, line in posts:
+            assert req.channel is not None and req.thread is not None
+            await self._update(
+                req.channel,
+                req.thread,
+                rs.request_post_blocks(line, case.key),
+                rs.request_post_text(line),
+            )
 
     async def _update(self, channel: str, ts: str, blocks: list[Any], text: str) -> None:
         digest = _digest(blocks)
@@ -289,23 +318,41 @@ class CaseMirror:
 
     # ----------------------------------------------------------------------- reading
 
-    async def card(self, case_id: int) -> tuple[rs.CaseCard, Case]:
+    async def card(self, case_id: int, names: Names | None = None) -> tuple[rs.CaseCard, Case]:
+        case, card, _ = await self._read(case_id, names or Names())
+        assert card is not None
+        return card, case
+
+    async def _read(
+        self, case_id: int, names: Names, *, posts: bool = False
+    ) -> tuple[Case, rs.CaseCard | None, list[tuple[Request, rs.RequestLine]]]:
+        """A case's card and, with `posts`, the lines of its requests posted in Slack (no card
+        then if the case has none in Slack): the case, its requests and their people in three
+        queries."""
         rules, now = await self.app.rules(), await self.app.clock.now()
         async with self.app.db.reader() as s:
             case = await s.get(Case, case_id)
             if case is None:
                 raise LookupError(f"no case {case_id}")
-            owner = await s.get(Person, case.owner_id)
-            assert owner is not None
-            tz = calendar_of(owner, rules.calendar).tz
+            if posts and not _on_slack(case):
+                return case, None, []
             reqs = (
                 await s.exec(
                     select(Request).where(Request.case_id == case_id).order_by(col(Request.id))
                 )
             ).all()
             shown = on_card(list(reqs))
-            lines = [await self._line(s, r, rules, now) for r in shown]
+            posted = [r for r in reqs if r.channel and _posted(r.thread)] if posts else []
+            await names.load(s, [*shown, *posted], people=[case.owner_id])
+        owner = names.people.get(case.owner_id)
+        assert owner is not None
+        tz = calendar_of(owner, rules.calendar).tz
+        lines: dict[int | None, rs.RequestLine] = {}
+        for r in [*shown, *posted]:
+            if r.id not in lines:
+                lines[r.id] = _line(r, names, rules, now)
         return (
+            case,
             rs.CaseCard(
                 key=case.key,
                 customer=case.customer,
@@ -318,42 +365,48 @@ class CaseMirror:
                 promise_what=case.promise_text,
                 promise_kept=case.promise_kept,
                 handoffs=case.handoffs,
-                requests=lines,
+                requests=[lines[r.id] for r in shown],
                 more=len(reqs) - len(shown),
             ),
-            case,
+            [(r, lines[r.id]) for r in posted],
         )
 
-    async def _line(self, s: Any, r: Request, rules: Rules, now: datetime) -> rs.RequestLine:
-        """One request as the card shows it (read inside the caller's session: no nesting)."""
-        assignee = await s.get(Person, r.assignee_id) if r.assignee_id else None
-        team = await s.get(Team, r.team_id) if r.team_id else None
-        asker = await s.get(Person, r.asked_by_id)
-        answered = await s.get(Person, r.answered_by_id) if r.answered_by_id else None
-        if assignee is not None:
-            target: Any = mention(assignee)
-        elif team is not None:
-            target = f"the {team.name} team"
-            if not await members(s, team):
-                target += " (no members)"
-        else:
-            target = "someone"
-        tz = calendar_of(assignee or team, rules.calendar).tz
-        return rs.RequestLine(
-            key=r.key,
-            target=target,
-            asked_by=mention(asker) if asker else None,
-            question=r.question,
-            status=r.status,
-            deadline=r.deadline,
-            deadline_text=when_for(r.deadline, tz),
-            eta=r.eta,
-            eta_text=when_for(r.eta, tz) if r.eta else "",
-            answer=r.answer,
-            answered_by=mention(answered) if answered else None,
-            late=_late(r.deadline, now),
-            pending=r.pending_deadline is not None,
-        )
+
+def _line(r: Request, names: Names, rules: Rules, now: datetime) -> rs.RequestLine:
+    """One request as the card and its post show it (its people and team loaded in `names`)."""
+    assignee = names.people.get(r.assignee_id) if r.assignee_id else None
+    team = names.teams.get(r.team_id) if r.team_id else None
+    asker = names.people.get(r.asked_by_id)
+    answered = names.people.get(r.answered_by_id) if r.answered_by_id else None
+    if assignee is not None:
+        target: Any = mention(assignee)
+    elif team is not None:
+        target = f"the {team.name} team"
+        if team.id not in names.staffed:
+            target += " (no members)"
+    else:
+        target = "someone"
+    tz = calendar_of(assignee or team, rules.calendar).tz
+    return rs.RequestLine(
+        key=r.key,
+        target=target,
+        asked_by=mention(asker) if asker else None,
+        question=r.question,
+        status=r.status,
+        deadline=r.deadline,
+        deadline_text=when_for(r.deadline, tz),
+        eta=r.eta,
+        eta_text=when_for(r.eta, tz) if r.eta else "",
+        answer=r.answer,
+        answered_by=mention(answered) if answered else None,
+        late=_late(r.deadline, now),
+        pending=r.pending_deadline is not None,
+    )
+
+
+def _on_slack(case: Case) -> bool:
+    """Whether the case has a posted card to keep in step."""
+    return case.platform == "slack" and bool(case.channel) and _posted(case.message)
 
 
 def _late(deadline: datetime, now: datetime) -> bool:
