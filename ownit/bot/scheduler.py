@@ -170,9 +170,11 @@ class Scheduler:
         poll = 0.5 if self.clock.simulated else 5.0
         while not stop.is_set():
             try:
-                await self.sweep()
-                due = await self.next_due()
-                now = await self.clock.now()
+                # Most wake-ups (a command made a timer) find nothing due: one query tells.
+                due, now = await self.next_due(), await self.clock.now()
+                if due is not None and due <= now:
+                    await self.sweep()
+                    due, now = await self.next_due(), await self.clock.now()
                 wait = poll
                 if due is not None and not self.clock.simulated:
                     wait = min(poll, max(0.0, (due - now).total_seconds()))
