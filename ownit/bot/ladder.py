@@ -52,15 +52,22 @@ def step_times(
 
 
 async def schedule_request(
-    session: AsyncSession, *, req: Request, cal: Calendar, policy: Policy
+    session: AsyncSession, *, req: Request, cal: Calendar, policy: Policy, new: bool = False
 ) -> None:
-    """Create or move the request's pending steps; steps already fired stay fired."""
+    """Create or move the request's pending steps; steps already fired stay fired.
+
+    A `new` request (just asked) has no steps yet, so they are not looked for.
+    """
     assert req.id is not None
     times = step_times(cal, req.opened_at, req.deadline, policy)
-    existing = {
-        t.step: t
-        for t in (await session.exec(select(Timer).where(Timer.request_id == req.id))).all()
-    }
+    existing = (
+        {}
+        if new
+        else {
+            t.step: t
+            for t in (await session.exec(select(Timer).where(Timer.request_id == req.id))).all()
+        }
+    )
     for step, due in times.items():
         timer = existing.get(step)
         if timer is None:

@@ -165,7 +165,7 @@ async def ask(
     )
     if routed_note:
         record(session, case=case, request=req, kind="rerouted", at=now, text=routed_note)
-    await ladder.schedule_request(session, req=req, cal=cal, policy=rules.policy)
+    await ladder.schedule_request(session, req=req, cal=cal, policy=rules.policy, new=True)
 
     for person in await _target_people(session, req):
         if person.id == actor.id or (team and is_away(person, now)):
