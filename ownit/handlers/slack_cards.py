@@ -263,10 +263,16 @@ class CaseMirror:
     async def _post_request(self, req_id: int, names: Names) -> None:
         rules, now = await self.app.rules(), await self.app.clock.now()
         async with self.app.db.reader() as s:
-            req = await s.get(Request, req_id)
-            assert req is not None
-            case = await s.get(Case, req.case_id)
-            assert case is not None and case.channel and case.thread
+            found = (
+                await s.exec(
+                    select(Request, Case)
+                    .join(Case, col(Case.id) == col(Request.case_id))
+                    .where(col(Request.id) == req_id)
+                )
+            ).first()
+            assert found is not None
+            req, case = found
+            assert case.channel and case.thread
             await names.load(s, [req])
         line = _line(req, names, rules, now)
         blocks = rs.request_post_blocks(line, case.key)
