@@ -16,6 +16,8 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
+from sqlalchemy import or_
+from sqlmodel import col, update
 
 from ownit.bot.charts import decode_chart
 from ownit.bot.delivery import Unreachable
@@ -105,11 +107,13 @@ class SlackChannel:
             log.warning("chart upload to %s failed (%s); the text was sent", channel, error)
 
     async def _record_dm(self, request_id: int, person: Person, channel: str, ts: str) -> None:
+        """The request's DM is the assignee's, else the first one sent (one conditional update)."""
         async with self.bot.app.db.session() as s:
-            req = await s.get(Request, request_id)
-            if req is None:
-                return
-            mine = req.assignee_id == person.id
-            if mine or req.dm_channel is None:
-                req.dm_channel, req.dm_message = channel, ts
-                s.add(req)
+            await s.exec(
+                update(Request)
+                .where(
+                    col(Request.id) == request_id,
+                    or_(col(Request.assignee_id) == person.id, col(Request.dm_channel).is_(None)),
+                )
+                .values(dm_channel=channel, dm_message=ts)
+            )
