@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import or_
-from sqlmodel import col, select
+from sqlmodel import col, select, update
 
 from ownit.bot.clock import Clock, RealClock
 from ownit.bot.inbox import Arrivals
@@ -226,6 +226,13 @@ class Deliverer:
 
     async def _settle(self, row: Outbox, error: str | None, *, retry: bool) -> None:
         async with self.db.session() as s:
+            if error is None:  # sent, the usual case: one statement
+                await s.exec(
+                    update(Outbox)
+                    .where(col(Outbox.id) == row.id)
+                    .values(attempts=col(Outbox.attempts) + 1, error=None, sent=True)
+                )
+                return
             fresh = await s.get(Outbox, row.id)
             if fresh is None:
                 return
