@@ -211,4 +211,4 @@ async def test_card_refresh_reads_each_person_once(ws: Workspace) -> None:
         event.remove(ws.app.db.engine.sync_engine, "before_cursor_execute", seen)
     people = [s for s in statements if "FROM person" in s]
     assert len(people) == 1, statements  # the owner, the asker and dana: one query
-    assert len(statements) <= 4, statements  # the clock, the case, its requests, the people
+    assert len(statements) <= 3, statements  # the clock, the case with its requests, the people

@@ -21,11 +21,12 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, literal, or_, union_all
 from sqlmodel import col, select, update
 
 from ownit.bot.app import Ownit
 from ownit.bot.directory import Rules, calendar_of, mention
+from ownit.bot.figures import execute
 from ownit.bot.ladder import OPEN_STATES
 from ownit.bot.notices import when_for
 from ownit.handlers import render_slack as rs
@@ -40,6 +41,14 @@ CANT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_a
 
 def _pending_expired() -> Any:
     return f"{PENDING}{int(time.time()) - CLAIM_SECONDS:012d}"
+
+
+def _unclaimed(column: Any) -> Any:
+    """Nothing posted and nobody posting: no value, or a claim older than `CLAIM_SECONDS`."""
+    return or_(
+        col(column).is_(None),
+        and_(col(column).startswith(PENDING), col(column) < _pending_expired()),
+    )
 
 
 def _claim_value() -> str:
@@ -121,8 +130,11 @@ class CaseMirror:
     async def sync(self) -> None:
         async with self._lock:
             names = Names()
-            await self._post_cards(names)
-            await self._post_requests(names)
+            cards, posts = await self._waiting()
+            if cards:
+                await self._post_cards(cards, names)
+                _, posts = await self._waiting()  # a new card's thread takes its requests now
+            await self._post_requests(posts, names)
             dirty, self.dirty = self.dirty, set()
             for case_id in sorted(dirty):
                 try:
@@ -132,23 +144,30 @@ class CaseMirror:
 
     # ----------------------------------------------------------------------- posting
 
-    async def _post_cards(self, names: Names) -> None:
+    async def _waiting(self) -> tuple[list[int], list[int]]:
+        """The cases still without a card and the requests still without a post (or whose claim
+        expired), in one query."""
+        cards = select(literal("card"), col(Case.id)).where(
+            Case.platform == "slack", col(Case.channel).is_not(None), _unclaimed(Case.message)
+        )
+        posts = (
+            select(literal("post"), col(Request.id))
+            .join(Case, col(Case.id) == col(Request.case_id))
+            .where(
+                Case.platform == "slack",
+                col(Case.thread).is_not(None),
+                col(Case.thread).not_like(f"{PENDING}%"),
+                _unclaimed(Request.thread),
+            )
+        )
         async with self.app.db.reader() as s:
-            waiting = (
-                await s.exec(
-                    select(Case.id).where(
-                        Case.platform == "slack",
-                        col(Case.channel).is_not(None),
-                        or_(
-                            col(Case.message).is_(None),
-                            and_(
-                                col(Case.message).startswith(PENDING),
-                                col(Case.message) < _pending_expired(),
-                            ),
-                        ),
-                    )
-                )
-            ).all()
+            rows = (await execute(s, union_all(cards, posts))).all()
+        return (
+            sorted(row_id for kind, row_id in rows if kind == "card"),
+            sorted(row_id for kind, row_id in rows if kind == "post"),
+        )
+
+    async def _post_cards(self, waiting: list[int], names: Names) -> None:
         for case_id in waiting:
             assert case_id is not None
             if not await self._claim(Case, case_id, Case.message):
@@ -163,13 +182,7 @@ class CaseMirror:
         async with self.app.db.session() as s:
             res = await s.exec(
                 update(table)
-                .where(
-                    col(table.id) == row_id,
-                    or_(
-                        col(column).is_(None),
-                        and_(col(column).startswith(PENDING), col(column) < _pending_expired()),
-                    ),
-                )
+                .where(col(table.id) == row_id, _unclaimed(column))
                 .values({column.key: _claim_value()})
             )
             return bool(res.rowcount == 1)
@@ -228,27 +241,7 @@ class CaseMirror:
             channel=dm["channel"]["id"], blocks=[*blocks, note], text=text, unfurl_links=False
         )
 
-    async def _post_requests(self, names: Names) -> None:
-        async with self.app.db.reader() as s:
-            rows = (
-                await s.exec(
-                    select(Request.id)
-                    .join(Case, col(Case.id) == col(Request.case_id))
-                    .where(
-                        Case.platform == "slack",
-                        col(Case.thread).is_not(None),
-                        col(Case.thread).not_like(f"{PENDING}%"),
-                        or_(
-                            col(Request.thread).is_(None),
-                            and_(
-                                col(Request.thread).startswith(PENDING),
-                                col(Request.thread) < _pending_expired(),
-                            ),
-                        ),
-                    )
-                    .order_by(col(Request.id))
-                )
-            ).all()
+    async def _post_requests(self, rows: list[int], names: Names) -> None:
         for req_id in rows:
             assert req_id is not None
             log.debug("posting request %s in its case thread", req_id)
@@ -333,21 +326,24 @@ class CaseMirror:
         self, case_id: int, names: Names, *, posts: bool = False
     ) -> tuple[Case, rs.CaseCard | None, list[tuple[Request, rs.RequestLine]]]:
         """A case's card and, with `posts`, the lines of its requests posted in Slack (no card
-        then if the case has none in Slack): the case, its requests and their people in three
-        queries."""
+        then if the case has none in Slack): the case with its requests, then their people."""
         rules, now = await self.app.rules(), await self.app.clock.now()
         async with self.app.db.reader() as s:
-            case = await s.get(Case, case_id)
-            if case is None:
-                raise LookupError(f"no case {case_id}")
-            if posts and not _on_slack(case):
-                return case, None, []
-            reqs = (
+            rows = (
                 await s.exec(
-                    select(Request).where(Request.case_id == case_id).order_by(col(Request.id))
+                    select(Case, Request)
+                    .outerjoin(Request, col(Request.case_id) == col(Case.id))
+                    .where(col(Case.id) == case_id)
+                    .order_by(col(Request.id))
                 )
             ).all()
-            shown = on_card(list(reqs))
+            if not rows:
+                raise LookupError(f"no case {case_id}")
+            case = rows[0][0]
+            if posts and not _on_slack(case):
+                return case, None, []
+            reqs = [r for _, r in rows if r is not None]
+            shown = on_card(reqs)
             posted = [r for r in reqs if r.channel and _posted(r.thread)] if posts else []
             await names.load(s, [*shown, *posted], people=[case.owner_id])
         owner = names.people.get(case.owner_id)
