@@ -43,6 +43,16 @@ def _pending_expired() -> Any:
     return f"{PENDING}{int(time.time()) - CLAIM_SECONDS:012d}"
 
 
+async def _claim(s: Any, table: Any, row_id: int, column: Any) -> bool:
+    """Mark the row as being posted (`pending:<time>`) unless it is posted or someone is at it."""
+    res = await s.exec(
+        update(table)
+        .where(col(table.id) == row_id, _unclaimed(column))
+        .values({column.key: _claim_value()})
+    )
+    return bool(res.rowcount == 1)
+
+
 def _unclaimed(column: Any) -> Any:
     """Nothing posted and nobody posting: no value, or a claim older than `CLAIM_SECONDS`."""
     return or_(
@@ -180,12 +190,7 @@ class CaseMirror:
 
     async def _claim(self, table: Any, row_id: int, column: Any) -> bool:
         async with self.app.db.session() as s:
-            res = await s.exec(
-                update(table)
-                .where(col(table.id) == row_id, _unclaimed(column))
-                .values({column.key: _claim_value()})
-            )
-            return bool(res.rowcount == 1)
+            return await _claim(s, table, row_id, column)
 
     async def _unclaim(self, table: Any, row_id: int, column: Any) -> None:
         async with self.app.db.session() as s:
@@ -243,19 +248,19 @@ class CaseMirror:
 
     async def _post_requests(self, rows: list[int], names: Names) -> None:
         for req_id in rows:
-            assert req_id is not None
             log.debug("posting request %s in its case thread", req_id)
-            if not await self._claim(Request, req_id, Request.thread):
-                continue
             try:
                 await self._post_request(req_id, names)
             except Exception:
                 log.exception("posting request %s in its case thread failed; will retry", req_id)
-                await self._unclaim(Request, req_id, Request.thread)
 
     async def _post_request(self, req_id: int, names: Names) -> None:
+        """Claim the request and read it in one transaction, then post it (a failed post gives
+        the claim back)."""
         rules, now = await self.app.rules(), await self.app.clock.now()
-        async with self.app.db.reader() as s:
+        async with self.app.db.session() as s:
+            if not await _claim(s, Request, req_id, Request.thread):
+                return
             found = (
                 await s.exec(
                     select(Request, Case)
@@ -267,7 +272,14 @@ class CaseMirror:
             req, case = found
             assert case.channel and case.thread
             await names.load(s, [req])
-        line = _line(req, names, rules, now)
+        try:
+            await self._post_line(req_id, case, _line(req, names, rules, now))
+        except Exception:
+            await self._unclaim(Request, req_id, Request.thread)
+            raise
+
+    async def _post_line(self, req_id: int, case: Case, line: rs.RequestLine) -> None:
+        assert case.channel and case.thread
         blocks = rs.request_post_blocks(line, case.key)
         resp = await self.client.chat_postMessage(
             channel=case.channel,
