@@ -140,6 +140,8 @@ class Deliverer:
             if self.db.postgres:
                 q = q.with_for_update(skip_locked=True)
             rows = list((await s.exec(q)).all())
+            if not rows:
+                return 0
             for row in rows:
                 row.claimed_until = now + LEASE
                 s.add(row)
