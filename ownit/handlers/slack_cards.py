@@ -22,6 +22,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import and_, literal, or_, union_all
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select, update
 
 from ownit.bot.app import Ownit
@@ -76,6 +77,10 @@ class Names:
     people: dict[int, Person] = field(default_factory=dict)
     teams: dict[int, Team] = field(default_factory=dict)
     staffed: set[int] = field(default_factory=set)
+
+    def know(self, people: Iterable[Person | None]) -> None:
+        """People read along with something else (a join)."""
+        self.people.update((p.id, p) for p in people if p is not None and p.id is not None)
 
     async def load(self, s: Any, reqs: Iterable[Request], people: Iterable[int] = ()) -> None:
         reqs = list(reqs)
@@ -255,23 +260,27 @@ class CaseMirror:
                 log.exception("posting request %s in its case thread failed; will retry", req_id)
 
     async def _post_request(self, req_id: int, names: Names) -> None:
-        """Claim the request and read it in one transaction, then post it (a failed post gives
-        the claim back)."""
+        """Claim the request and read it with its case, asker and assignee in one transaction,
+        then post it (a failed post gives the claim back)."""
         rules, now = await self.app.rules(), await self.app.clock.now()
         async with self.app.db.session() as s:
             if not await _claim(s, Request, req_id, Request.thread):
                 return
+            asker, assignee = aliased(Person), aliased(Person)
             found = (
                 await s.exec(
-                    select(Request, Case)
+                    select(Request, Case, asker, assignee)
                     .join(Case, col(Case.id) == col(Request.case_id))
+                    .outerjoin(asker, col(asker.id) == col(Request.asked_by_id))
+                    .outerjoin(assignee, col(assignee.id) == col(Request.assignee_id))
                     .where(col(Request.id) == req_id)
                 )
             ).first()
             assert found is not None
-            req, case = found
+            req, case, *people = found
             assert case.channel and case.thread
-            await names.load(s, [req])
+            names.know(people)
+            await names.load(s, [req])  # whoever else it names, and its team
         try:
             await self._post_line(req_id, case, _line(req, names, rules, now))
         except Exception:
