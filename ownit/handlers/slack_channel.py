@@ -43,6 +43,7 @@ class SlackChannel:
     def __init__(self, bot: SlackBot) -> None:
         self.bot = bot
         self._dms: dict[str, str] = {}
+        self._links: dict[tuple[str, str | None], str] = {}
         self.sent = 0
 
     def reaches(self, person: Person) -> bool:
@@ -65,10 +66,25 @@ class SlackChannel:
             self._dms[user] = channel
         return channel
 
+    async def thread_link(self, case_key: str | None) -> str | None:
+        """The link to a case's thread, remembered once the card is posted (it never moves) for
+        as long as the workspace's address is the same."""
+        if not case_key:
+            return None
+        key = (case_key, self.bot.identity.url if self.bot.identity else None)
+        link = self._links.get(key)
+        if link is None:
+            link = await self.bot.thread_link(case_key)
+            if link is not None:
+                if len(self._links) > 50_000:
+                    self._links.clear()
+                self._links[key] = link
+        return link
+
     async def send(self, person: Person, msg: Message, row: Outbox) -> None:
         assert person.slack_id is not None
         channel = await self.dm(person.slack_id)
-        link = await self.bot.thread_link(msg.case)
+        link = await self.thread_link(msg.case)
         resp = await self.bot.client.chat_postMessage(
             channel=channel,
             text=rs.fallback_text(msg),
