@@ -189,6 +189,8 @@ async def test_database_down_at_the_acknowledgement(pg_url: str, fake: FakeSlack
         await fake.wait_for(
             "chat.postMessage", lambda c: "Acme" in text_of(c), channel="D" + uid("alex")
         )
+        # A handled row is deleted after its reply is sent, in the background.
+        await asyncio.wait_for(ws.app.inbox.settled(), timeout=5)
         async with ws.app.db.reader() as s:
             customers = set((await s.exec(select(Case.customer))).all())
             left = (await s.exec(text("SELECT count(*) FROM inbox"))).one()  # type: ignore[call-overload]
