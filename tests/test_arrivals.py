@@ -17,7 +17,7 @@ async def test_nothing_arriving_lets_work_through_at_once() -> None:
 
 async def test_work_waits_for_the_request_then_goes_soon_after_it_ends() -> None:
     arrivals = Arrivals()
-    arrivals._last_forced = time.monotonic()  # the forced turn was just taken
+    arrivals._last_forced = asyncio.get_running_loop().time()  # the forced turn was just taken
     with arrivals.arriving():
         waiting = [asyncio.create_task(arrivals.make_way()) for _ in range(5)]
         await asyncio.sleep(PATIENCE / 4)
@@ -47,7 +47,7 @@ async def test_under_unbroken_load_one_waiter_goes_per_patience_oldest_first() -
 
 async def test_a_cancelled_waiter_does_not_take_a_turn() -> None:
     arrivals = Arrivals()
-    arrivals._last_forced = time.monotonic()
+    arrivals._last_forced = asyncio.get_running_loop().time()
     done: list[str] = []
 
     async def work(name: str) -> None:

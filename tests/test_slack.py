@@ -21,6 +21,7 @@ from tests.fakes.slack_api import (
     start_ownit,
     text_of,
     uid,
+    until,
 )
 
 
@@ -98,11 +99,13 @@ async def test_whole_story(ws: Workspace) -> None:
     assert "needs your help on C-1" in readable(text_of(dm))
     assert set(buttons(dm)) == {"ownit_ack", "ownit_answer", "ownit_more_time", "ownit_redirect"}
     assert "https://acme.slack.com/archives/CSUPPORT/p" in text_of(dm)
-    for _ in range(100):  # the DM is recorded on the request just after it is sent
+
+    async def dm_recorded() -> bool:  # just after the DM is sent
         (req,) = await requests(ws)
-        if req.dm_channel is not None:
-            break
-        await asyncio.sleep(0.05)
+        return req.dm_channel is not None
+
+    await until(dm_recorded, within=5)
+    (req,) = await requests(ws)
     assert (req.dm_channel, req.dm_message) == ("DUDANA", ts_of(ws, dm))
 
     # the Acknowledge button: acknowledged at once, the answer through response_url

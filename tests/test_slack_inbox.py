@@ -4,9 +4,7 @@ the replica that took it or, if that one stops or dies first, by another."""
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import text, update
 from sqlmodel import func, select
@@ -22,6 +20,7 @@ from tests.fakes.slack_api import (
     start_ownit,
     text_of,
     uid,
+    until,
 )
 from tests.scale_support import Proxy
 
@@ -36,13 +35,6 @@ async def count(ws: Workspace, table: type) -> int:
 async def inbox(ws: Workspace) -> list[InboxItem]:
     async with ws.app.db.reader() as s:
         return list((await s.exec(select(InboxItem).order_by(InboxItem.id))).all())  # type: ignore[arg-type]
-
-
-async def until(check: Any, within: float = 15.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, "it never happened"
-        await asyncio.sleep(0.05)
 
 
 async def test_kept_before_acknowledged_and_handed_over_on_a_clean_stop(

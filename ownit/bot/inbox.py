@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
@@ -72,17 +71,16 @@ class Arrivals:
         self._last_forced = 0.0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
 
     @contextmanager
     def arriving(self) -> Iterator[None]:
         self.count += 1
-        self.last = time.monotonic()
+        self.last = _now()
         try:
             yield
         finally:
             self.count -= 1
-            self.last = time.monotonic()
+            self.last = _now()
             if not self.count and self._waiters:
                 self._wake_at(self.last + QUIET)
 
@@ -91,7 +89,7 @@ class Arrivals:
 
     async def make_way(self) -> None:
         """Wait while requests are arriving; under unbroken load one waiter goes per `PATIENCE`."""
-        now = time.monotonic()
+        now = _now()
         if not self.busy(now):
             return
         if now - self._last_forced >= PATIENCE and not self._waiters:
@@ -108,16 +106,14 @@ class Arrivals:
 
     def _wake_at(self, at: float) -> None:
         if self._timer is not None:
-            if self._timer_at <= at:
+            if self._timer.when() <= at:
                 return
             self._timer.cancel()
-        self._timer_at = at
-        delay = max(0.0, at - time.monotonic())
-        self._timer = asyncio.get_running_loop().call_later(delay, self._release)
+        self._timer = asyncio.get_running_loop().call_at(at, self._release)
 
     def _release(self) -> None:
         self._timer = None
-        now = time.monotonic()
+        now = _now()
         while self._waiters and self._waiters[0].done():  # cancelled while waiting
             self._waiters.popleft()
         if not self.busy(now):
@@ -131,6 +127,11 @@ class Arrivals:
             self._waiters.popleft().set_result(None)
         if self._waiters:
             self._wake_at(self._next_check(now))
+
+
+def _now() -> float:
+    """The event loop's clock, which its timers (`call_at`) keep."""
+    return asyncio.get_running_loop().time()
 
 
 @dataclass(frozen=True)

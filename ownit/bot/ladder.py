@@ -60,14 +60,10 @@ async def schedule_request(
     """
     assert req.id is not None
     times = step_times(cal, req.opened_at, req.deadline, policy)
-    existing = (
-        {}
-        if new
-        else {
-            t.step: t
-            for t in (await session.exec(select(Timer).where(Timer.request_id == req.id))).all()
-        }
-    )
+    existing: dict[str, Timer] = {}
+    if not new:
+        found = await session.exec(select(Timer).where(Timer.request_id == req.id))
+        existing = {t.step: t for t in found.all()}
     for step, due in times.items():
         timer = existing.get(step)
         if timer is None:

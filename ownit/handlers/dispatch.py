@@ -211,7 +211,7 @@ async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str 
         return Reply.duplicate(seen.reply)
     except Refusal as exc:
         return refusal(exc.message, exc.usage)
-    if isinstance(command, c.Admin) and command.verb == "policy":
+    if isinstance(command, c.Admin):  # the policy is the admins'; read it again after any
         app.rules_changed()
     app.poke()
     app.case_changed(reply.case, *(m.case for m in reply.messages))

@@ -689,6 +689,14 @@ class Workspace:
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # Monday 09:00 in London
 
 
+async def until(check: Any, within: float = 15.0) -> None:
+    """Wait for what ownit does in the background after its reply (`check` says when)."""
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, "it never happened"
+        await asyncio.sleep(0.05)
+
+
 async def start_ownit(
     db_url: str,
     fake: FakeSlack,
