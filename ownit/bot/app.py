@@ -69,6 +69,7 @@ class Ownit:
     metrics: Metrics = field(default_factory=Metrics)
     _pending: set[asyncio.Task[Any]] = field(default_factory=set)
     case_hooks: list[Callable[[str], None]] = field(default_factory=list)
+    wake_hooks: list[Callable[[], None]] = field(default_factory=list)
     _rules: tuple[float, Rules] | None = None
     _rules_version: int = 0
 
@@ -118,6 +119,7 @@ class Ownit:
                 lease=settings.inbox_lease,
                 workers=settings.inbox_workers,
                 arrivals=arrivals,
+                handles=settings.role != "web",
             ),
             org_file=path,
             shared=shared,
@@ -142,6 +144,17 @@ class Ownit:
         if version == self._rules_version:  # not changed here while we read
             self._rules = (time.monotonic(), rules)
         return rules
+
+    @property
+    def accepts(self) -> bool:
+        """This process answers the platforms' requests (roles `all` and `web`)."""
+        return self.settings.role != "worker"
+
+    @property
+    def handles(self) -> bool:
+        """This process handles the inbox and runs the timers, deliveries and digests (roles
+        `all` and `worker`)."""
+        return self.settings.role != "web"
 
     def rules_changed(self) -> None:
         """An admin changed the policy here: the next `rules()` reads it again."""
@@ -187,15 +200,26 @@ class Ownit:
                 return
 
     def run_background(self) -> None:
+        """The background work of a handling process; one that only acknowledges has none."""
+        if not self.handles:
+            return
         self.tasks.append(asyncio.create_task(self.scheduler.run(self.stop), name="scheduler"))
         self.tasks.append(asyncio.create_task(self.deliverer.run(self.stop), name="delivery"))
         self.tasks.append(
-            asyncio.create_task(self.shared.listen(self.stop, self.scheduler.wake.set), name="wake")
+            asyncio.create_task(self.shared.listen(self.stop, self._woken), name="wake")
         )
         self.tasks.append(asyncio.create_task(self.inbox.run(self.stop), name="inbox"))
         from ownit.bot.digests import Digester
 
         self.tasks.append(asyncio.create_task(Digester(self).run(self.stop), name="digests"))
+
+    def _woken(self) -> None:
+        """Another process changed something (a web process handling a modal among them): look
+        at the timers, notices and cards now."""
+        self.scheduler.wake.set()
+        self.deliverer.wake.set()
+        for hook in self.wake_hooks:
+            hook()
 
     async def close(self) -> None:
         self.stop.set()
@@ -205,6 +229,7 @@ class Ownit:
                 await asyncio.wait_for(task, timeout=5)
             except (TimeoutError, asyncio.CancelledError):
                 task.cancel()
+        await self.inbox.close()
         await self.shared.close()
         await self.db.dispose()
 

@@ -100,7 +100,7 @@ async def _serve(settings: Settings) -> None:
     await site.start()
     app.run_background()
     _settle_heap()
-    log.info("ownit listening on %s:%s", settings.host, settings.port)
+    log.info("ownit (%s) listening on %s:%s", settings.role, settings.host, settings.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ownit.storage.db import DatabaseUrlError, async_url
@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     database_url: str = Field("sqlite:///ownit.db", alias="DATABASE_URL")
+    role: Literal["all", "web", "worker"] = Field("all", alias="OWNIT_ROLE")
     redis_url: str | None = Field(None, alias="REDIS_URL")
     port: int = Field(3000, alias="PORT", ge=1, le=65535)
     host: str = Field("0.0.0.0", alias="HOST")
@@ -57,6 +58,17 @@ class Settings(BaseSettings):
             async_url(v)
         except DatabaseUrlError as exc:
             raise ValueError(str(exc)) from exc
+        return v
+
+    @field_validator("role")
+    @classmethod
+    def _role(cls, v: str, info: ValidationInfo) -> str:
+        url = info.data.get("database_url")
+        if v != "all" and url and async_url(url).startswith("sqlite"):
+            raise ValueError(
+                f"{v!r} needs a PostgreSQL database shared by the web and worker processes "
+                "(DATABASE_URL=postgresql://…); on SQLite one process does both (OWNIT_ROLE=all)"
+            )
         return v
 
     @field_validator("timezone")

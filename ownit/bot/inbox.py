@@ -8,6 +8,11 @@ lease lapses and any replica takes the row over. Handling is idempotent (the del
 written in the command's own transaction), so a row handled twice changes nothing; a handled row
 is deleted.
 
+A process that only acknowledges (`handles=False`, the web role) writes its rows unleased and
+says so on PostgreSQL's `NOTIFY` channel in the same statement; the processes that handle listen
+there and take such rows at once, each no more than its workers can start soon, so several share
+the load. They also look every second, should a notification be lost.
+
 Background work gives way to acknowledgements (`Arrivals`): while requests are arriving it waits,
 starting one piece every `PATIENCE` seconds at least, so a burst is acknowledged first and worked
 off after.
@@ -42,17 +47,26 @@ WORKERS = 8
 QUIET = 0.005  # no request arrived for this long: nobody is waiting for an acknowledgement
 PATIENCE = 0.2  # under unbroken load, still start one delivery this often
 TAKE = 200  # rows taken over per statement
+POLL = 1.0  # seconds between looks for unleased rows when no notification comes
+CHANNEL = "ownit_inbox"  # PostgreSQL NOTIFY channel: unleased rows were written
 
 Handler = Callable[[str, dict[str, Any]], Awaitable[None]]
 TABLE = InboxItem.__table__  # type: ignore[attr-defined]
 _PG_INSERT = text(
     """
     INSERT INTO inbox (key, platform, kind, payload, received_at, taken_by, taken_until, attempts)
-    SELECT k, p, t, CAST(d AS json), CAST(:now AS timestamptz), :me, CAST(:until AS timestamptz), 1
+    SELECT k, p, t, CAST(d AS json), CAST(:now AS timestamptz), :me, CAST(:until AS timestamptz),
+           CAST(:tried AS integer)
     FROM unnest(CAST(:keys AS text[]), CAST(:platforms AS text[]), CAST(:kinds AS text[]),
                 CAST(:payloads AS text[])) AS u(k, p, t, d)
     ON CONFLICT (key) DO NOTHING
     RETURNING id, key
+    """
+)
+_PG_INSERT_NOTIFY = text(  # the same, telling the handling processes in its own transaction
+    f"""
+    WITH kept AS ({_PG_INSERT.text})
+    SELECT id, key FROM kept, (SELECT pg_notify('{CHANNEL}', '')) AS told
     """
 )
 
@@ -152,8 +166,10 @@ class Inbox:
         lease: float = LEASE,
         workers: int = WORKERS,
         arrivals: Arrivals | None = None,
+        handles: bool = True,
     ) -> None:
         self.db = db
+        self.handles = handles
         self.arrivals = arrivals or Arrivals()
         self.metrics = metrics or Metrics()
         self.lease = lease
@@ -175,6 +191,10 @@ class Inbox:
         self._tasks: list[asyncio.Task[None]] = []
         self._settled = asyncio.Event()
         self._settled.set()
+        self._arrived = asyncio.Event()  # unleased rows may be waiting: take some now
+        self._more = False  # the last take was cut short by the queue's room
+        self._listener: AsyncConnection | None = None  # hears of unleased rows (PostgreSQL)
+        self._ear: Any = None  # the driver's connection under it, to see it was lost
 
     def on(self, platform: str, handler: Handler) -> None:
         """Handle this platform's deliveries (`handler(kind, payload)`) here."""
@@ -212,13 +232,18 @@ class Inbox:
                 new = ids.pop(row["key"], None)
                 if new is not None:
                     self.metrics.inbox_accepted.labels(row["platform"]).inc()
-                    self._hold(Item(new, row["platform"], row["kind"], row["payload"], now))
+                    if self.handles:
+                        self._hold(Item(new, row["platform"], row["kind"], row["payload"], now))
                 if not future.done():
                     future.set_result(new is not None)
 
     async def _insert(self, rows: list[dict[str, Any]], now: datetime) -> dict[str, int]:
-        """One statement for the whole batch; rows whose key is already there are skipped."""
-        until = now + timedelta(seconds=self.lease)
+        """One statement for the whole batch; rows whose key is already there are skipped.
+
+        A handling process leases its rows to itself; one that only acknowledges leaves them
+        lapsed, for whichever process handles them first.
+        """
+        until = now + timedelta(seconds=self.lease) if self.handles else now
         if self._conn is None:  # its own connection: no pool checkout (and ping) per batch
             self._conn = await self.db.engine.connect()
             if self.db.postgres:  # one statement, its own transaction: no BEGIN/COMMIT trips
@@ -238,17 +263,19 @@ class Inbox:
     async def _insert_on(
         self, conn: AsyncConnection, rows: list[dict[str, Any]], now: datetime, until: datetime
     ) -> dict[str, int]:
+        me = self.replica if self.handles else ""
         if self.db.postgres:  # column arrays: no per-row work in the driver or SQLAlchemy
             result = await conn.execute(
-                _PG_INSERT,
+                _PG_INSERT if self.handles else _PG_INSERT_NOTIFY,
                 {
                     "keys": [r["key"] for r in rows],
                     "platforms": [r["platform"] for r in rows],
                     "kinds": [r["kind"] for r in rows],
                     "payloads": [json.dumps(r["payload"]) for r in rows],
                     "now": now,
-                    "me": self.replica,
+                    "me": me,
                     "until": until,
+                    "tried": 1 if self.handles else 0,
                 },
             )
         else:
@@ -257,8 +284,9 @@ class Inbox:
                 .on_conflict_do_nothing(index_elements=["key"])
                 .returning(TABLE.c.id, TABLE.c.key)
             )
-            lease = {"received_at": now, "taken_by": self.replica, "taken_until": until}
-            result = await conn.execute(stmt, [{**r, **lease, "attempts": 1} for r in rows])
+            lease = {"received_at": now, "taken_by": me, "taken_until": until}
+            lease["attempts"] = 1 if self.handles else 0
+            result = await conn.execute(stmt, [{**r, **lease} for r in rows])
         return {key: id_ for id_, key in result.all()}
 
     def _hold(self, item: Item) -> None:
@@ -272,10 +300,15 @@ class Inbox:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work off the inbox until `stop`; then let other replicas have what is left at once."""
+        if not self.handles:
+            await stop.wait()
+            await self.close()
+            return
         self._running = True
         self._tasks = [
             asyncio.create_task(self._work(), name=f"inbox-{i}") for i in range(self.workers)
         ]
+        self._tasks.append(asyncio.create_task(self._wake_on(stop), name="inbox-stop"))
         try:
             await self._keep(stop)
         finally:
@@ -283,34 +316,80 @@ class Inbox:
 
     async def close(self) -> None:
         """Finish what is being handled (a few seconds at most) and release the rest."""
-        if not self._running:
-            return
-        self._running = False
-        tasks, self._tasks = self._tasks, []
-        with suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), timeout=5)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        with suppress(Exception):
-            await self._delete_done()
-            await self._release()
-        if self._conn is not None:
+        if self._running:
+            self._running = False
+            tasks, self._tasks = self._tasks, []
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), timeout=5)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             with suppress(Exception):
-                await self._conn.close()
-            self._conn = None
+                await self._delete_done()
+                await self._release()
+        for conn in (self._conn, self._listener):
+            if conn is not None:
+                with suppress(Exception):
+                    await conn.close()
+        self._conn = self._listener = self._ear = None
+
+    async def _wake_on(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._arrived.set()
 
     async def _keep(self, stop: asyncio.Event) -> None:
-        """Renew this replica's leases and take over lapsed ones, a few times per lease."""
+        """Renew this replica's leases a few times per lease; take lapsed and unleased rows when
+        told of them, and every `POLL` seconds on PostgreSQL should a notification go astray."""
+        loop = asyncio.get_running_loop()
+        renew_at = 0.0
         while not stop.is_set() and self._running:
+            self._arrived.clear()
             try:
-                await self._renew()
-                while await self._take_over() == TAKE:
-                    pass
+                if loop.time() >= renew_at:
+                    await self._renew()
+                    renew_at = loop.time() + self.lease / 3
+                await self._listen()
+                await self._take_more()
             except Exception as exc:
                 log.warning("inbox upkeep failed (%s); trying again shortly", exc)
+            wait = renew_at - loop.time()
+            if self.db.postgres:
+                wait = min(wait, POLL)
             with suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.lease / 3)
+                await asyncio.wait_for(self._arrived.wait(), timeout=max(wait, 0.01))
+
+    async def _listen(self) -> None:
+        """Hear of rows written unleased (PostgreSQL `LISTEN`), reconnecting after a loss."""
+        if not self.db.postgres or (self._ear is not None and not self._ear.is_closed()):
+            return
+        if self._listener is not None:
+            with suppress(Exception):
+                await self._listener.close()
+        self._listener = self._ear = None
+        conn = await self.db.engine.connect()
+        try:
+            ear = (await conn.get_raw_connection()).driver_connection
+            await ear.add_listener(CHANNEL, self._heard)  # type: ignore[union-attr]
+        except Exception:
+            await conn.close()
+            raise
+        self._listener, self._ear = conn, ear
+
+    def _heard(self, *_: object) -> None:
+        self._arrived.set()
+
+    async def _take_more(self) -> None:
+        """Take lapsed rows, no more than the workers can start soon, so that other processes
+        get their share; when the queue runs low again, the workers ask for more."""
+        while True:
+            room = min(TAKE, 2 * self.workers - self.queue.qsize())
+            if room <= 0:
+                self._more = True
+                return
+            taken = await self._take_over(room)
+            self._more = taken == room
+            if not self._more:
+                return
 
     async def _renew(self) -> None:
         until = datetime.now(UTC) + timedelta(seconds=self.lease)
@@ -319,8 +398,9 @@ class Inbox:
                 update(TABLE).where(TABLE.c.taken_by == self.replica).values(taken_until=until)
             )
 
-    async def _take_over(self) -> int:
-        """Take rows whose replica stopped renewing them (it died); give up on poison ones."""
+    async def _take_over(self, limit: int = TAKE) -> int:
+        """Take rows left unleased or whose replica stopped renewing them (it died); give up on
+        poison ones."""
         if not self.handlers or not self.workers:
             return 0
         now = datetime.now(UTC)
@@ -328,7 +408,7 @@ class Inbox:
             select(TABLE.c.id)
             .where(TABLE.c.taken_until < now, TABLE.c.platform.in_(list(self.handlers)))
             .order_by(TABLE.c.id)
-            .limit(TAKE)
+            .limit(limit)
         )
         if self.db.postgres:
             lapsed = lapsed.with_for_update(skip_locked=True)
@@ -360,14 +440,18 @@ class Inbox:
                 log.error("inbox: gave up on %s after %s attempts", r.key, r.attempts - 1)
                 self.metrics.inbox_handled.labels("abandoned").inc()
                 continue
-            log.info("inbox: taking over %s (attempt %s)", r.key, r.attempts)
-            self.metrics.inbox_taken_over.inc()
+            if r.attempts > 1:  # not a row an acknowledging process left for us
+                log.info("inbox: taking over %s (attempt %s)", r.key, r.attempts)
+                self.metrics.inbox_taken_over.inc()
             self._hold(Item(r.id, r.platform, r.kind, r.payload, r.received_at))
         return len(rows)
 
     async def _work(self) -> None:
         while True:
             item = await self.queue.get()
+            if self._more and self.queue.qsize() < self.workers:
+                self._more = False
+                self._arrived.set()
             await self.arrivals.make_way()
             if not self._running:
                 return

@@ -186,9 +186,11 @@ class SlackBot:
             self.app.deliverer.channels.append(self.channel)
         self.app.case_hooks.append(self._case_changed)
         self.spawn(self._whoami(), name="slack-auth")
-        self.spawn(self._link_directory(), name="slack-directory")
-        self.spawn(self.mirror.run(self.stop), name="slack-cards")
-        if self.settings.slack_app_token:
+        if self.app.handles:  # a web process leaves cards and the directory to the workers
+            self.spawn(self._link_directory(), name="slack-directory")
+            self.spawn(self.mirror.run(self.stop), name="slack-cards")
+            self.app.wake_hooks.append(self.mirror.kick)
+        if self.settings.slack_app_token and self.app.accepts:
             from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
             self.socket = AsyncSocketModeHandler(
@@ -202,6 +204,8 @@ class SlackBot:
         self.mirror.wake.set()
         if self._case_changed in self.app.case_hooks:
             self.app.case_hooks.remove(self._case_changed)
+        if self.mirror.kick in self.app.wake_hooks:
+            self.app.wake_hooks.remove(self.mirror.kick)
         if self.channel in self.app.deliverer.channels:
             self.app.deliverer.channels.remove(self.channel)
         if self.socket is not None:
@@ -1024,10 +1028,12 @@ SLACK_KEY = web.AppKey("slack", SlackBot)
 
 
 async def plugin(web_app: web.Application, app: Ownit) -> None:
-    """Mount Slack on the web app: `POST /slack/events` (HTTP mode) and Socket Mode if set."""
+    """Mount Slack on the web app: `POST /slack/events` (HTTP mode) and Socket Mode if set.
+
+    A worker process serves neither: it handles what the web processes acknowledged."""
     bot = SlackBot(app)
     web_app[SLACK_KEY] = bot
-    if app.settings.slack_signing_secret:
+    if app.settings.slack_signing_secret and app.accepts:
         web_app.router.add_post("/slack/events", bot.http)
 
     async def _start(_: web.Application) -> None:
