@@ -5,7 +5,10 @@ In one run, on the same machine, the same signed Slack slash commands go to:
   bolt's defaults and with `process_before_response=True` (what ownit uses); the faster of the two
   is the reference;
 - ownit ×1: one `ownit serve` process (PostgreSQL, Redis, a fake Slack Web API);
-- ownit ×3: three `ownit serve` processes, the requests spread round-robin, as a load balancer.
+- ownit ×3: three `ownit serve` processes, the requests spread round-robin, as a load balancer;
+- ownit web + worker: one process that only acknowledges (`OWNIT_ROLE=web`) and one that handles
+  (`OWNIT_ROLE=worker`) at a lower CPU priority, as when the two share a machine: handling then
+  takes the CPU that acknowledgements leave.
 Each target gets a closed loop (N clients sending as fast as answered: the throughput) and then a
 steady open-loop rate (requests started on schedule whatever the answers do, so a slow server's
 queueing counts in its latency). Latency is from the scheduled start to the answer.
@@ -270,9 +273,9 @@ async def main() -> None:
     p.add_argument("--rate", type=float, action="append", help="steady rates to offer (per s)")
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--clients", type=int, default=16, help="closed-loop concurrency")
-    p.add_argument("--only", choices=["bare", "one", "three"], action="append")
+    p.add_argument("--only", choices=["bare", "one", "three", "split"], action="append")
     args = p.parse_args()
-    only = set(args.only or ["bare", "one", "three"])
+    only = set(args.only or ["bare", "one", "three", "split"])
     fake = await FakeSlack().start()
     logs = Path(tempfile.mkdtemp(prefix="ownit-bench-"))
     results: list[Stats] = []
@@ -296,8 +299,13 @@ async def main() -> None:
             finally:
                 bare.terminate()
                 bare.wait()
-        for label, count in (("ownit ×1", 1), ("ownit ×3", 3)):
-            if ("one" if count == 1 else "three") not in only:
+        setups = (
+            ("ownit ×1", "one", ["all"]),
+            ("ownit ×3", "three", ["all"] * 3),
+            ("ownit web + worker", "split", ["web", "worker"]),
+        )
+        for label, key, roles in setups:
+            if key not in only:
                 continue
             name, url = await fresh_database()
             replicas: list[Replica] = []
@@ -308,15 +316,18 @@ async def main() -> None:
                     "SLACK_API_URL": fake.url,
                     "OWNIT_CLOCK": "real",
                 }
-                first = Replica(replica_env(url, redis_url=REDIS, **slack), logs / "r0.log")
-                first.wait_ready(60)  # migrates the database before the others start
-                replicas.append(first)
-                for i in range(1, count):
-                    r = Replica(replica_env(url, redis_url=REDIS, **slack), logs / f"r{i}.log")
+                for i, role in enumerate(roles):
+                    env = replica_env(url, redis_url=REDIS, OWNIT_ROLE=role, **slack)
+                    r = Replica(env, logs / f"{key}-{i}-{role}.log")
+                    if role == "worker":
+                        os.setpriority(os.PRIO_PROCESS, r.proc.pid, 10)
+                    r.wait_ready(60)  # the first migrates the database before the others start
                     replicas.append(r)
-                for r in replicas:
-                    r.wait_ready(60)
-                bases = [f"http://127.0.0.1:{r.port}" for r in replicas]
+                bases = [
+                    f"http://127.0.0.1:{r.port}"
+                    for r, role in zip(replicas, roles, strict=True)
+                    if role != "worker"
+                ]
                 pids = [r.proc.pid for r in replicas]
                 results += await measure(label, bases, fake, args, pids, db=url)
             finally:

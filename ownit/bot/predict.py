@@ -5,8 +5,9 @@ the new request's window in their own business time: how many were answered with
 When few were, the owner hears it at once ("Dana Billing answered 3 of their last 10 billing
 questions within 4 business hours"), so they can ask someone else or promise the customer less.
 
-One indexed query (requests by assignee, or by team, newest first), at most `HISTORY * 2` rows;
-the same category is preferred when there are enough of those.
+One query of at most `HISTORY * 2` rows, the newest of each index it reads (a person's requests
+by assignee and by who answered them, or a team's), so its cost does not grow with a busy
+colleague's record; the same category is preferred when there are enough of those.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, Select, select, union
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -77,22 +78,20 @@ async def forecast(
     if window <= timedelta(0) or target.id is None:
         return None
     if isinstance(target, Person):
-        whose = or_(col(Request.assignee_id) == target.id, col(Request.answered_by_id) == target.id)
+        newest = union(
+            _newest(col(Request.assignee_id) == target.id, now),
+            _newest(col(Request.answered_by_id) == target.id, now),
+        ).subquery()
         who = target.name
     else:
-        whose = col(Request.team_id) == target.id
+        newest = _newest(col(Request.team_id) == target.id, now).subquery()
         who = f"The {target.name} team"
     rows = (
         await execute(
             session,
-            select(
-                col(Request.opened_at),
-                col(Request.answered_at),
-                col(Case.category),
-            )
-            .join(Case, col(Case.id) == col(Request.case_id))
-            .where(whose, col(Request.status) != "cancelled", col(Request.opened_at) < now)
-            .order_by(col(Request.opened_at).desc())
+            select(newest.c.opened_at, newest.c.answered_at, col(Case.category))
+            .join(Case, col(Case.id) == newest.c.case_id)
+            .order_by(newest.c.opened_at.desc())
             .limit(HISTORY * 2),
         )
     ).all()
@@ -114,6 +113,20 @@ async def forecast(
         window=window,
         category=category if use_category else None,
     )
+
+
+def _newest(whose: ColumnElement[bool], now: datetime) -> Select[tuple[object, ...]]:
+    """The latest requests matching `whose`, read newest first from its (…, opened_at) index."""
+    latest = (
+        select(
+            col(Request.id), col(Request.case_id), col(Request.opened_at), col(Request.answered_at)
+        )
+        .where(whose, col(Request.status) != "cancelled", col(Request.opened_at) < now)
+        .order_by(col(Request.opened_at).desc())
+        .limit(HISTORY * 2)
+        .subquery()
+    )
+    return select(latest)
 
 
 async def warnings(

@@ -110,6 +110,7 @@ class Request(SQLModel, table=True):
         Index("ix_request_answered_by_at", "answered_by_id", "answered_at"),
         Index("ix_request_assignee_opened", "assignee_id", "opened_at"),
         Index("ix_request_team_opened", "team_id", "opened_at"),
+        Index("ix_request_answered_by_opened", "answered_by_id", "opened_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id", index=True)
@@ -211,7 +212,7 @@ class InboxItem(SQLModel, table=True):
 
     __tablename__ = "inbox"
     id: int | None = Field(default=None, primary_key=True)
-    key: str = Field(unique=True, max_length=200)
+    key: str = Field(unique=True, index=True, max_length=200)
     platform: str = Field(max_length=20)
     kind: str = Field(max_length=20)
     payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
