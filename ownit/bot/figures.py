@@ -337,9 +337,9 @@ class Figures:
         }
 
 
-async def execute(session: AsyncSession, stmt: Any) -> Any:
+async def execute(session: AsyncSession, stmt: Any, params: dict[str, Any] | None = None) -> Any:
     """Run a core select (sqlmodel's overloads do not type multi-column aggregates)."""
-    return await session.exec(stmt)
+    return await session.exec(stmt, params=params)
 
 
 def asked_of(scope: Scope) -> ColumnElement[bool]:

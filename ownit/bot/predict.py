@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select, union
+from sqlalchemy import CompoundSelect, Select, bindparam, select, union
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -77,24 +79,10 @@ async def forecast(
     window = cal.between(now, deadline)
     if window <= timedelta(0) or target.id is None:
         return None
-    if isinstance(target, Person):
-        newest = union(
-            _newest(col(Request.assignee_id) == target.id, now),
-            _newest(col(Request.answered_by_id) == target.id, now),
-        ).subquery()
-        who = target.name
-    else:
-        newest = _newest(col(Request.team_id) == target.id, now).subquery()
-        who = f"The {target.name} team"
-    rows = (
-        await execute(
-            session,
-            select(newest.c.opened_at, newest.c.answered_at, col(Case.category))
-            .join(Case, col(Case.id) == newest.c.case_id)
-            .order_by(newest.c.opened_at.desc())
-            .limit(HISTORY * 2),
-        )
-    ).all()
+    person = isinstance(target, Person)
+    who = target.name if person else f"The {target.name} team"
+    params = {"who": target.id, "now": now}
+    rows = (await execute(session, _record(person), params)).all()
     decided = []
     for opened, answered, cat in rows:
         if answered is not None:
@@ -115,18 +103,39 @@ async def forecast(
     )
 
 
-def _newest(whose: ColumnElement[bool], now: datetime) -> Select[tuple[object, ...]]:
-    """The latest requests matching `whose`, read newest first from its (…, opened_at) index."""
+def _newest(whose: Any) -> Select[tuple[object, ...]]:
+    """The latest requests whose `whose` is `who`, newest first from its (…, opened_at) index."""
     latest = (
         select(
             col(Request.id), col(Request.case_id), col(Request.opened_at), col(Request.answered_at)
         )
-        .where(whose, col(Request.status) != "cancelled", col(Request.opened_at) < now)
+        .where(
+            whose == bindparam("who"),
+            col(Request.status) != "cancelled",
+            col(Request.opened_at) < bindparam("now"),
+        )
         .order_by(col(Request.opened_at).desc())
         .limit(HISTORY * 2)
         .subquery()
     )
     return select(latest)
+
+
+@cache
+def _record(person: bool) -> Select[tuple[object, ...]]:
+    """The statement, built once (building it cost more than running it)."""
+    newest: Select[tuple[object, ...]] | CompoundSelect[tuple[object, ...]]
+    if person:
+        newest = union(_newest(col(Request.assignee_id)), _newest(col(Request.answered_by_id)))
+    else:
+        newest = _newest(col(Request.team_id))
+    rows = newest.subquery()
+    return (
+        select(rows.c.opened_at, rows.c.answered_at, col(Case.category))
+        .join(Case, col(Case.id) == rows.c.case_id)
+        .order_by(rows.c.opened_at.desc())
+        .limit(HISTORY * 2)
+    )
 
 
 async def warnings(
