@@ -8,7 +8,10 @@ In one run, on the same machine, the same signed Slack slash commands go to:
 - ownit ×3: three `ownit serve` processes, the requests spread round-robin, as a load balancer;
 - ownit web + worker: one process that only acknowledges (`OWNIT_ROLE=web`) and one that handles
   (`OWNIT_ROLE=worker`) at a lower CPU priority, as when the two share a machine: handling then
-  takes the CPU that acknowledgements leave.
+  takes the CPU that acknowledgements leave;
+- ownit web, worker away: the same two, the worker stopped (SIGSTOP) while the load runs and let
+  go after it, as when workers run on CPUs of their own: the acknowledgements alone, then the
+  backlog handled.
 Each target gets a closed loop (N clients sending as fast as answered: the throughput) and then a
 steady open-loop rate (requests started on schedule whatever the answers do, so a slow server's
 queueing counts in its latency). Latency is from the scheduled start to the answer.
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -246,6 +250,7 @@ async def measure(
     args: argparse.Namespace,
     pids: list[int],
     db: str | None = None,
+    paused: list[int] | None = None,
 ) -> list[Stats]:
     out = []
     async with Load(bases, fake) as load:
@@ -256,12 +261,16 @@ async def measure(
         await drained(db, 0)
         phases = [None, *(args.rate or [25, 50, 100])]
         for rate in phases:
+            for pid in paused or []:
+                os.kill(pid, signal.SIGSTOP)
             began, cpu = time.perf_counter(), cpu_seconds(pids)
             if rate is None:
                 stats = await load.closed(target, args.clients, args.seconds)
             else:
                 stats = await load.steady(target, rate, args.seconds)
             stats.cpu = cpu_seconds(pids) - cpu
+            for pid in paused or []:
+                os.kill(pid, signal.SIGCONT)
             stats.handled_in = await drained(db, began)
             out.append(stats)
             print(stats.line(), flush=True)
@@ -273,9 +282,10 @@ async def main() -> None:
     p.add_argument("--rate", type=float, action="append", help="steady rates to offer (per s)")
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--clients", type=int, default=16, help="closed-loop concurrency")
-    p.add_argument("--only", choices=["bare", "one", "three", "split"], action="append")
+    targets = ["bare", "one", "three", "split", "away"]
+    p.add_argument("--only", choices=targets, action="append")
     args = p.parse_args()
-    only = set(args.only or ["bare", "one", "three", "split"])
+    only = set(args.only or targets)
     fake = await FakeSlack().start()
     logs = Path(tempfile.mkdtemp(prefix="ownit-bench-"))
     results: list[Stats] = []
@@ -303,6 +313,7 @@ async def main() -> None:
             ("ownit ×1", "one", ["all"]),
             ("ownit ×3", "three", ["all"] * 3),
             ("ownit web + worker", "split", ["web", "worker"]),
+            ("ownit web, worker away", "away", ["web", "worker"]),
         )
         for label, key, roles in setups:
             if key not in only:
@@ -329,7 +340,11 @@ async def main() -> None:
                     if role != "worker"
                 ]
                 pids = [r.proc.pid for r in replicas]
-                results += await measure(label, bases, fake, args, pids, db=url)
+                workers = [
+                    r.proc.pid for r, role in zip(replicas, roles, strict=True) if role == "worker"
+                ]
+                away = workers if key == "away" else []
+                results += await measure(label, bases, fake, args, pids, db=url, paused=away)
             finally:
                 for r in replicas:
                     r.stop()
