@@ -241,9 +241,10 @@ class Inbox:
         """One statement for the whole batch; rows whose key is already there are skipped.
 
         A handling process leases its rows to itself; one that only acknowledges leaves them
-        lapsed, for whichever process handles them first.
+        lapsed (by a whole lease, so a worker whose clock is a little behind sees them so too),
+        for whichever process handles them first.
         """
-        until = now + timedelta(seconds=self.lease) if self.handles else now
+        until = now + timedelta(seconds=self.lease if self.handles else -self.lease)
         if self._conn is None:  # its own connection: no pool checkout (and ping) per batch
             self._conn = await self.db.engine.connect()
             if self.db.postgres:  # one statement, its own transaction: no BEGIN/COMMIT trips
@@ -352,6 +353,7 @@ class Inbox:
                 await self._take_more()
             except Exception as exc:
                 log.warning("inbox upkeep failed (%s); trying again shortly", exc)
+                renew_at = max(renew_at, loop.time() + POLL)  # the database is down: not a spin
             wait = renew_at - loop.time()
             if self.db.postgres:
                 wait = min(wait, POLL)
