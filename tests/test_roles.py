@@ -1,8 +1,8 @@
 """Web and worker processes: the web role only acknowledges, workers handle what it kept.
 
 A deployment that wants acknowledgements to own their CPU runs `OWNIT_ROLE=web` behind the load
-balancer and `OWNIT_ROLE=worker` beside it, on one PostgreSQL. Here both run in one test process
-against a fake Slack; `test_scale_replicas` runs them as real processes.
+balancer and `OWNIT_ROLE=worker` beside it, on one PostgreSQL. The first tests run both in the test
+process against a fake Slack; the last runs them as real `ownit serve` processes.
 """
 
 from __future__ import annotations
