@@ -321,12 +321,7 @@ async def main() -> None:
             name, url = await fresh_database()
             replicas: list[Replica] = []
             try:
-                slack = {
-                    "SLACK_SIGNING_SECRET": SECRET,
-                    "SLACK_BOT_TOKEN": "xoxb-bench",
-                    "SLACK_API_URL": fake.url,
-                    "OWNIT_CLOCK": "real",
-                }
+                slack = fake.env(OWNIT_CLOCK="real")
                 for i, role in enumerate(roles):
                     env = replica_env(url, redis_url=REDIS, OWNIT_ROLE=role, **slack)
                     r = Replica(env, logs / f"{key}-{i}-{role}.log")

@@ -12,18 +12,21 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlmodel import func, select
 
 from ownit.bot.cli import main
 from ownit.storage.tables import Case, InboxItem
-from tests.fakes.slack_api import FakeSlack, Workspace, readable, start_ownit, text_of, uid, until
+from tests.fakes.slack_api import (
+    FakeSlack,
+    Workspace,
+    count,
+    readable,
+    start_ownit,
+    text_of,
+    uid,
+    until,
+)
 
 pytestmark = pytest.mark.postgres
-
-
-async def count(ws: Workspace, table: type) -> int:
-    async with ws.app.db.reader() as s:
-        return int((await s.exec(select(func.count()).select_from(table))).one())
 
 
 def handled_here(ws: Workspace) -> float:
@@ -121,18 +124,13 @@ async def test_one_web_process_and_two_workers_one_killed(
     handle them, one is killed with SIGKILL half-way, and every ask is handled exactly once."""
     import aiohttp
 
-    from tests.fakes.slack_api import SECRET, Driver
+    from tests.fakes.slack_api import Driver
     from tests.scale_support import Replica, replica_env
     from tests.test_scale_replicas import _prepare, _scalar
 
     fake = await FakeSlack().start()
     await _prepare(pg_url)
-    slack = {
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_BOT_TOKEN": "xoxb-test-token",
-        "SLACK_API_URL": fake.url,
-        "OWNIT_INBOX_LEASE": "2",  # what the killed worker had taken lapses quickly
-    }
+    slack = fake.env(OWNIT_INBOX_LEASE="2")  # what the killed worker had taken lapses quickly
 
     def start(role: str, name: str) -> Replica:
         env = replica_env(pg_url, redis_url=redis_url, OWNIT_ROLE=role, **slack)

@@ -171,16 +171,12 @@ async def test_thousand_signed_slack_commands_over_three_replicas(
 ) -> None:
     import aiohttp
 
-    from tests.fakes.slack_api import SECRET, Driver, FakeSlack, uid
+    from tests.fakes.slack_api import Driver, FakeSlack, uid
 
     fake = await FakeSlack().start()
     await _prepare(pg_url)
-    slack = {
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_BOT_TOKEN": "xoxb-test-token",
-        "SLACK_API_URL": fake.url,
-        "OWNIT_INBOX_LEASE": "2",  # what the killed replica acknowledged is taken over quickly
-    }
+    # what the killed replica acknowledged is taken over quickly
+    slack = fake.env(OWNIT_INBOX_LEASE="2")
     replicas = [
         Replica(replica_env(pg_url, redis_url=redis_url, **slack), tmp_path / f"slack{i}.log")
         for i in range(3)

@@ -7,7 +7,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text, update
-from sqlmodel import func, select
+from sqlmodel import select
 
 from ownit.handlers import dispatch
 from ownit.storage.tables import Case, InboxItem, Request
@@ -16,6 +16,7 @@ from tests.fakes.slack_api import (
     BOT_USER,
     FakeSlack,
     Workspace,
+    count,
     readable,
     start_ownit,
     text_of,
@@ -25,11 +26,6 @@ from tests.fakes.slack_api import (
 from tests.scale_support import Proxy
 
 QUICK = {"OWNIT_INBOX_LEASE": "1.5"}  # leases lapse (and are looked at) within a second or two
-
-
-async def count(ws: Workspace, table: type) -> int:
-    async with ws.app.db.reader() as s:
-        return int((await s.exec(select(func.count()).select_from(table))).one())
 
 
 async def inbox(ws: Workspace) -> list[InboxItem]:

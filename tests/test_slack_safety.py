@@ -10,24 +10,20 @@ import threading
 import time
 import urllib.parse
 
-from sqlmodel import func, select
+from sqlmodel import select
 
 from ownit.storage.tables import Case, Event, Request
 from tests.fakes.slack_api import (
     FakeSlack,
     Workspace,
     buttons,
+    count,
     readable,
     sign,
     start_ownit,
     text_of,
     uid,
 )
-
-
-async def count(ws: Workspace, table: type) -> int:
-    async with ws.app.db.reader() as s:
-        return int((await s.exec(select(func.count()).select_from(table))).one())
 
 
 async def test_forged_and_stale_signatures_are_refused(ws: Workspace) -> None:

@@ -119,7 +119,7 @@ class Ownit:
                 lease=settings.inbox_lease,
                 workers=settings.inbox_workers,
                 arrivals=arrivals,
-                handles=settings.role != "web",
+                handles=settings.handles,
             ),
             org_file=path,
             shared=shared,
@@ -144,17 +144,6 @@ class Ownit:
         if version == self._rules_version:  # not changed here while we read
             self._rules = (time.monotonic(), rules)
         return rules
-
-    @property
-    def accepts(self) -> bool:
-        """This process answers the platforms' requests (roles `all` and `web`)."""
-        return self.settings.role != "worker"
-
-    @property
-    def handles(self) -> bool:
-        """This process handles the inbox and runs the timers, deliveries and digests (roles
-        `all` and `worker`)."""
-        return self.settings.role != "web"
 
     def rules_changed(self) -> None:
         """An admin changed the policy here: the next `rules()` reads it again."""
@@ -201,7 +190,7 @@ class Ownit:
 
     def run_background(self) -> None:
         """The background work of a handling process; one that only acknowledges has none."""
-        if not self.handles:
+        if not self.settings.handles:
             return
         self.tasks.append(asyncio.create_task(self.scheduler.run(self.stop), name="scheduler"))
         self.tasks.append(asyncio.create_task(self.deliverer.run(self.stop), name="delivery"))

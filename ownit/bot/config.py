@@ -109,6 +109,17 @@ class Settings(BaseSettings):
         return bool(self.microsoft_app_id)
 
     @property
+    def accepts(self) -> bool:
+        """This process answers the platforms' requests (roles `all` and `web`)."""
+        return self.role != "worker"
+
+    @property
+    def handles(self) -> bool:
+        """This process handles the inbox and runs the timers, deliveries, digests and cards
+        (roles `all` and `worker`)."""
+        return self.role != "web"
+
+    @property
     def has_chat(self) -> bool:
         return self.has_slack or self.has_teams
 

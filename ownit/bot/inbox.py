@@ -55,8 +55,8 @@ TABLE = InboxItem.__table__  # type: ignore[attr-defined]
 _PG_INSERT = text(
     """
     INSERT INTO inbox (key, platform, kind, payload, received_at, taken_by, taken_until, attempts)
-    SELECT k, p, t, CAST(d AS json), CAST(:now AS timestamptz), :me, CAST(:until AS timestamptz),
-           CAST(:tried AS integer)
+    SELECT k, p, t, CAST(d AS json), CAST(:received_at AS timestamptz), :taken_by,
+           CAST(:taken_until AS timestamptz), CAST(:attempts AS integer)
     FROM unnest(CAST(:keys AS text[]), CAST(:platforms AS text[]), CAST(:kinds AS text[]),
                 CAST(:payloads AS text[])) AS u(k, p, t, d)
     ON CONFLICT (key) DO NOTHING
@@ -241,10 +241,16 @@ class Inbox:
         """One statement for the whole batch; rows whose key is already there are skipped.
 
         A handling process leases its rows to itself; one that only acknowledges leaves them
-        lapsed (by a whole lease, so a worker whose clock is a little behind sees them so too),
-        for whichever process handles them first.
+        unowned and lapsed by a whole lease (so a worker whose clock is a little behind sees them
+        so too), for whichever process handles them first.
         """
-        until = now + timedelta(seconds=self.lease if self.handles else -self.lease)
+        mine = self.handles
+        lease = {
+            "received_at": now,
+            "taken_by": self.replica if mine else "",
+            "taken_until": now + timedelta(seconds=self.lease if mine else -self.lease),
+            "attempts": 1 if mine else 0,
+        }
         if self._conn is None:  # its own connection: no pool checkout (and ping) per batch
             self._conn = await self.db.engine.connect()
             if self.db.postgres:  # one statement, its own transaction: no BEGIN/COMMIT trips
@@ -252,9 +258,9 @@ class Inbox:
         conn = self._conn
         try:
             if self.db.postgres:
-                return await self._insert_on(conn, rows, now, until)
+                return await self._insert_on(conn, rows, lease)
             async with conn.begin():
-                return await self._insert_on(conn, rows, now, until)
+                return await self._insert_on(conn, rows, lease)
         except Exception:
             self._conn = None
             with suppress(Exception):
@@ -262,9 +268,8 @@ class Inbox:
             raise
 
     async def _insert_on(
-        self, conn: AsyncConnection, rows: list[dict[str, Any]], now: datetime, until: datetime
+        self, conn: AsyncConnection, rows: list[dict[str, Any]], lease: dict[str, Any]
     ) -> dict[str, int]:
-        me = self.replica if self.handles else ""
         if self.db.postgres:  # column arrays: no per-row work in the driver or SQLAlchemy
             result = await conn.execute(
                 _PG_INSERT if self.handles else _PG_INSERT_NOTIFY,
@@ -273,10 +278,7 @@ class Inbox:
                     "platforms": [r["platform"] for r in rows],
                     "kinds": [r["kind"] for r in rows],
                     "payloads": [json.dumps(r["payload"]) for r in rows],
-                    "now": now,
-                    "me": me,
-                    "until": until,
-                    "tried": 1 if self.handles else 0,
+                    **lease,
                 },
             )
         else:
@@ -285,8 +287,6 @@ class Inbox:
                 .on_conflict_do_nothing(index_elements=["key"])
                 .returning(TABLE.c.id, TABLE.c.key)
             )
-            lease = {"received_at": now, "taken_by": me, "taken_until": until}
-            lease["attempts"] = 1 if self.handles else 0
             result = await conn.execute(stmt, [{**r, **lease} for r in rows])
         return {key: id_ for id_, key in result.all()}
 
@@ -301,10 +301,6 @@ class Inbox:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work off the inbox until `stop`; then let other replicas have what is left at once."""
-        if not self.handles:
-            await stop.wait()
-            await self.close()
-            return
         self._running = True
         self._tasks = [
             asyncio.create_task(self._work(), name=f"inbox-{i}") for i in range(self.workers)
@@ -400,7 +396,7 @@ class Inbox:
                 update(TABLE).where(TABLE.c.taken_by == self.replica).values(taken_until=until)
             )
 
-    async def _take_over(self, limit: int = TAKE) -> int:
+    async def _take_over(self, limit: int) -> int:
         """Take rows left unleased or whose replica stopped renewing them (it died); give up on
         poison ones."""
         if not self.handlers or not self.workers:

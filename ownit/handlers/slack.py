@@ -186,11 +186,11 @@ class SlackBot:
             self.app.deliverer.channels.append(self.channel)
         self.app.case_hooks.append(self._case_changed)
         self.spawn(self._whoami(), name="slack-auth")
-        if self.app.handles:  # a web process leaves cards and the directory to the workers
+        if self.settings.handles:  # a web process leaves cards and the directory to the workers
             self.spawn(self._link_directory(), name="slack-directory")
             self.spawn(self.mirror.run(self.stop), name="slack-cards")
             self.app.wake_hooks.append(self.mirror.kick)
-        if self.settings.slack_app_token and self.app.accepts:
+        if self.settings.slack_app_token and self.settings.accepts:
             from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
             self.socket = AsyncSocketModeHandler(
@@ -1033,7 +1033,7 @@ async def plugin(web_app: web.Application, app: Ownit) -> None:
     A worker process serves neither: it handles what the web processes acknowledged."""
     bot = SlackBot(app)
     web_app[SLACK_KEY] = bot
-    if app.settings.slack_signing_secret and app.accepts:
+    if app.settings.slack_signing_secret and app.settings.accepts:
         web_app.router.add_post("/slack/events", bot.http)
 
     async def _start(_: web.Application) -> None:

@@ -691,7 +691,7 @@ def plugin_with(
     async def plugin(web_app: web.Application, app: Ownit) -> None:
         teams = Teams(app, connector_options=connector_options)
         web_app[TEAMS_KEY] = teams
-        if app.accepts:  # a worker only delivers (notices and digests)
+        if app.settings.accepts:  # a worker only delivers (notices and digests)
             web_app.router.add_post("/api/messages", teams.handle)
         web_app.on_cleanup.append(teams.close)
         app.deliverer.channels.append(teams.channel)

@@ -140,6 +140,15 @@ class FakeSlack:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api/"
 
+    def env(self, **extra: str) -> dict[str, str]:
+        """The settings of an ownit that talks to this fake (HTTP mode, signed requests)."""
+        return {
+            "SLACK_BOT_TOKEN": "xoxb-test-token",
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": self.url,
+            **extra,
+        }
+
     def hook_url(self, name: str = "cmd") -> str:
         return f"http://127.0.0.1:{self.port}/hooks/{name}"
 
@@ -689,6 +698,14 @@ class Workspace:
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # Monday 09:00 in London
 
 
+async def count(ws: Workspace, table: type) -> int:
+    """Rows in a table, as the workspace's ownit sees them."""
+    from sqlmodel import func, select
+
+    async with ws.app.db.reader() as s:
+        return int((await s.exec(select(func.count()).select_from(table))).one())
+
+
 async def until(check: Any, within: float = 15.0) -> None:
     """Wait for what ownit does in the background after its reply (`check` says when)."""
     deadline = time.monotonic() + within
@@ -718,10 +735,7 @@ async def start_ownit(
         "OWNIT_ORG_FILE": str(example_org_file()),
         "OWNIT_TIMEZONE": "Europe/London",
         "OWNIT_CLOCK": "sim",
-        "SLACK_BOT_TOKEN": "xoxb-test-token",
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": fake.url,
-        **env,
+        **fake.env(**env),
     }
     settings = load_settings(**values)
     app = await Ownit.start(settings, simulated=True)
@@ -741,5 +755,5 @@ async def start_ownit(
         app.inbox.workers = inbox_workers
     app.run_background()
     drive = Driver(f"http://127.0.0.1:{port}", fake)
-    drive.handled = app.inbox.settled if app.handles else None  # else: wait for the answer
+    drive.handled = app.inbox.settled if settings.handles else None  # else: wait for the answer
     return Workspace(fake, drive, app, bot, runner)
