@@ -4,8 +4,10 @@ the replica that took it or, if that one stops or dies first, by another."""
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 from sqlalchemy import text, update
 from sqlmodel import select
 
@@ -186,3 +188,38 @@ async def test_database_down_at_the_acknowledgement(pg_url: str, fake: FakeSlack
     finally:
         await ws.stop()
         await proxy.close()
+
+
+async def test_acknowledged_while_the_write_hangs_then_told_when_it_fails(
+    pg_url: str, fake: FakeSlack
+) -> None:
+    """A database that hangs past the budget doesn't hold the acknowledgement; when the write
+    then fails, the person is told to try again, and nothing was kept."""
+    ws = await start_ownit(pg_url, fake, ack_budget=0.5)
+    locker = await asyncpg.connect(pg_url)
+    try:
+        await ws.drive.command("alex", "open Acme: invoice 7 is wrong")
+        lock = locker.transaction()
+        await lock.start()
+        await locker.execute("LOCK TABLE inbox IN ACCESS EXCLUSIVE MODE")
+        body = ws.drive.command_body("alex", "open Beta: hangs")
+        hook = urllib.parse.parse_qs(body)["response_url"][0].rsplit("/", 1)[-1]
+        r = await ws.drive.post(body, "application/x-www-form-urlencoded")
+        assert r.status == 200 and r.body == "" and 0.5 <= r.seconds < 3
+
+        stuck = (
+            "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ~ 'inbox'"
+        )
+        await until(lambda: locker.fetchval(stuck))
+        await locker.execute(f"SELECT pg_terminate_backend(({stuck} LIMIT 1))")
+        told = await fake.wait_for("response_url", hook=hook, within=5)
+        assert dispatch.DATABASE_DOWN in text_of(told[0])
+        await lock.rollback()
+
+        await ws.drive.command("alex", "open Gamma: after")
+        async with ws.app.db.reader() as s:
+            customers = set((await s.exec(select(Case.customer))).all())
+        assert customers == {"Acme", "Gamma"}
+    finally:
+        await locker.close()
+        await ws.stop()

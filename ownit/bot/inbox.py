@@ -25,7 +25,7 @@ import json
 import logging
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -41,6 +41,7 @@ from ownit.storage.tables import InboxItem
 
 log = logging.getLogger(__name__)
 
+BUDGET = 2.0  # seconds an acknowledgement waits for its write (Slack allows 3)
 LEASE = 15.0  # seconds a replica holds what it wrote; renewed every third of it
 MAX_ATTEMPTS = 5  # a delivery whose handling killed its replica this often is given up
 WORKERS = 8
@@ -51,6 +52,7 @@ POLL = 1.0  # seconds between looks for unleased rows when no notification comes
 CHANNEL = "ownit_inbox"  # PostgreSQL NOTIFY channel: unleased rows were written
 
 Handler = Callable[[str, dict[str, Any]], Awaitable[None]]
+Lost = Callable[[str, dict[str, Any], Exception], Coroutine[Any, Any, None]]
 TABLE = InboxItem.__table__  # type: ignore[attr-defined]
 _PG_INSERT = text(
     """
@@ -176,6 +178,9 @@ class Inbox:
         self.workers = workers
         self.replica = uuid.uuid4().hex[:16]
         self.handlers: dict[str, Handler] = {}
+        self.losers: dict[str, Lost] = {}
+        self.budget = BUDGET
+        self._telling: set[asyncio.Task[None]] = set()
         self.queue: asyncio.Queue[Item] = asyncio.Queue()
         self.held: set[int] = set()  # rows queued or being handled here
         self.metrics.inbox_waiting.set_function(lambda: len(self.held))
@@ -196,38 +201,53 @@ class Inbox:
         self._listener: AsyncConnection | None = None  # hears of unleased rows (PostgreSQL)
         self._ear: Any = None  # the driver's connection under it, to see it was lost
 
-    def on(self, platform: str, handler: Handler) -> None:
-        """Handle this platform's deliveries (`handler(kind, payload)`) here."""
+    def on(self, platform: str, handler: Handler, lost: Lost | None = None) -> None:
+        """Handle this platform's deliveries (`handler(kind, payload)`) here; `lost(kind,
+        payload, error)` hears of one acknowledged before it was written whose write then failed."""
         self.handlers[platform] = handler
+        if lost is not None:
+            self.losers[platform] = lost
 
     # ----------------------------------------------------------------------- acknowledging
 
-    async def accept(self, platform: str, kind: str, key: str, payload: dict[str, Any]) -> bool:
+    def accept(
+        self, platform: str, kind: str, key: str, payload: dict[str, Any]
+    ) -> asyncio.Future[bool]:
         """Keep a delivery to handle after the acknowledgement.
 
-        True once it is safely written; False if a delivery with this key is already waiting (a
-        retry). Raises what the database raised if it could not be written.
+        The future is True once the delivery is safely written, False if one with this key is
+        already there (a retry); it raises what the database raised if it could not be written.
+        A database slower than `budget` doesn't hold the acknowledgement: the future turns True
+        then, the write goes on, and should it fail the platform's `lost` handler is told.
+        (A future, not a coroutine: no task per request; the budget is timed per batch.)
         """
         row = {"key": key[:200], "platform": platform, "kind": kind, "payload": payload}
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
         self._writes.append((row, future))
         if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(self._write())
-        return await future
+            self._writer = loop.create_task(self._write())
+        return future
 
     async def _write(self) -> None:
         """Group commit: whatever arrived while the last INSERT ran goes in the next one."""
+        loop = asyncio.get_running_loop()
         while self._writes:
             batch, self._writes = self._writes, []
             rows = list({row["key"]: row for row, _ in batch}.values())
             now = datetime.now(UTC)
+            overdue = loop.call_later(self.budget, self._overdue, batch)
             try:
                 ids = await self._insert(rows, now)
             except Exception as exc:
-                for _, future in batch:
-                    if not future.done():
+                for row, future in batch:
+                    if future.done():
+                        self._lose(row, exc)
+                    else:
                         future.set_exception(exc)
                 continue
+            finally:
+                overdue.cancel()
             for row, future in batch:
                 new = ids.pop(row["key"], None)
                 if new is not None:
@@ -236,6 +256,22 @@ class Inbox:
                         self._hold(Item(new, row["platform"], row["kind"], row["payload"], now))
                 if not future.done():
                     future.set_result(new is not None)
+
+    def _overdue(self, batch: list[tuple[dict[str, Any], asyncio.Future[bool]]]) -> None:
+        """The write outlasts the budget: acknowledge this batch and what waits behind it."""
+        waiting = [f for _, f in batch + self._writes if not f.done()]
+        log.warning("the inbox write is slow; acknowledging %d before they are kept", len(waiting))
+        for future in waiting:
+            future.set_result(True)
+
+    def _lose(self, row: dict[str, Any], exc: Exception) -> None:
+        platform, kind = row["platform"], row["kind"]
+        log.warning("a %s %s acknowledged before it was kept is lost (%s)", platform, kind, exc)
+        lost = self.losers.get(row["platform"])
+        if lost is not None:
+            task = asyncio.get_running_loop().create_task(lost(row["kind"], row["payload"], exc))
+            self._telling.add(task)
+            task.add_done_callback(self._telling.discard)
 
     async def _insert(self, rows: list[dict[str, Any]], now: datetime) -> dict[str, int]:
         """One statement for the whole batch; rows whose key is already there are skipped.

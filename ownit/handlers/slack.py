@@ -181,7 +181,7 @@ class SlackBot:
         self.http_session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT))
         if self.client.session is None:
             self.client.session = self.http_session
-        self.app.inbox.on("slack", self.handle)
+        self.app.inbox.on("slack", self.handle, lost=self._lost)
         if self.channel not in self.app.deliverer.channels:
             self.app.deliverer.channels.append(self.channel)
         self.app.case_hooks.append(self._case_changed)
@@ -310,20 +310,23 @@ class SlackBot:
             bolt_response = await self.bolt.async_dispatch(bolt_request)
             return await to_aiohttp_response(bolt_response)
 
+    @property
+    def ack_budget(self) -> float:
+        """Seconds an acknowledgement may wait for the database (Slack allows 3 in all)."""
+        return self.app.inbox.budget
+
+    @ack_budget.setter
+    def ack_budget(self, seconds: float) -> None:
+        self.app.inbox.budget = seconds
+
     async def keep(self, kind: str, key: str, body: dict[str, Any]) -> bool | None:
         """Write a delivery to the inbox: True if new, False for a retry, None if it can't be.
 
-        A database slower than `ack_budget` doesn't hold the acknowledgement: it goes out, the
-        write goes on, and if that fails in the end the person is told to try again.
+        A database slower than `ack_budget` doesn't hold the acknowledgement (True): the write
+        goes on, and if it fails in the end the person is told to try again (`_lost`).
         """
-        writing = asyncio.ensure_future(self.app.inbox.accept("slack", kind, key, body))
-        done, _ = await asyncio.wait({writing}, timeout=self.ack_budget)
-        if writing not in done:
-            log.warning("keeping a Slack %s is slow; acknowledged before it was written", kind)
-            self.spawn(self._kept_late(writing, kind, body), name="slack-keep")
-            return True
         try:
-            return writing.result()
+            return await self.app.inbox.accept("slack", kind, key, body)
         except Exception as exc:
             self._not_kept(kind, exc)
             return None
@@ -332,16 +335,11 @@ class SlackBot:
         log.warning("could not keep a Slack %s (%s)", kind, exc)
         self.app.metrics.database_unavailable.inc()
 
-    async def _kept_late(
-        self, writing: asyncio.Future[bool], kind: str, body: dict[str, Any]
-    ) -> None:
-        try:
-            await writing
-        except Exception as exc:
-            self._not_kept(kind, exc)
-            if kind in ("command", "action"):
-                where = _command_where(body) if kind == "command" else _action_where(body)
-                await self.tell(where, dispatch.refusal(dispatch.DATABASE_DOWN).messages)
+    async def _lost(self, kind: str, body: dict[str, Any], exc: Exception) -> None:
+        self._not_kept(kind, exc)
+        if kind in ("command", "action"):
+            where = _command_where(body) if kind == "command" else _action_where(body)
+            await self.tell(where, dispatch.refusal(dispatch.DATABASE_DOWN).messages)
 
     async def handle(self, kind: str, body: dict[str, Any]) -> None:
         """Handle a delivery from the inbox (after its acknowledgement)."""
