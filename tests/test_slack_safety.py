@@ -49,6 +49,17 @@ async def test_forged_and_stale_signatures_are_refused(ws: Workspace) -> None:
     assert await count(ws, Case) == 1
 
 
+async def test_ssl_checks_and_other_commands_get_what_bolt_gives_them(ws: Workspace) -> None:
+    """Slack's certificate check on the command URL is answered; a command this app never
+    registered is not handled, even when signed."""
+    check = await ws.drive.post("ssl_check=1&token=legacy", "application/x-www-form-urlencoded")
+    assert check.status == 200
+    other = ws.drive.command_body("alex", "open Acme: invoice wrong").replace("%2Fcase", "%2Fother")
+    assert (await ws.drive.post(other, "application/x-www-form-urlencoded")).status == 404
+    await asyncio.sleep(0.3)
+    assert await count(ws, Case) == 0 and not ws.fake.of("response_url")
+
+
 async def test_retries_and_duplicates_change_nothing(ws: Workspace) -> None:
     drive, fake = ws.drive, ws.fake
     body = drive.command_body("alex", "open Acme: invoice wrong promise tomorrow 17:00")

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 import aiohttp
 from aiohttp import web
@@ -32,6 +33,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlmodel import col, select
@@ -62,6 +64,8 @@ ACK_BUDGET = 2.0  # Slack allows 3 s; keep a second for the network
 HTTP_TIMEOUT = 30.0
 SEEN_FOR = 3600.0
 SHORTCUT = "open_case_from_message"
+COMMAND = "/case"
+FORM = "application/x-www-form-urlencoded"
 
 
 def make_client(settings: Settings) -> AsyncWebClient:
@@ -171,6 +175,8 @@ class SlackBot:
             process_before_response=True,
             logger=logging.getLogger("ownit.slack.bolt"),
         )
+        secret = settings.slack_signing_secret
+        self.verifier = SignatureVerifier(secret) if secret else None  # None: Socket Mode only
         self._register()
 
     # ----------------------------------------------------------------------- life cycle
@@ -305,10 +311,32 @@ class SlackBot:
         )
 
     async def http(self, request: web.Request) -> web.Response:
+        """Slack's HTTP deliveries. `/case` commands, nearly all of them, are verified and kept
+        here; the rest go through bolt. Bolt's per-request context (a Web API client, listener
+        matching, argument injection) cost more than keeping the command, and a command needs
+        none of it: the same listener code runs either way."""
         with self.app.inbox.arrivals.arriving():
+            if request.content_type == FORM and (verifier := self.verifier) is not None:
+                raw = await request.read()  # kept by aiohttp for bolt, should bolt need it
+                form = dict(parse_qsl(raw.decode(), keep_blank_values=True))
+                if form.get("command") == COMMAND:
+                    return await self._slash_command(verifier, request, raw, form)
             bolt_request = await to_bolt_request(request)
             bolt_response = await self.bolt.async_dispatch(bolt_request)
             return await to_aiohttp_response(bolt_response)
+
+    async def _slash_command(
+        self, verifier: SignatureVerifier, request: web.Request, raw: bytes, form: dict[str, Any]
+    ) -> web.Response:
+        """Slack's signature checked as bolt checks it (signing secret, five minutes' leeway)."""
+        try:
+            signed = verifier.is_valid_request(raw, request.headers)
+        except ValueError:  # a timestamp that is not a number
+            signed = False
+        if not signed:
+            return web.json_response({"error": "invalid request"}, status=401)
+        answer = await self.acknowledge_command(form)
+        return web.json_response(answer) if answer else web.Response(status=200)
 
     @property
     def ack_budget(self) -> float:
@@ -379,7 +407,7 @@ class SlackBot:
         async def on_home(body: dict[str, Any], event: dict[str, Any]) -> None:
             await self._on_home_opened(body, event)
 
-        b.command("/case")(on_command)
+        b.command(COMMAND)(on_command)
         b.action(re.compile(f"^{rs.ACTION_PREFIX}"))(on_action)
         b.view(re.compile("^ownit_"))(on_view)
         b.shortcut(SHORTCUT)(on_shortcut)
@@ -539,22 +567,26 @@ class SlackBot:
     # ----------------------------------------------------------------------- slash command
 
     async def _on_command(self, ack: Any, body: dict[str, Any]) -> None:
+        await ack(**await self.acknowledge_command(body))
+
+    async def acknowledge_command(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Keep a `/case` command and say what its acknowledgement shows ({} for nothing).
+
+        A command that doesn't parse is answered here and kept nowhere; `/case open` alone
+        opens the form (its trigger expires in 3 s, so not after the inbox).
+        """
         where = _command_where(body)
         try:
             command = parse(str(body.get("text") or ""))
         except c.UsageError as exc:
-            await ack(**self.ephemeral(dispatch.refusal(exc.message, exc.usage).messages))
-            return
+            return self.ephemeral(dispatch.refusal(exc.message, exc.usage).messages)
         if isinstance(command, c.OpenForm):
-            await ack()
             self.spawn(self._open_modal(body.get("trigger_id"), modals.open_case(_meta(where))))
-            return
+            return {}
         key = _command_key(body) or f"slack:{where.team}:cmd:{uuid.uuid4().hex}"
-        kept = await self.keep("command", key, body)
-        if kept is None:
-            await ack(**self.ephemeral(dispatch.refusal(dispatch.DATABASE_DOWN).messages))
-            return
-        await ack()
+        if await self.keep("command", key, body) is None:
+            return self.ephemeral(dispatch.refusal(dispatch.DATABASE_DOWN).messages)
+        return {}
 
     async def _command(self, body: dict[str, Any]) -> None:
         where = _command_where(body)
