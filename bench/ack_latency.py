@@ -11,7 +11,9 @@ In one run, on the same machine, the same signed Slack slash commands go to:
   takes the CPU that acknowledgements leave;
 - ownit web, worker away: the same two, the worker stopped (SIGSTOP) while the load runs and let
   go after it, as when workers run on CPUs of their own: the acknowledgements alone, then the
-  backlog handled.
+  backlog handled;
+- ownit web alone: one web process and no worker at all (nothing is handled; what the
+  acknowledgements cost, with nothing else on the machine but the load and the databases).
 Each target gets a closed loop (N clients sending as fast as answered: the throughput) and then a
 steady open-loop rate (requests started on schedule whatever the answers do, so a slow server's
 queueing counts in its latency). Latency is from the scheduled start to the answer.
@@ -282,7 +284,7 @@ async def main() -> None:
     p.add_argument("--rate", type=float, action="append", help="steady rates to offer (per s)")
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--clients", type=int, default=16, help="closed-loop concurrency")
-    targets = ["bare", "one", "three", "split", "away"]
+    targets = ["bare", "one", "three", "split", "away", "alone"]
     p.add_argument("--only", choices=targets, action="append")
     args = p.parse_args()
     only = set(args.only or targets)
@@ -314,6 +316,7 @@ async def main() -> None:
             ("ownit ×3", "three", ["all"] * 3),
             ("ownit web + worker", "split", ["web", "worker"]),
             ("ownit web, worker away", "away", ["web", "worker"]),
+            ("ownit web alone", "alone", ["web"]),
         )
         for label, key, roles in setups:
             if key not in only:
@@ -339,7 +342,9 @@ async def main() -> None:
                     r.proc.pid for r, role in zip(replicas, roles, strict=True) if role == "worker"
                 ]
                 away = workers if key == "away" else []
-                results += await measure(label, bases, fake, args, pids, db=url, paused=away)
+                results += await measure(
+                    label, bases, fake, args, pids, db=None if key == "alone" else url, paused=away
+                )
             finally:
                 for r in replicas:
                     r.stop()

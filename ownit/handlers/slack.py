@@ -1,4 +1,5 @@
-"""Slack: `/case`, buttons, modals, mentions, thread replies and App Home, through slack-bolt.
+"""Slack: `/case`, buttons, modals, mentions, thread replies and App Home, through slack-bolt
+(but the `/case` command over HTTP, the bulk of the traffic, which is verified and kept directly).
 
 A command, a click, a mention or a thread reply is written to the inbox (`ownit.bot.inbox`) and
 acknowledged at once; it is handled after, and its answer goes back through `response_url`,
