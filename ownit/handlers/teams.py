@@ -186,7 +186,7 @@ class TeamsBot:
         return found
 
     async def identify(
-        self, act: Activity, s: AsyncSession, profiles: dict[str, dict[str, Any]]
+        self, act: Activity, s: AsyncSession, profiles: dict[str, dict[str, Any]], now: datetime
     ) -> Sender:
         """The sender as a person; on first sight their e-mail links them across platforms."""
         frm = act.from_property or ChannelAccount(id="unknown")
@@ -206,7 +206,7 @@ class TeamsBot:
             )
         missed = 0
         if await self._remember(s, person, act, frm):
-            missed = await self._requeue_missed(s, person)
+            missed = await self._requeue_missed(s, person, now)
         return Sender(person, uid, name, email, tz, missed)
 
     async def _remember(
@@ -325,8 +325,9 @@ class TeamsBot:
     async def origin(self, act: Activity) -> tuple[dispatch.Origin, str]:
         """Who is speaking, where (the thread's case, if any), and the command text they sent."""
         profiles = await self.profiles(act)
+        now = await self.app.clock.now()  # before the session: a simulated clock has its own
         async with self.app.db.session() as s:
-            sender = await self.identify(act, s, profiles)
+            sender = await self.identify(act, s, profiles, now)
             case = await self.case_of_thread(s, act.conversation.id)
             text = await self.command_text(act, s, profiles)
         if sender.missed:
@@ -555,8 +556,9 @@ class TeamsBot:
             await self._forget(act)
             return
         profiles = await self.profiles(act)
+        now = await self.app.clock.now()
         async with self.app.db.session() as s:
-            sender = await self.identify(act, s, profiles)
+            sender = await self.identify(act, s, profiles, now)
         person, missed = sender.person, sender.missed
         if added:
             text = (
@@ -572,9 +574,10 @@ class TeamsBot:
             )
         self.app.poke()
 
-    async def _requeue_missed(self, s: AsyncSession, person: Person) -> int:
-        """Messages that could not reach this person lately are sent now that they can be."""
-        since = datetime.now(UTC) - MISSED_WINDOW
+    async def _requeue_missed(self, s: AsyncSession, person: Person, now: datetime) -> int:
+        """Messages that could not reach this person lately are sent now that they can be
+        (lately by the clock that stamped them, simulated or not)."""
+        since = now - MISSED_WINDOW
         rows = (
             await s.exec(
                 select(Outbox).where(
