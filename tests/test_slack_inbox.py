@@ -11,7 +11,7 @@ import asyncpg
 from sqlalchemy import text, update
 from sqlmodel import select
 
-from ownit.handlers import dispatch
+from ownit.handlers import dispatch, slack
 from ownit.storage.tables import Case, InboxItem, Request
 from tests.conftest import PG_HOST, PG_PORT
 from tests.fakes.slack_api import (
@@ -98,6 +98,40 @@ async def test_what_a_dead_replica_acknowledged_is_taken_over(db_url: str, fake:
         await until(handled)
         assert second.app.metrics.inbox_taken_over._value.get() == 1
         await second.case_thread()  # the card was posted
+    finally:
+        await first.stop()
+        if second is not None:
+            await second.stop()
+
+
+async def test_a_replica_that_died_before_answering_is_answered_for(
+    db_url: str, fake: FakeSlack
+) -> None:
+    """The dead replica had done the command (its delivery key is written) but not yet told the
+    person: the replica that takes the row over finds a duplicate and gives its answer."""
+    first = await start_ownit(db_url, fake, inbox_workers=0, **QUICK)
+    second: Workspace | None = None
+    try:
+        await first.drive.command("alex", "open Acme: invoice 7 is wrong", answer=False)
+        body = first.drive.command_body("alex", "ask C-1 @dana is the refund out?")
+        hook = urllib.parse.parse_qs(body)["response_url"][0].rsplit("/", 1)[-1]
+        assert (await first.drive.post(body, "application/x-www-form-urlencoded")).status == 200
+        for row in await inbox(first):  # done as the dying replica did them: nobody was told
+            command = slack.parse(row.payload["text"])
+            where, key = slack._command_where(row.payload), slack._command_key(row.payload)
+            assert (await first.bot.execute(command, where, key)).ok
+        async with first.app.db.session() as s:
+            await s.exec(
+                update(InboxItem).values(  # type: ignore[call-overload]
+                    taken_by="died", taken_until=datetime.now(UTC) - timedelta(seconds=1)
+                )
+            )
+        assert not fake.of("response_url", hook=hook)
+        second = await start_ownit(db_url, fake, **QUICK)
+
+        told = await fake.wait_for("response_url", hook=hook)
+        assert "R-1" in readable(text_of(told[0]))
+        assert await count(second, Request) == 1  # done once, answered once
     finally:
         await first.stop()
         if second is not None:

@@ -51,7 +51,7 @@ TAKE = 200  # rows taken over per statement
 POLL = 1.0  # seconds between looks for unleased rows when no notification comes
 CHANNEL = "ownit_inbox"  # PostgreSQL NOTIFY channel: unleased rows were written
 
-Handler = Callable[[str, dict[str, Any]], Awaitable[None]]
+Handler = Callable[[str, dict[str, Any], bool], Awaitable[None]]
 Lost = Callable[[str, dict[str, Any], Exception], Coroutine[Any, Any, None]]
 TABLE = InboxItem.__table__  # type: ignore[attr-defined]
 _PG_INSERT = text(
@@ -157,6 +157,7 @@ class Item:
     kind: str
     payload: dict[str, Any]
     received: datetime
+    again: bool = False  # taken over from a replica that died: perhaps handled, not answered
 
 
 class Inbox:
@@ -202,7 +203,7 @@ class Inbox:
         self._ear: Any = None  # the driver's connection under it, to see it was lost
 
     def on(self, platform: str, handler: Handler, lost: Lost | None = None) -> None:
-        """Handle this platform's deliveries (`handler(kind, payload)`) here; `lost(kind,
+        """Handle this platform's deliveries (`handler(kind, payload, again)`) here; `lost(kind,
         payload, error)` hears of one acknowledged before it was written whose write then failed."""
         self.handlers[platform] = handler
         if lost is not None:
@@ -477,7 +478,8 @@ class Inbox:
             if r.attempts > 1:  # not a row an acknowledging process left for us
                 log.info("inbox: taking over %s (attempt %s)", r.key, r.attempts)
                 self.metrics.inbox_taken_over.inc()
-            self._hold(Item(r.id, r.platform, r.kind, r.payload, r.received_at))
+            item = Item(r.id, r.platform, r.kind, r.payload, r.received_at, r.attempts > 1)
+            self._hold(item)
         return len(rows)
 
     async def _work(self) -> None:
@@ -508,7 +510,7 @@ class Inbox:
                 log.error("inbox: no handler for %s; dropped %s", item.platform, item.id)
                 outcome = "unhandled"
             else:
-                await handler(item.kind, item.payload)
+                await handler(item.kind, item.payload, item.again)
         except Exception:
             log.exception("inbox: handling %s %s failed", item.platform, item.kind)
             outcome = "failed"

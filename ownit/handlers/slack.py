@@ -370,16 +370,20 @@ class SlackBot:
             where = _command_where(body) if kind == "command" else _action_where(body)
             await self.tell(where, dispatch.refusal(dispatch.DATABASE_DOWN).messages)
 
-    async def handle(self, kind: str, body: dict[str, Any]) -> None:
-        """Handle a delivery from the inbox (after its acknowledgement)."""
+    async def handle(self, kind: str, body: dict[str, Any], again: bool = False) -> None:
+        """Handle a delivery from the inbox (after its acknowledgement).
+
+        `again`: taken over from a replica that died, perhaps after its command was done and
+        before the person was answered; the answer is then given (again: at least once).
+        """
         if kind == "command":
-            await self._command(body)
+            await self._command(body, again)
         elif kind == "action":
-            await self._action(body, (body.get("actions") or [{}])[0])
+            await self._action(body, (body.get("actions") or [{}])[0], again)
         elif kind == "mention":
-            await self._mention(body, body["event"])
+            await self._mention(body, body["event"], again)
         elif kind == "message":
-            await self._message(body, body["event"])
+            await self._message(body, body["event"], again)
         else:
             log.error("unknown Slack delivery kind %r", kind)
 
@@ -419,11 +423,18 @@ class SlackBot:
     # ----------------------------------------------------------------------- running commands
 
     async def execute(
-        self, command: c.Command, where: Where, key: str | None, *, case: str | None = None
+        self,
+        command: c.Command,
+        where: Where,
+        key: str | None,
+        *,
+        case: str | None = None,
+        again: bool = False,
     ) -> Reply:
         """Link the people involved, run the command in one transaction, place a new case.
 
-        A failure becomes a short apology to the person rather than silence.
+        A failure becomes a short apology to the person rather than silence. With `again`, a
+        duplicate's reply (the first one's) is given as new, to be shown to the person.
         """
         try:
             await self.profiles.link(self.app.db, {where.user} | user_refs(command))
@@ -435,6 +446,8 @@ class SlackBot:
                 "slack", where.user, channel=where.channel, thread=where.thread, case=case
             )
             reply = await dispatch.run(self.app, command, origin, key=key)
+            if again:
+                reply.extra.pop("duplicate", None)
             if reply.ok and isinstance(command, c.Open) and reply.case:
                 await self._place(reply.case, where)
             return reply
@@ -589,10 +602,10 @@ class SlackBot:
             return self.ephemeral(dispatch.refusal(dispatch.DATABASE_DOWN).messages)
         return {}
 
-    async def _command(self, body: dict[str, Any]) -> None:
+    async def _command(self, body: dict[str, Any], again: bool = False) -> None:
         where = _command_where(body)
         command = parse(str(body.get("text") or ""))
-        reply = await self.execute(command, where, _command_key(body))
+        reply = await self.execute(command, where, _command_key(body), again=again)
         if not reply.extra.get("duplicate"):
             await self.tell(where, self.for_actor(reply, command, where))
 
@@ -621,7 +634,9 @@ class SlackBot:
             down = dispatch.refusal(dispatch.DATABASE_DOWN).messages
             self.spawn(self.tell(_action_where(body), down))
 
-    async def _action(self, body: dict[str, Any], action: dict[str, Any]) -> None:
+    async def _action(
+        self, body: dict[str, Any], action: dict[str, Any], again: bool = False
+    ) -> None:
         name = _button_name(action)
         key, _value = rs.read_button_value(action.get("value"))
         where = _action_where(body)
@@ -632,7 +647,7 @@ class SlackBot:
         command = _button_command(name, action)
         if command is None:
             return
-        reply = await self.execute(command, where, _action_key(body, action))
+        reply = await self.execute(command, where, _action_key(body, action), again=again)
         if reply.extra.get("duplicate"):
             return
         await self.tell(where, self.for_actor(reply, command, where))
@@ -697,7 +712,9 @@ class SlackBot:
         if await self.keep(kind, key, body) is None:
             raise RuntimeError("the inbox could not be written; Slack will retry the event")
 
-    async def _mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+    async def _mention(
+        self, body: dict[str, Any], event: dict[str, Any], again: bool = False
+    ) -> None:
         channel, thread = event.get("channel"), event.get("thread_ts")
         where = Where(
             team=str(body.get("team_id") or ""),
@@ -720,7 +737,7 @@ class SlackBot:
                 await self.tell(where, dispatch.refusal("Use `/case open` for the form.").messages)
             return
         reply = await self.execute(
-            command, where, event_key, case=case.key if case is not None else None
+            command, where, event_key, case=case.key if case is not None else None, again=again
         )
         if reply.extra.get("duplicate"):
             return
@@ -743,7 +760,9 @@ class SlackBot:
             return  # channel chatter: only replies in threads can be answers
         await self._keep_event("message", body)
 
-    async def _message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+    async def _message(
+        self, body: dict[str, Any], event: dict[str, Any], again: bool = False
+    ) -> None:
         is_dm = event.get("channel_type") == "im"
         channel, ts = str(event.get("channel") or ""), str(event.get("ts") or "")
         thread = event.get("thread_ts")
@@ -764,7 +783,7 @@ class SlackBot:
                 return
             if isinstance(command, c.OpenForm):
                 command = c.Help("open")
-            reply = await self.execute(command, where, key)
+            reply = await self.execute(command, where, key, again=again)
             if not reply.extra.get("duplicate"):
                 await self.tell(where, self.for_actor(reply, command, where))
             return
@@ -786,7 +805,7 @@ class SlackBot:
         if not answer:
             return
         command = c.Answer(req_key, answer[: c.MAX_TEXT])
-        reply = await self.execute(command, where, key)
+        reply = await self.execute(command, where, key, again=again)
         if not reply.extra.get("duplicate"):
             await self.tell(where, self.for_actor(reply, command, where))
 
