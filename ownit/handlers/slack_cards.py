@@ -17,11 +17,12 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import and_, literal, or_, union_all
+from sqlalchemy import and_, bindparam, literal, or_, union_all
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select, update
 
@@ -59,6 +60,20 @@ def _unclaimed(column: Any) -> Any:
     return or_(
         col(column).is_(None),
         and_(col(column).startswith(PENDING), col(column) < _pending_expired()),
+    )
+
+
+@cache
+def _request_to_post() -> Any:
+    """A request with its case, asker and assignee: built once, since each alias of a table
+    copies its columns into reference cycles that only the garbage collector frees."""
+    asker, assignee = aliased(Person), aliased(Person)
+    return (
+        select(Request, Case, asker, assignee)
+        .join(Case, col(Case.id) == col(Request.case_id))
+        .outerjoin(asker, col(asker.id) == col(Request.asked_by_id))
+        .outerjoin(assignee, col(assignee.id) == col(Request.assignee_id))
+        .where(col(Request.id) == bindparam("id"))
     )
 
 
@@ -266,16 +281,7 @@ class CaseMirror:
         async with self.app.db.session() as s:
             if not await _claim(s, Request, req_id, Request.thread):
                 return
-            asker, assignee = aliased(Person), aliased(Person)
-            found = (
-                await s.exec(
-                    select(Request, Case, asker, assignee)
-                    .join(Case, col(Case.id) == col(Request.case_id))
-                    .outerjoin(asker, col(asker.id) == col(Request.asked_by_id))
-                    .outerjoin(assignee, col(assignee.id) == col(Request.assignee_id))
-                    .where(col(Request.id) == req_id)
-                )
-            ).first()
+            found = (await s.exec(_request_to_post(), params={"id": req_id})).first()
             assert found is not None
             req, case, *people = found
             assert case.channel and case.thread

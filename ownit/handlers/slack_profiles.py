@@ -24,6 +24,8 @@ from ownit.storage.tables import Person
 log = logging.getLogger(__name__)
 
 TTL = 6 * 3600.0
+LINKED_FOR = 600.0  # seconds a Slack user seen linked to a person is not looked up again
+LINKED_MAX = 10_000
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class Profiles:
         self.cache: ProfileCache = cache or MemoryProfileCache()
         self.ttl = ttl
         self.lookups = 0
+        self._linked: dict[str, float] = {}  # Slack user → when last seen linked (monotonic)
 
     async def get(self, uid: str) -> Profile | None:
         key = f"slack:user:{uid}"
@@ -109,13 +112,15 @@ class Profiles:
 
     async def link(self, db: Database, uids: set[str]) -> None:
         """Make sure each Slack user is a person, linked by e-mail to the org file's entry."""
-        uids = {u for u in uids if u}
+        now = time.monotonic()
+        uids = {u for u in uids if u and now - self._linked.get(u, now - LINKED_FOR) >= LINKED_FOR}
         if not uids:
-            return
+            return  # the usual case: everyone named was linked moments ago
         async with db.reader() as s:
             known = set(
                 (await s.exec(select(Person.slack_id).where(col(Person.slack_id).in_(uids)))).all()
             )
+        self._seen_linked({k for k in known if k}, now)
         missing = sorted(uids - {k for k in known if k})
         if not missing:
             return
@@ -135,6 +140,15 @@ class Profiles:
                     break
                 except IntegrityError:
                     continue  # someone else linked them at the same moment
+        self._seen_linked(set(missing), now)
+
+    def _seen_linked(self, uids: set[str], now: float) -> None:
+        """Remember for a while who is linked: every command names its author, and looking them
+        up each time was a query per command."""
+        if len(self._linked) > LINKED_MAX:
+            self._linked.clear()
+        for uid in uids:
+            self._linked[uid] = now
 
     async def link_by_email(self, db: Database) -> int:
         """Give people of the org file their Slack id by e-mail (`users.lookupByEmail`).
