@@ -15,6 +15,7 @@ from tests.fakes.slack_api import (
     readable,
     text_of,
     uid,
+    until,
 )
 
 
@@ -219,3 +220,35 @@ async def test_card_refresh_reads_each_person_once(ws: Workspace) -> None:
     assert len([s for s in statements if "FROM person" in s]) == 1, statements
     assert len([s for s in statements if 'FROM "case"' in s]) == 1, statements
     assert len(statements) <= 3, statements  # the case with its requests, the people, the policy
+
+
+async def test_a_crowded_case_redraws_its_card_and_the_changed_post_only(ws: Workspace) -> None:
+    """A case with more requests than its card holds: the card lists those due soonest and
+    counts the rest; acknowledging one redraws its post and the card, and no other post."""
+    drive = ws.drive
+    await drive.command("alex", "open Acme: a long outage")
+    channel, thread = await ws.case_thread()
+    for i in range(22):
+        await drive.command(
+            "alex", f"ask C-1 <@{uid('dana')}|dana> Check system {i}? by {i % 5 + 2}h", answer=False
+        )
+
+    async def posted() -> bool:
+        return len(ws.fake.of("chat.postMessage", channel=channel, thread_ts=thread)) >= 22
+
+    await until(posted)
+    await channel_shows(ws, channel, "and 2 more requests (2 open)")
+    async with ws.app.db.reader() as s:
+        post = (await s.get(Request, 7)).thread  # type: ignore[union-attr]
+    before = len(ws.fake.of("chat.update", channel=channel))
+
+    await drive.command("dana", "ack R-7 eta 1h")
+
+    async def redrawn() -> bool:
+        return len(ws.fake.of("chat.update", channel=channel)) - before >= 2
+
+    await until(redrawn)
+    await asyncio.sleep(0.5)  # time enough for a needless redraw to show
+    updates = ws.fake.of("chat.update", channel=channel)[before:]
+    assert sorted(str(c.args["ts"]) for c in updates) == sorted([thread, str(post)])
+    assert "acknowledged, ETA" in shown(next(c for c in updates if c.args["ts"] == post))

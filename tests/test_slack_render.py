@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -159,17 +160,25 @@ def test_a_long_case_card_lists_open_requests_and_the_latest_closed_ones() -> No
 
     from ownit.handlers.slack_cards import CARD_REQUESTS, on_card
 
+    at = datetime(2026, 11, 23, 9, tzinfo=UTC)
+
+    def asked(statuses: list[str], due: Any = lambda i: at) -> list[Any]:
+        return [
+            SimpleNamespace(id=i + 1, status=st_, deadline=due(i)) for i, st_ in enumerate(statuses)
+        ]
+
     statuses = ["answered"] * 25 + ["open", "acknowledged"] + ["answered"] * 3
     statuses[2] = "open"  # an old request still waiting must stay in view
-    reqs: list[Any] = [SimpleNamespace(id=i + 1, status=st_) for i, st_ in enumerate(statuses)]
-    shown = on_card(reqs)
+    shown = on_card(asked(statuses))
     ids = [r.id for r in shown]
     assert len(shown) == CARD_REQUESTS and ids == sorted(ids)
     assert {3, 26, 27} <= set(ids)  # every open one
     assert ids[-17:] == list(range(14, 31))  # then the latest closed ones
     assert 4 not in ids
+    # More open ones than a card holds: those due soonest, still in the order they were asked.
+    crowded = on_card(asked(["open"] * 30, due=lambda i: at + timedelta(hours=30 - i)))
+    assert [r.id for r in crowded] == list(range(11, 31))
 
-    at = datetime(2026, 11, 23, 9, tzinfo=UTC)
     line = rs.RequestLine(
         key="R-1", target="billing", asked_by=None, question="refund?", status="answered",
         deadline=at, deadline_text="Mon 09:00",
@@ -183,3 +192,6 @@ def test_a_long_case_card_lists_open_requests_and_the_latest_closed_ones() -> No
     shown_text = readable(" ".join(str(b) for b in blocks))
     assert "and 10 earlier closed requests" in shown_text and "/case status C-1" in shown_text
     assert len(blocks) <= 50
+    crowded_card = dataclasses.replace(card, more_open=4)
+    shown_text = readable(" ".join(str(b) for b in rs.card_blocks(crowded_card)))
+    assert "and 10 more requests (4 open)" in shown_text

@@ -95,7 +95,13 @@ class Ownit:
         metrics = Metrics()
         metrics.watch_redis(lambda: shared.available)
         app: Ownit
-        scheduler = Scheduler(db=db, clock=clock, rules=lambda: app.rules(), metrics=metrics)
+        scheduler = Scheduler(
+            db=db,
+            clock=clock,
+            rules=lambda: app.rules(),
+            metrics=metrics,
+            on_fired=lambda keys: app.case_changed(*keys),
+        )
         arrivals = Arrivals()
         deliverer = Deliverer(
             db=db,
@@ -167,7 +173,8 @@ class Ownit:
             task.add_done_callback(self._pending.discard)
 
     def case_changed(self, *keys: str | None) -> None:
-        """Tell the platforms that these cases changed (a Slack card updates in place).
+        """Tell the platforms that these cases and requests (`C-…`, `R-…`) changed (a Slack card
+        and the posts of the requests named update in place).
 
         Hooks must not block: they note the key and do their work in their own tasks.
         """

@@ -38,7 +38,7 @@ class Scheduler:
         db: Database,
         clock: Clock,
         rules: Callable[[], Awaitable[Rules]],
-        on_fired: Callable[[int], None] | None = None,
+        on_fired: Callable[[list[str]], None] | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self.metrics = metrics
@@ -66,20 +66,22 @@ class Scheduler:
         now = await self.clock.now()
         rules = await self.rules()
         total = 0
+        keys: list[str] = []
         while True:
-            fired, seen = await self._batch(now, rules)
+            fired, seen = await self._batch(now, rules, keys)
             total += fired
             if seen < BATCH:
                 break
         if total:
             self.fired += total
             if self.on_fired:
-                self.on_fired(total)
+                self.on_fired(keys)
         if self.metrics:
             self.metrics.sweep_seconds.observe(time.perf_counter() - started)
         return total
 
-    async def _batch(self, now: datetime, rules: Rules) -> tuple[int, int]:
+    async def _batch(self, now: datetime, rules: Rules, keys: list[str]) -> tuple[int, int]:
+        """Fire one batch; the keys of the requests whose steps fired go on `keys`."""
         fired = 0
         async with self.db.session() as s:
             q = (
@@ -99,7 +101,10 @@ class Scheduler:
                         outcome = await ladder.fire(s, timer=timer, now=now, rules=rules)
                         timer.outcome = outcome
                         s.add(timer)
-                    fired += outcome == "fired"
+                    if outcome == "fired":
+                        fired += 1
+                        if timer.request_id is not None:  # its post shows it late, say
+                            keys.append(f"R-{timer.request_id}")
                     self._observe(timer, outcome, now)
                 except Exception:
                     log.exception("ladder step %s failed; retrying in a minute", timer.key)

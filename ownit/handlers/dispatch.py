@@ -34,6 +34,7 @@ from ownit.bot.directory import (
 from ownit.bot.errors import Refusal
 from ownit.bot.messages import Message
 from ownit.handlers import commands as c
+from ownit.storage.db import written
 from ownit.storage.tables import Delivery, Person
 
 log = logging.getLogger(__name__)
@@ -214,7 +215,8 @@ async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str 
     if isinstance(command, c.Admin):  # the policy is the admins'; read it again after any
         app.rules_changed()
     app.poke()
-    app.case_changed(reply.case, *(m.case for m in reply.messages))
+    touched = (f"R-{i}" for i in sorted(written(s, "request")))
+    app.case_changed(reply.case, *(m.case for m in reply.messages), *touched)
     return reply
 
 

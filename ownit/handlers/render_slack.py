@@ -215,7 +215,8 @@ class CaseCard:
     promise_kept: bool | None = None
     handoffs: int = 0
     requests: list[RequestLine] = field(default_factory=list)
-    more: int = 0  # requests left off the card (closed ones, oldest first)
+    more: int = 0  # requests left off the card (closed ones, oldest first, then open ones)
+    more_open: int = 0  # of which still open (more than a card holds are waiting)
 
 
 _STATUS_ICON = {"open": ":large_blue_circle:", "resolved": ":white_check_mark:"}
@@ -266,10 +267,13 @@ def card_blocks(card: CaseCard) -> list[Block]:
                 f" — {request_state(r)}, due {date(r.deadline, r.deadline_text)}"
             )
         if card.more:
-            lines.append(
-                f"… and {card.more} earlier closed request{'s' if card.more != 1 else ''}: "
-                f"`/case status {escape_code(card.key)}` lists them all."
+            plural = "s" if card.more != 1 else ""
+            which = (
+                f"{card.more} more request{plural} ({card.more_open} open)"
+                if card.more_open
+                else f"{card.more} earlier closed request{plural}"
             )
+            lines.append(f"… and {which}: `/case status {escape_code(card.key)}` lists them all.")
         for piece in _split("\n".join(lines)):
             blocks.append(section(piece))
     blocks.append(

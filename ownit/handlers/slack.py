@@ -19,6 +19,7 @@ import logging
 import re
 import uuid
 from collections.abc import Coroutine
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -899,6 +900,10 @@ class SlackBot:
     # ----------------------------------------------------------------------- change and home
 
     def _case_changed(self, key: str) -> None:
+        if key.startswith("R-"):
+            with suppress(Refusal):
+                self.mirror.touch(cases.parse_key(key, "R"))
+            return
         try:
             case_id = cases.parse_key(key, "C")
         except Refusal:

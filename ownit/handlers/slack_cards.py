@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -22,7 +22,8 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import and_, bindparam, literal, or_, union_all
+from sqlalchemy import and_, bindparam, func, literal, or_, union, union_all
+from sqlalchemy import select as core_select
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select, update
 
@@ -130,7 +131,8 @@ class CaseMirror:
         self.app = app
         self.client = client
         self.wake = asyncio.Event()
-        self.dirty: set[int] = set()
+        self.dirty: set[int] = set()  # cases whose card to redraw
+        self.touched: set[int] = set()  # requests whose post (and case card) to redraw
         self._seen: dict[tuple[str, str], str] = {}
         self._lock = asyncio.Lock()
         self.on_posted = on_posted
@@ -138,6 +140,11 @@ class CaseMirror:
     def kick(self, case_id: int | None = None) -> None:
         if case_id is not None:
             self.dirty.add(case_id)
+        self.wake.set()
+
+    def touch(self, request_id: int) -> None:
+        """A request changed: its post and its case's card are redrawn."""
+        self.touched.add(request_id)
         self.wake.set()
 
     async def run(self, stop: asyncio.Event, interval: float = 5.0) -> None:
@@ -150,7 +157,7 @@ class CaseMirror:
             self.wake.clear()
             if stop.is_set():
                 return
-            if self.dirty:
+            if self.dirty or self.touched:
                 continue
             try:
                 await asyncio.wait_for(self.wake.wait(), timeout=interval)
@@ -166,11 +173,27 @@ class CaseMirror:
                 _, posts = await self._waiting()  # a new card's thread takes its requests now
             await self._post_requests(posts, names)
             dirty, self.dirty = self.dirty, set()
-            for case_id in sorted(dirty):
+            touched, self.touched = self.touched, set()
+            posts_of = await self._cases_of(touched)
+            for case_id in sorted(dirty | set(posts_of)):
                 try:
-                    await self.refresh(case_id, names)
+                    await self.refresh(case_id, names, posts_of.get(case_id, set()))
                 except Exception:
                     log.exception("refreshing the card of case %s failed", case_id)
+
+    async def _cases_of(self, request_ids: set[int]) -> dict[int, set[int]]:
+        """The touched requests by case."""
+        if not request_ids:
+            return {}
+        async with self.app.db.reader() as s:
+            rows = await s.exec(
+                select(Request.case_id, Request.id).where(col(Request.id).in_(request_ids))
+            )
+            found: dict[int, set[int]] = {}
+            for case_id, req_id in rows.all():
+                if req_id is not None:
+                    found.setdefault(case_id, set()).add(req_id)
+        return found
 
     # ----------------------------------------------------------------------- posting
 
@@ -314,14 +337,17 @@ class CaseMirror:
 
     # ----------------------------------------------------------------------- updating
 
-    async def refresh(self, case_id: int, names: Names | None = None) -> None:
-        """Update the card and the request posts of a case in place, where they changed."""
-        case, card, posts = await self._read(case_id, names or Names(), posts=True)
+    async def refresh(
+        self, case_id: int, names: Names | None = None, posts: set[int] | None = None
+    ) -> None:
+        """Update the card of a case in place, and the posts of its requests `posts` (all of
+        them when None), where they changed."""
+        case, card, lines = await self._read(case_id, names or Names(), posts=posts, in_place=True)
         if card is None:
             return
         assert case.channel is not None and case.message is not None
         await self._update(case.channel, case.message, rs.card_blocks(card), rs.card_text(card))
-        for req, line in posts:
+        for req, line in lines:
             assert req.channel is not None and req.thread is not None
             await self._update(
                 req.channel,
@@ -350,28 +376,35 @@ class CaseMirror:
         return card, case
 
     async def _read(
-        self, case_id: int, names: Names, *, posts: bool = False
+        self,
+        case_id: int,
+        names: Names,
+        *,
+        posts: Collection[int] | None = (),
+        in_place: bool = False,
     ) -> tuple[Case, rs.CaseCard | None, list[tuple[Request, rs.RequestLine]]]:
-        """A case's card and, with `posts`, the lines of its requests posted in Slack (no card
-        then if the case has none in Slack): the case with its requests, then their people."""
+        """A case's card, and the lines of its requests `posts` (every one when None) posted in
+        Slack, in one query and one for the people; `in_place`: no card if the case has none in
+        Slack yet.
+
+        Only the requests that the card shows and the posts asked for are read, so a case that
+        gathered hundreds of requests costs what a small one does.
+        """
         rules, now = await self.app.rules(), await self.app.clock.now()
         async with self.app.db.reader() as s:
+            wanted = _card_requests(posts)
             rows = (
-                await s.exec(
-                    select(Case, Request)
-                    .outerjoin(Request, col(Request.case_id) == col(Case.id))
-                    .where(col(Case.id) == case_id)
-                    .order_by(col(Request.id))
-                )
+                await s.exec(_case_with_requests(posts is None), params={"case": case_id, **wanted})
             ).all()
             if not rows:
                 raise LookupError(f"no case {case_id}")
-            case = rows[0][0]
-            if posts and not _on_slack(case):
+            case, total, open_total = rows[0][0], rows[0][2], rows[0][3]
+            if in_place and not _on_slack(case):
                 return case, None, []
-            reqs = [r for _, r in rows if r is not None]
+            reqs = [r for _, r, _, _ in rows if r is not None]
             shown = on_card(reqs)
-            posted = [r for r in reqs if r.channel and _posted(r.thread)] if posts else []
+            chosen = [r for r in reqs if posts is None or r.id in posts]
+            posted = [r for r in chosen if r.channel and _posted(r.thread)]
             await names.load(s, [*shown, *posted], people=[case.owner_id])
         owner = names.people.get(case.owner_id)
         assert owner is not None
@@ -380,6 +413,7 @@ class CaseMirror:
         for r in [*shown, *posted]:
             if r.id not in lines:
                 lines[r.id] = _line(r, names, rules, now)
+        shown_open = sum(1 for r in shown if r.status in OPEN_STATES)
         return (
             case,
             rs.CaseCard(
@@ -395,10 +429,51 @@ class CaseMirror:
                 promise_kept=case.promise_kept,
                 handoffs=case.handoffs,
                 requests=[lines[r.id] for r in shown],
-                more=len(reqs) - len(shown),
+                more=total - len(shown),
+                more_open=open_total - shown_open,
             ),
             [(r, lines[r.id]) for r in posted],
         )
+
+
+def _card_requests(posts: Collection[int] | None) -> dict[str, Any]:
+    return {"posts": sorted(posts or ())}
+
+
+@cache
+def _case_with_requests(every: bool) -> Any:
+    """A case, its requests (every one, or those a card shows and the posts asked for: the open
+    ones due soonest and the latest closed, `CARD_REQUESTS` of each), and its request counts."""
+    here = col(Request.case_id) == bindparam("case")
+    is_open = col(Request.status).in_(OPEN_STATES)
+    total = select(func.count()).where(here).scalar_subquery()
+    open_total = select(func.count()).where(here, is_open).scalar_subquery()
+    joined = col(Request.case_id) == col(Case.id)
+    if not every:
+        soonest = (
+            select(col(Request.id))
+            .where(here, is_open)
+            .order_by(col(Request.deadline), col(Request.id))
+            .limit(CARD_REQUESTS)
+        )
+        latest = (
+            select(col(Request.id))
+            .where(here, ~is_open)
+            .order_by(col(Request.id).desc())
+            .limit(CARD_REQUESTS)
+        )
+        chosen = union(
+            core_select(soonest.subquery()),
+            core_select(latest.subquery()),
+            select(col(Request.id)).where(col(Request.id).in_(bindparam("posts", expanding=True))),
+        )
+        joined = and_(joined, col(Request.id).in_(chosen))
+    return (
+        select(Case, Request, total, open_total)
+        .outerjoin(Request, joined)
+        .where(col(Case.id) == bindparam("case"))
+        .order_by(col(Request.id))
+    )
 
 
 def _line(r: Request, names: Names, rules: Rules, now: datetime) -> rs.RequestLine:
@@ -450,11 +525,13 @@ CARD_REQUESTS = 20
 
 
 def on_card(reqs: list[Request]) -> list[Request]:
-    """The requests a card lists: every open one, then the latest closed ones, up to
-    `CARD_REQUESTS` in all (Slack takes 50 blocks a message), in the order they were asked."""
+    """The requests a card lists: the open ones (those due soonest, should there be more than
+    fit), then the latest closed ones, up to `CARD_REQUESTS` in all (Slack takes 50 blocks a
+    message), in the order they were asked."""
     if len(reqs) <= CARD_REQUESTS:
         return reqs
-    keep = {id(r) for r in reqs if r.status in OPEN_STATES}
+    waiting = sorted((r for r in reqs if r.status in OPEN_STATES), key=lambda r: (r.deadline, r.id))
+    keep = {id(r) for r in waiting[:CARD_REQUESTS]}
     for r in reversed(reqs):
         if len(keep) >= CARD_REQUESTS:
             break

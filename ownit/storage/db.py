@@ -9,7 +9,12 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import UOWTransaction
+from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+WRITTEN = "written"  # session.info key: the (table, id) of each row its flushes inserted or updated
 
 
 class DatabaseUrlError(ValueError):
@@ -71,13 +76,37 @@ def is_postgres(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
+class TrackedSession(Session):
+    """A session that remembers the rows it wrote (`written(session)`), so that what shows them
+    (a Slack card, a request's post) is redrawn for exactly those rows, not for all of a case."""
+
+
+@event.listens_for(TrackedSession, "after_flush")
+def _note_written(session: OrmSession, _flush: UOWTransaction) -> None:
+    rows = session.info.setdefault(WRITTEN, set())
+    for obj in (*session.new, *session.dirty):
+        table, row_id = getattr(obj, "__tablename__", None), getattr(obj, "id", None)
+        if table is not None and row_id is not None:
+            rows.add((table, row_id))
+
+
+def written(session: AsyncSession, table: str) -> set[int]:
+    """The ids of the `table` rows that this session's flushes inserted or updated."""
+    return {i for t, i in session.info.get(WRITTEN, ()) if t == table}
+
+
 class Database:
     """An engine and its session factory; `async with db.session() as s` is one transaction."""
 
     def __init__(self, url: str, **kw: Any) -> None:
         self.url = async_url(url)
         self.engine = make_engine(url, **kw)
-        self._factory = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        self._factory = async_sessionmaker(
+            self.engine,
+            class_=AsyncSession,
+            sync_session_class=TrackedSession,
+            expire_on_commit=False,
+        )
 
     @property
     def postgres(self) -> bool:
