@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from ownit.bot.inbox import PATIENCE, QUIET, Arrivals
+from ownit.bot.inbox import PATIENCE, QUIET, SAMPLE, STRAINED_QUIET, Arrivals
 
 
 async def test_nothing_arriving_lets_work_through_at_once() -> None:
@@ -64,3 +64,29 @@ async def test_a_cancelled_waiter_does_not_take_a_turn() -> None:
         assert done == ["kept"]
     assert gone.cancelled()
     await kept
+
+
+async def test_a_strained_loop_holds_work_back_for_a_real_pause() -> None:
+    """Requests that find the loop late (CPUs short) are no pause after a few milliseconds."""
+    arrivals = Arrivals()
+    loop = asyncio.get_running_loop()
+    arrivals._last_forced = loop.time()
+    with arrivals.arriving():
+        for held in [0.015, 0.025, 0.035] * 6:  # other work holds the loop, time and again
+            time.sleep(held)  # noqa: ASYNC251 - the point: a loop held up
+            await asyncio.sleep(0.002)
+        assert arrivals.strained
+        arrivals._last_forced = loop.time()
+        waiting = [asyncio.create_task(arrivals.make_way()) for _ in range(4)]
+        ended = time.monotonic()
+    await asyncio.sleep(STRAINED_QUIET * 0.8)
+    assert not any(w.done() for w in waiting)  # 200 ms without requests is no pause here
+    await asyncio.wait_for(asyncio.gather(*waiting), timeout=1)
+    assert STRAINED_QUIET <= time.monotonic() - ended < STRAINED_QUIET + PATIENCE
+
+
+async def test_an_idle_loop_is_not_strained() -> None:
+    arrivals = Arrivals()
+    with arrivals.arriving():
+        await asyncio.sleep(SAMPLE * 10)
+        assert not arrivals.strained

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 RULES_FRESH = 1.0
 """Seconds a replica reuses the policy it read: an admin's change made on another replica applies
 within that long (on the replica that made it, at once)."""
+WAKE_AFTER = 0.05  # announcements from other processes arriving together wake the loops once
+CARDS_AFTER = 0.3  # and the cards a little later: the process that made a change posts its own
 
 
 def example_org_file() -> Path:
@@ -72,6 +74,7 @@ class Ownit:
     wake_hooks: list[Callable[[], None]] = field(default_factory=list)
     _rules: tuple[float, Rules] | None = None
     _rules_version: int = 0
+    _waking: asyncio.TimerHandle | None = None
 
     @classmethod
     async def start(
@@ -211,9 +214,21 @@ class Ownit:
 
     def _woken(self) -> None:
         """Another process changed something (a web process handling a modal among them): look
-        at the timers, notices and cards now."""
+        at the timers and notices in a moment, and at the cards a little after.
+
+        Under load every command is announced; one look covers all that arrived meanwhile.
+        """
+        if self._waking is None:
+            self._waking = asyncio.get_running_loop().call_later(WAKE_AFTER, self._wake)
+
+    def _wake(self) -> None:
+        self._waking = None
         self.scheduler.wake.set()
         self.deliverer.wake.set()
+        if self.wake_hooks:
+            asyncio.get_running_loop().call_later(CARDS_AFTER, self._wake_cards)
+
+    def _wake_cards(self) -> None:
         for hook in self.wake_hooks:
             hook()
 

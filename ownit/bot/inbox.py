@@ -47,6 +47,10 @@ MAX_ATTEMPTS = 5  # a delivery whose handling killed its replica this often is g
 WORKERS = 8
 QUIET = 0.005  # no request arrived for this long: nobody is waiting for an acknowledgement
 PATIENCE = 0.2  # under unbroken load, still start one delivery this often
+SAMPLE = 0.02  # seconds between looks at how late the loop runs its timers, while requests arrive
+STRAIN = 0.0025  # that lateness (smoothed) says the CPUs are short: wait for a real pause
+STRAINED_QUIET = 0.25  # the pause in arrivals that lets background work go while strained
+STRAINED_PATIENCE = 1.0  # and how often one piece goes anyway, under unbroken strained load
 TAKE = 200  # rows taken over per statement
 POLL = 1.0  # seconds between looks for unleased rows when no notification comes
 CHANNEL = "ownit_inbox"  # PostgreSQL NOTIFY channel: unleased rows were written
@@ -78,37 +82,68 @@ class Arrivals:
     notices) gives way to them, so acknowledgements never queue behind it.
 
     Waiting costs nothing per waiter: one timer wakes them when the requests stop (`QUIET` after
-    the last) or lets the longest-waiting one go every `PATIENCE` under unbroken load.
+    the last) or lets the longest-waiting one go every `PATIENCE` under unbroken load. While
+    requests arrive, the loop's lateness is sampled: when the CPUs are short (the process shares
+    them with others, or its own work crowds the loop), a gap of a few milliseconds between
+    requests is no pause, and background work waits for a real one (`STRAINED_QUIET`) or goes
+    one piece per `STRAINED_PATIENCE`: every CPU-millisecond it took would be an acknowledgement's.
     """
 
     def __init__(self) -> None:
         self.count = 0
         self.last = 0.0
+        self.lag = 0.0  # smoothed lateness of the loop's timers, while requests arrive
         self._last_forced = 0.0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._timer: asyncio.TimerHandle | None = None
+        self._sampler: asyncio.TimerHandle | None = None
 
     @contextmanager
     def arriving(self) -> Iterator[None]:
         self.count += 1
         self.last = _now()
+        if self._sampler is None:
+            self._sample(self.last)
         try:
             yield
         finally:
             self.count -= 1
             self.last = _now()
             if not self.count and self._waiters:
-                self._wake_at(self.last + QUIET)
+                self._wake_at(self.last + self.quiet)
+
+    @property
+    def strained(self) -> bool:
+        return self.lag > STRAIN
+
+    @property
+    def quiet(self) -> float:
+        return STRAINED_QUIET if self.strained else QUIET
+
+    @property
+    def patience(self) -> float:
+        return STRAINED_PATIENCE if self.strained else PATIENCE
 
     def busy(self, now: float) -> bool:
-        return bool(self.count) or now - self.last < QUIET
+        return bool(self.count) or now - self.last < self.quiet
+
+    def _sample(self, due: float) -> None:
+        """How late this timer ran; sampled again while requests keep arriving."""
+        now = _now()
+        self.lag += (max(0.0, now - due) - self.lag) * 0.2
+        if now - self.last < 1.0:
+            self._sampler = asyncio.get_running_loop().call_at(
+                now + SAMPLE, self._sample, now + SAMPLE
+            )
+        else:
+            self._sampler, self.lag = None, 0.0
 
     async def make_way(self) -> None:
         """Wait while requests are arriving; under unbroken load one waiter goes per `PATIENCE`."""
         now = _now()
         if not self.busy(now):
             return
-        if now - self._last_forced >= PATIENCE and not self._waiters:
+        if now - self._last_forced >= self.patience and not self._waiters:
             self._last_forced = now
             return
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -117,8 +152,8 @@ class Arrivals:
         await turn
 
     def _next_check(self, now: float) -> float:
-        forced = self._last_forced + PATIENCE
-        return min(forced, self.last + QUIET) if not self.count else forced
+        forced = self._last_forced + self.patience
+        return min(forced, self.last + self.quiet) if not self.count else forced
 
     def _wake_at(self, at: float) -> None:
         if self._timer is not None:
@@ -138,7 +173,7 @@ class Arrivals:
                 if not turn.done():
                     turn.set_result(None)
             return
-        if now - self._last_forced >= PATIENCE and self._waiters:
+        if now - self._last_forced >= self.patience and self._waiters:
             self._last_forced = now
             self._waiters.popleft().set_result(None)
         if self._waiters:

@@ -22,7 +22,6 @@ from collections.abc import Coroutine
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
 
 import aiohttp
 from aiohttp import web
@@ -39,6 +38,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlmodel import col, select
+from yarl import URL
 
 from ownit.bot import cases
 from ownit.bot.app import Ownit
@@ -86,6 +86,12 @@ def retry_handlers() -> list[Any]:
         AsyncConnectionErrorRetryHandler(max_retry_count=3),
         AsyncServerErrorRetryHandler(max_retry_count=2),
     ]
+
+
+def form_fields(body: str) -> dict[str, str]:
+    """A form-encoded body's fields, blank ones kept. yarl's unquoting is compiled: a tenth of
+    `urllib.parse.parse_qsl`'s time, which had been a tenth of an acknowledgement's."""
+    return dict(URL.build(query_string=body, encoded=True).query)
 
 
 def parse(text: str) -> c.Command:
@@ -320,7 +326,7 @@ class SlackBot:
         with self.app.inbox.arrivals.arriving():
             if request.content_type == FORM and (verifier := self.verifier) is not None:
                 raw = await request.read()  # kept by aiohttp for bolt, should bolt need it
-                form = dict(parse_qsl(raw.decode(), keep_blank_values=True))
+                form = form_fields(raw.decode())
                 if form.get("command") == COMMAND:
                     return await self._slash_command(verifier, request, raw, form)
             bolt_request = await to_bolt_request(request)
