@@ -174,6 +174,7 @@ class CaseMirror:
             await self._post_requests(posts, names)
             dirty, self.dirty = self.dirty, set()
             touched, self.touched = self.touched, set()
+            names = Names()  # read after the changes just taken: posting may have taken a while
             posts_of = await self._cases_of(touched)
             for case_id in sorted(dirty | set(posts_of)):
                 try:
