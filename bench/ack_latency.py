@@ -55,6 +55,7 @@ sys.path.insert(0, str(ROOT))
 import asyncpg  # noqa: E402
 
 from bench.load import Load, Tally, request_bytes  # noqa: E402
+from ownit.handlers.slack_cards import PENDING  # noqa: E402
 from tests.fakes.slack_api import SECRET, TEAM, Driver, FakeSlack, sign, uid  # noqa: E402
 from tests.scale_support import Replica, free_port, replica_env, wait_listening  # noqa: E402
 
@@ -221,10 +222,10 @@ async def drop_database(name: str) -> None:
     await admin.close()
 
 
-LEFT = """
+LEFT = f"""
 SELECT (SELECT count(*) FROM inbox)
-     + (SELECT count(*) FROM request WHERE thread IS NULL OR thread LIKE 'pending:%')
-"""  # commands not handled, requests not posted in their case thread
+     + (SELECT count(*) FROM request WHERE thread IS NULL OR thread LIKE '{PENDING}%')
+"""  # commands not handled, requests not posted in their case thread (or still being posted)
 
 
 async def drained(db: str | None, since: float) -> float | None:

@@ -51,6 +51,8 @@ SAMPLE = 0.02  # seconds between looks at how late the loop runs its timers, whi
 STRAIN = 0.0025  # that lateness (smoothed) says the CPUs are short: wait for a real pause
 STRAINED_QUIET = 0.25  # the pause in arrivals that lets background work go while strained
 STRAINED_PATIENCE = 1.0  # and how often one piece goes anyway, under unbroken strained load
+SMOOTHING = 0.2  # weight of each new lateness sample
+SAMPLED_FOR = 1.0  # seconds after the last request that sampling goes on (then lateness is 0)
 TAKE = 200  # rows taken over per statement
 POLL = 1.0  # seconds between looks for unleased rows when no notification comes
 CHANNEL = "ownit_inbox"  # PostgreSQL NOTIFY channel: unleased rows were written
@@ -130,8 +132,8 @@ class Arrivals:
     def _sample(self, due: float) -> None:
         """How late this timer ran; sampled again while requests keep arriving."""
         now = _now()
-        self.lag += (max(0.0, now - due) - self.lag) * 0.2
-        if now - self.last < 1.0:
+        self.lag += (max(0.0, now - due) - self.lag) * SMOOTHING
+        if now - self.last < SAMPLED_FOR:
             self._sampler = asyncio.get_running_loop().call_at(
                 now + SAMPLE, self._sample, now + SAMPLE
             )
