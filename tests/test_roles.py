@@ -117,6 +117,16 @@ def test_the_roles_need_postgresql(
     assert "OWNIT_ROLE" in err and "PostgreSQL" in err and "OWNIT_ROLE=all" in err
 
 
+def test_a_database_out_of_reach_at_start_is_said_plainly(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://ownit:secret@127.0.0.1:1/ownit")
+    assert main(["migrate"]) == 3
+    err = capsys.readouterr().err
+    assert "cannot reach the database at postgresql://ownit:***@127.0.0.1:1/ownit" in err
+    assert "secret" not in err and "Traceback" not in err
+
+
 ASKS = 300
 
 

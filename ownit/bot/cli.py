@@ -9,6 +9,9 @@ import logging
 import signal
 import sys
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
 from ownit.bot.app import Ownit
 from ownit.bot.clock import SimClock
 from ownit.bot.config import ConfigError, Settings, load_settings
@@ -175,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, OrgFileError, DatabaseUrlError) as exc:
         print(f"ownit: {exc}", file=sys.stderr)
         return 2
+    except (OSError, DBAPIError) as exc:  # at start: nothing was written, a supervisor retries
+        where = make_url(settings.database_url).render_as_string(hide_password=True)
+        print(f"ownit: cannot reach the database at {where}: {exc}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         return 130
     return 0
