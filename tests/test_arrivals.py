@@ -5,7 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 
-from ownit.bot.inbox import PATIENCE, QUIET, SAMPLE, STRAINED_QUIET, Arrivals
+from ownit.bot.inbox import (
+    LOADED_SLOTS,
+    PATIENCE,
+    QUIET,
+    SAMPLE,
+    SAMPLED_FOR,
+    STRAINED_QUIET,
+    Arrivals,
+)
 
 
 async def test_nothing_arriving_lets_work_through_at_once() -> None:
@@ -90,3 +98,46 @@ async def test_an_idle_loop_is_not_strained() -> None:
     with arrivals.arriving():
         await asyncio.sleep(SAMPLE * 10)
         assert not arrivals.strained
+
+
+class Handling:
+    """Deliveries that each take a slot for `hold` seconds; the most in hand at once is kept."""
+
+    def __init__(self, arrivals: Arrivals, hold: float) -> None:
+        self.arrivals, self.hold = arrivals, hold
+        self.now = self.peak = self.done = 0
+
+    async def one(self) -> None:
+        async with self.arrivals.slot():
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+            await asyncio.sleep(self.hold)
+            self.now -= 1
+            self.done += 1
+
+
+async def test_while_requests_keep_arriving_deliveries_are_handled_one_at_a_time() -> None:
+    arrivals = Arrivals()
+    handling = Handling(arrivals, hold=0.1)  # one after another, 20 would take 2 s
+    with arrivals.arriving():
+        pass
+    tasks = [asyncio.create_task(handling.one()) for _ in range(20)]
+    for _ in range(8):  # a request every 50 ms for 0.4 s
+        await asyncio.sleep(0.05)
+        with arrivals.arriving():
+            pass
+    assert handling.peak == LOADED_SLOTS
+    assert 2 <= handling.done <= 5  # they moved, one after another
+    stopped = time.monotonic()
+    await asyncio.wait_for(asyncio.gather(*tasks), timeout=SAMPLED_FOR + 1)
+    assert handling.peak > LOADED_SLOTS  # the rest together, once the requests had stopped
+    assert time.monotonic() - stopped < SAMPLED_FOR + 0.5
+
+
+async def test_with_no_requests_every_worker_handles_at_once() -> None:
+    arrivals = Arrivals()
+    handling = Handling(arrivals, hold=0.05)
+    began = time.monotonic()
+    await asyncio.wait_for(asyncio.gather(*(handling.one() for _ in range(8))), timeout=1)
+    assert handling.peak == 8
+    assert time.monotonic() - began < 0.05 * 3

@@ -15,7 +15,7 @@ the load. They also look every second, should a notification be lost.
 
 Background work gives way to acknowledgements (`Arrivals`): while requests are arriving it waits,
 starting one piece every `PATIENCE` seconds at least, so a burst is acknowledged first and worked
-off after.
+off after; and while they keep coming, one delivery is handled at a time, not one per worker.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -53,6 +54,7 @@ STRAINED_QUIET = 0.25  # the pause in arrivals that lets background work go whil
 STRAINED_PATIENCE = 1.0  # and how often one piece goes anyway, under unbroken strained load
 SMOOTHING = 0.2  # weight of each new lateness sample
 SAMPLED_FOR = 1.0  # seconds after the last request that sampling goes on (then lateness is 0)
+LOADED_SLOTS = 1  # inbox deliveries handled at once while requests keep arriving (then all workers)
 TAKE = 200  # rows taken over per statement
 POLL = 1.0  # seconds between looks for unleased rows when no notification comes
 CHANNEL = "ownit_inbox"  # PostgreSQL NOTIFY channel: unleased rows were written
@@ -99,6 +101,9 @@ class Arrivals:
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._sampler: asyncio.TimerHandle | None = None
+        self.handling = 0  # inbox deliveries in hand (`slot`)
+        self._queued: deque[asyncio.Future[None]] = deque()  # waiting for a slot
+        self._opener: asyncio.TimerHandle | None = None
 
     @contextmanager
     def arriving(self) -> Iterator[None]:
@@ -125,6 +130,61 @@ class Arrivals:
     @property
     def patience(self) -> float:
         return STRAINED_PATIENCE if self.strained else PATIENCE
+
+    @property
+    def loaded(self) -> bool:
+        """Requests in flight or arrived within `SAMPLED_FOR`: more may come any moment."""
+        return bool(self.count) or _now() - self.last < SAMPLED_FOR
+
+    def _room(self) -> float:
+        return LOADED_SLOTS if self.loaded else math.inf
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """A turn to handle one delivery: while requests keep arriving, `LOADED_SLOTS` at once.
+
+        Several deliveries in hand keep the loop (and the CPU) busy between their database round
+        trips; acknowledgements of this process, and of replicas sharing its CPUs, would wait
+        for it. One at a time, the process sleeps while its statement runs.
+        """
+        while self.handling >= self._room():
+            opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._queued.append(opened)
+            self._open_after_load()
+            try:
+                await opened
+            except asyncio.CancelledError:
+                if opened.done() and not opened.cancelled():
+                    self._open()  # its turn passes on
+                raise
+        self.handling += 1
+        try:
+            await self.make_way()
+            yield
+        finally:
+            self.handling -= 1
+            self._open()
+
+    def _open(self) -> None:
+        """Let waiting deliveries take the slots there are now."""
+        room = self._room() - self.handling
+        while room > 0 and self._queued:
+            opened = self._queued.popleft()
+            if not opened.done():
+                opened.set_result(None)
+                room -= 1
+
+    def _open_after_load(self) -> None:
+        """When requests stop, every worker may go: look again once `SAMPLED_FOR` has passed."""
+        if self._opener is None:
+            at = max(self.last + SAMPLED_FOR, _now() + SAMPLE)  # a request still in flight: soon
+            self._opener = asyncio.get_running_loop().call_at(at, self._opened_after_load)
+
+    def _opened_after_load(self) -> None:
+        self._opener = None
+        self._open()
+        if self._queued:
+            self._open_after_load()
 
     def busy(self, now: float) -> bool:
         return bool(self.count) or now - self.last < self.quiet
@@ -525,17 +585,17 @@ class Inbox:
             if self._more and self.queue.qsize() < self.workers:
                 self._more = False
                 self._arrived.set()
-            await self.arrivals.make_way()
-            if not self._running:
-                return
-            self._busy += 1
-            self._idle.clear()
-            try:
-                await self._handle(item)
-            finally:
-                self._busy -= 1
-                if not self._busy:
-                    self._idle.set()
+            async with self.arrivals.slot():
+                if not self._running:
+                    return
+                self._busy += 1
+                self._idle.clear()
+                try:
+                    await self._handle(item)
+                finally:
+                    self._busy -= 1
+                    if not self._busy:
+                        self._idle.set()
 
     async def _handle(self, item: Item) -> None:
         waited = (datetime.now(UTC) - item.received).total_seconds()
