@@ -377,7 +377,7 @@ async def main() -> None:
     try:
         for label, mode in BARE:
             if "bare" in only:
-                results += await bare(label, mode, fake, args, logs)
+                results += await bare(label, mode, fake, args, logs, args.rate)
         for label, key, roles in SETUPS:
             if key not in only:
                 continue
@@ -409,7 +409,7 @@ async def main() -> None:
                     r.stop()
                 await drop_database(name)
         if "bare" in only and only - {"bare"}:  # the machine drifts: the reference again, last
-            results += await bare(*BARE[-1], fake, args, logs, rates=[])
+            results += await bare(*BARE[-1], fake, args, logs, [])
     finally:
         slack.close()
     summary(results)
@@ -421,7 +421,7 @@ async def bare(
     fake: FakeSlack,
     args: argparse.Namespace,
     logs: Path,
-    rates: list[float] | None = None,
+    rates: list[float],
 ) -> list[Stats]:
     port = free_port()
     server = subprocess.Popen(  # noqa: ASYNC220
@@ -431,7 +431,6 @@ async def bare(
     )
     try:
         wait_listening(port, server)
-        rates = args.rate if rates is None else rates
         return await measure(label, [port], fake, args, [server.pid], rates)
     finally:
         server.terminate()

@@ -103,7 +103,6 @@ class Arrivals:
         self._sampler: asyncio.TimerHandle | None = None
         self.handling = 0  # inbox deliveries in hand (`slot`)
         self._queued: deque[asyncio.Future[None]] = deque()  # waiting for a slot
-        self._opener: asyncio.TimerHandle | None = None
 
     @contextmanager
     def arriving(self) -> Iterator[None]:
@@ -145,12 +144,12 @@ class Arrivals:
 
         Several deliveries in hand keep the loop (and the CPU) busy between their database round
         trips; acknowledgements of this process, and of replicas sharing its CPUs, would wait
-        for it. One at a time, the process sleeps while its statement runs.
+        for it. One at a time, the process sleeps while its statement runs. A waiter always has
+        one in hand before it, whose end lets it go (all of them, once requests have stopped).
         """
         while self.handling >= self._room():
             opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._queued.append(opened)
-            self._open_after_load()
             try:
                 await opened
             except asyncio.CancelledError:
@@ -173,18 +172,6 @@ class Arrivals:
             if not opened.done():
                 opened.set_result(None)
                 room -= 1
-
-    def _open_after_load(self) -> None:
-        """When requests stop, every worker may go: look again once `SAMPLED_FOR` has passed."""
-        if self._opener is None:
-            at = max(self.last + SAMPLED_FOR, _now() + SAMPLE)  # a request still in flight: soon
-            self._opener = asyncio.get_running_loop().call_at(at, self._opened_after_load)
-
-    def _opened_after_load(self) -> None:
-        self._opener = None
-        self._open()
-        if self._queued:
-            self._open_after_load()
 
     def busy(self, now: float) -> bool:
         return bool(self.count) or now - self.last < self.quiet
