@@ -67,7 +67,7 @@ TABLE = InboxItem.__table__  # type: ignore[attr-defined]
 # and at the small batches of a moderate rate that was a tenth of an acknowledgement.
 _PG_INSERT = """
     INSERT INTO inbox (key, platform, kind, payload, received_at, taken_by, taken_until, attempts)
-    SELECT k, p, t, CAST(d AS json), $5::timestamptz, $6::text, $7::timestamptz, $8::integer
+    SELECT k, p, t, d::json, $5::timestamptz, $6::text, $7::timestamptz, $8::integer
     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(k, p, t, d)
     ON CONFLICT (key) DO NOTHING
     RETURNING id, key
@@ -371,9 +371,10 @@ class Inbox:
             "attempts": 1 if mine else 0,
         }
         if self._conn is None:  # its own connection: no pool checkout (and ping) per batch
-            self._conn = await self.db.engine.connect()
             if self.db.postgres:
-                self._driver = (await self._conn.get_raw_connection()).driver_connection
+                self._conn, self._driver = await self._driver_connection()
+            else:
+                self._conn = await self.db.engine.connect()
         conn = self._conn
         try:
             if self.db.postgres:
@@ -381,10 +382,20 @@ class Inbox:
             async with conn.begin():
                 return await self._insert_sqlite(conn, rows, lease)
         except Exception:
-            self._conn = None
+            self._conn = self._driver = None
             with suppress(Exception):
-                await conn.invalidate()  # the driver's own error: SQLAlchemy can't tell if it died
+                if self.db.postgres:  # the driver's own error: SQLAlchemy can't tell if it died
+                    await conn.invalidate()
                 await conn.close()
+            raise
+
+    async def _driver_connection(self) -> tuple[AsyncConnection, Any]:
+        """A pooled connection held for good, and asyncpg's connection under it (PostgreSQL)."""
+        conn = await self.db.engine.connect()
+        try:
+            return conn, (await conn.get_raw_connection()).driver_connection
+        except Exception:
+            await conn.close()
             raise
 
     async def _insert_pg(self, rows: list[dict[str, Any]], lease: dict[str, Any]) -> dict[str, int]:
@@ -451,7 +462,7 @@ class Inbox:
             if conn is not None:
                 with suppress(Exception):
                     await conn.close()
-        self._conn = self._listener = self._ear = None
+        self._conn = self._driver = self._listener = self._ear = None
 
     async def _wake_on(self, stop: asyncio.Event) -> None:
         await stop.wait()
@@ -487,10 +498,9 @@ class Inbox:
             with suppress(Exception):
                 await self._listener.close()
         self._listener = self._ear = None
-        conn = await self.db.engine.connect()
+        conn, ear = await self._driver_connection()
         try:
-            ear = (await conn.get_raw_connection()).driver_connection
-            await ear.add_listener(CHANNEL, self._heard)  # type: ignore[union-attr]
+            await ear.add_listener(CHANNEL, self._heard)
         except Exception:
             await conn.close()
             raise
