@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from ownit.bot.inbox import (
+    BUSY,
     LOADED_SLOTS,
     PATIENCE,
     QUIET,
@@ -98,6 +99,26 @@ async def test_an_idle_loop_is_not_strained() -> None:
     with arrivals.arriving():
         await asyncio.sleep(SAMPLE * 10)
         assert not arrivals.strained
+        assert arrivals.running < BUSY
+
+
+async def test_a_loop_its_own_work_fills_is_strained_though_its_timers_run_on_time() -> None:
+    """Work in short pieces keeps every timer nearly on time, yet leaves requests no room."""
+    arrivals = Arrivals()
+    with arrivals.arriving():
+        until = time.monotonic() + SAMPLE * 20
+        while time.monotonic() < until:
+            spun = time.thread_time() + 0.001
+            while time.thread_time() < spun:  # a millisecond of CPU, then the loop's turn
+                pass
+            await asyncio.sleep(0)
+        assert arrivals.running > BUSY
+        assert arrivals.strained
+        arrivals._last_forced = asyncio.get_running_loop().time()
+        waiting = asyncio.create_task(arrivals.make_way())
+    await asyncio.sleep(QUIET * 4)
+    assert not waiting.done()  # a few milliseconds without requests are no pause here
+    await asyncio.wait_for(waiting, timeout=1)
 
 
 class Handling:

@@ -15,7 +15,9 @@ the load. They also look every second, should a notification be lost.
 
 Background work gives way to acknowledgements (`Arrivals`): while requests are arriving it waits,
 starting one piece every `PATIENCE` seconds at least, so a burst is acknowledged first and worked
-off after; and while they keep coming, one delivery is handled at a time, not one per worker.
+off after; while they keep coming, one delivery is handled at a time, not one per worker; and
+when the loop is strained (its timers late, or itself running most of the time), a piece waits
+for a real pause or goes once a second.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import asyncio
 import json
 import logging
 import math
+import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
@@ -50,6 +53,7 @@ QUIET = 0.005  # no request arrived for this long: nobody is waiting for an ackn
 PATIENCE = 0.2  # under unbroken load, still start one delivery this often
 SAMPLE = 0.02  # seconds between looks at how late the loop runs its timers, while requests arrive
 STRAIN = 0.0025  # that lateness (smoothed) says the CPUs are short: wait for a real pause
+BUSY = 0.6  # or running this share of the time (smoothed): the rest is the requests' margin
 STRAINED_QUIET = 0.25  # the pause in arrivals that lets background work go while strained
 STRAINED_PATIENCE = 1.0  # and how often one piece goes anyway, under unbroken strained load
 SMOOTHING = 0.2  # weight of each new lateness sample
@@ -84,16 +88,20 @@ class Arrivals:
 
     Waiting costs nothing per waiter: one timer wakes them when the requests stop (`QUIET` after
     the last) or lets the longest-waiting one go every `PATIENCE` under unbroken load. While
-    requests arrive, the loop's lateness is sampled: when the CPUs are short (the process shares
-    them with others, or its own work crowds the loop), a gap of a few milliseconds between
-    requests is no pause, and background work waits for a real one (`STRAINED_QUIET`) or goes
-    one piece per `STRAINED_PATIENCE`: every CPU-millisecond it took would be an acknowledgement's.
+    requests arrive, the loop is sampled: how late it runs its timers (the CPUs are short: the
+    process shares them with others) and how much of the time it spends running (its own work
+    fills it: acknowledgements and handling together). Strained either way, a gap of a few
+    milliseconds between requests is no pause, and background work waits for a real one
+    (`STRAINED_QUIET`) or goes one piece per `STRAINED_PATIENCE`: every CPU-millisecond it took
+    would be an acknowledgement's, and a loop near full queues them.
     """
 
     def __init__(self) -> None:
         self.count = 0
         self.last = 0.0
         self.lag = 0.0  # smoothed lateness of the loop's timers, while requests arrive
+        self.running = 0.0  # smoothed share of the time the loop's thread ran on a CPU, meanwhile
+        self._sampled = (0.0, 0.0)  # (loop time, thread CPU time) of the last sample
         self._last_forced = 0.0
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._timer: asyncio.TimerHandle | None = None
@@ -117,7 +125,7 @@ class Arrivals:
 
     @property
     def strained(self) -> bool:
-        return self.lag > STRAIN
+        return self.lag > STRAIN or self.running > BUSY
 
     @property
     def quiet(self) -> float:
@@ -174,15 +182,21 @@ class Arrivals:
         return bool(self.count) or now - self.last < self.quiet
 
     def _sample(self, due: float) -> None:
-        """How late this timer ran; sampled again while requests keep arriving."""
-        now = _now()
+        """How late this timer ran and how busy the loop was since the last one; sampled again
+        while requests keep arriving."""
+        now, cpu = _now(), time.thread_time()
+        if self._sampler is not None:
+            was, ran = self._sampled
+            share = min(1.0, (cpu - ran) / max(now - was, SAMPLE))
+            self.running += (share - self.running) * SMOOTHING
+        self._sampled = (now, cpu)
         self.lag += (max(0.0, now - due) - self.lag) * SMOOTHING
         if now - self.last < SAMPLED_FOR:
             self._sampler = asyncio.get_running_loop().call_at(
                 now + SAMPLE, self._sample, now + SAMPLE
             )
         else:
-            self._sampler, self.lag = None, 0.0
+            self._sampler, self.lag, self.running = None, 0.0, 0.0
 
     async def make_way(self) -> None:
         """Wait while requests are arriving; under unbroken load one waiter goes per `PATIENCE`."""
