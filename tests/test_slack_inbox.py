@@ -76,6 +76,17 @@ async def test_kept_before_acknowledged_and_handed_over_on_a_clean_stop(
             await second.stop()
 
 
+async def test_a_clean_stop_is_prompt(db_url: str, fake: FakeSlack) -> None:
+    """A replica told to stop (a rolling deploy) goes at once, not after its inbox's next look."""
+    ws = await start_ownit(db_url, fake)
+    r = await ws.drive.command("alex", "open Acme: invoice 7 is wrong", answer=False)
+    assert r.status == 200
+    await ws.case_thread()
+    began = asyncio.get_running_loop().time()
+    await ws.stop()
+    assert asyncio.get_running_loop().time() - began < 1.0
+
+
 async def test_what_a_dead_replica_acknowledged_is_taken_over(db_url: str, fake: FakeSlack) -> None:
     """A replica SIGKILLed after acknowledging leaves rows whose lease nobody renews: here the
     rows are left that way by hand (the three-replica test kills real processes)."""

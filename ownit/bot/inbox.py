@@ -463,6 +463,7 @@ class Inbox:
         """Finish what is being handled (a few seconds at most) and release the rest."""
         if self._running:
             self._running = False
+            self._arrived.set()  # the upkeep loop may be waiting out its poll: it stops now
             tasks, self._tasks = self._tasks, []
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), timeout=5)
