@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime
 
 from sqlmodel import select
@@ -10,6 +12,7 @@ from ownit.bot.messages import Message
 from ownit.bot.notices import notify
 from ownit.storage.tables import Outbox, Person
 from tests.conftest import ConsoleBot
+from tests.fakes.slack_api import until
 
 
 class Recorder:
@@ -41,3 +44,32 @@ async def test_a_paced_conversation_does_not_hold_up_others(bot: ConsoleBot) -> 
     assert sorted(order) == ["bo 0", "dana 0", "dana 1", "dana 2"]
     assert [t for t in order if t.startswith("dana")] == ["dana 0", "dana 1", "dana 2"]
     assert order.index("bo 0") < order.index("dana 1")  # bo did not wait behind dana's pacing
+
+
+async def test_a_stop_mid_drain_hands_back_what_was_not_sent(bot: ConsoleBot) -> None:
+    """A replica told to stop while a conversation waits for its turn goes at once; the notices
+    it had leased are sent by the next drain (another replica, or its restart), in order."""
+    recorder = Recorder()
+    deliverer = bot.app.deliverer
+    deliverer.channels.insert(0, recorder)
+    async with bot.app.db.session() as s:
+        dana = (await s.exec(select(Person).where(Person.handle == "dana"))).one()
+        for i in range(4):
+            notify(s, to=dana, at=datetime.now(UTC), msg=Message("x", (f"dana {i}",)))
+    draining = asyncio.create_task(deliverer.drain())
+
+    async def first_sent() -> bool:
+        return bool(recorder.sent)
+
+    await until(first_sent, within=2)
+    began = time.monotonic()
+    deliverer.stop.set()  # dana 1 is waiting for its turn (one message a second)
+    assert await asyncio.wait_for(draining, timeout=2) == 1
+    assert time.monotonic() - began < 0.5
+    async with bot.app.db.session() as s:
+        left = (await s.exec(select(Outbox).where(Outbox.sent == False))).all()  # noqa: E712
+    assert len(left) == 3 and all(r.claimed_until is None for r in left)
+
+    deliverer.stop = asyncio.Event()  # started again
+    assert await deliverer.drain() == 3
+    assert [text for _, text in recorder.sent] == [f"dana {i}" for i in range(4)]

@@ -5,12 +5,15 @@ delivery leases a batch, sends, and marks it sent (at least once: a crash betwee
 resends after the lease). A person no platform can reach is reported to the case owner, with
 what to do (a channel raises `Unreachable` to say why), and the case's timeline notes it. Sends
 to one conversation are paced by a rate limiter shared by all replicas (`RATES`, per channel).
+A replica told to stop sends nothing more: what it leased and did not send goes back at once, for
+the next replica (or its own restart) to send, instead of waiting out the lease.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -70,6 +73,7 @@ class Deliverer:
         self.shared: Shared = shared or LocalShared()
         self.metrics = metrics
         self.wake = asyncio.Event()
+        self.stop = asyncio.Event()  # `run`'s: set, the notices not sent yet are handed back
         self.sent = 0
 
     def channel_for(self, person: Person) -> Channel | None:
@@ -165,26 +169,42 @@ class Deliverer:
         for row in rows:
             queues.setdefault(row.person_id, []).append(row)
         gate = asyncio.Semaphore(PARALLEL)
+        left: list[int | None] = []
 
         async def deliver_queue(queue: list[Outbox]) -> tuple[int, int]:
             done = told = 0
             async with gate:
                 for row in queue:
-                    ok, report = await self._deliver(row, people[row.person_id], homes)
-                    done += ok
-                    told += report
+                    outcome = None
+                    if not self.stop.is_set():
+                        outcome = await self._deliver(row, people[row.person_id], homes)
+                    if outcome is None:
+                        left.append(row.id)
+                        continue
+                    done += outcome[0]
+                    told += outcome[1]
             return done, told
 
-        results = await asyncio.gather(*(deliver_queue(q) for q in queues.values()))
+        try:
+            results = await asyncio.gather(*(deliver_queue(q) for q in queues.values()))
+        finally:
+            if left:
+                await self._hand_back(left)
         sent = sum(r[0] for r in results)
         reported = sum(r[1] for r in results)
         self.sent += sent
         return sent + reported
 
+    async def _hand_back(self, ids: list[int | None]) -> None:
+        """Leased and not sent (stopping): anyone may send them now, in their order."""
+        async with self.db.session() as s:
+            await s.exec(update(Outbox).where(col(Outbox.id).in_(ids)).values(claimed_until=None))
+
     async def _deliver(
         self, row: Outbox, person: Person, homes: dict[int | None, str | None]
-    ) -> tuple[int, int]:
-        """Send one notice through the first channel that can reach the person."""
+    ) -> tuple[int, int] | None:
+        """Send one notice through the first channel that can reach the person: (sent, reported
+        unreachable), or None when stopping came first."""
         msg = Message.from_dict(row.payload)
         channel: Channel | None = None
         error: str | None = None
@@ -192,7 +212,8 @@ class Deliverer:
         for candidate in self.channels_for(person, homes.get(row.case_id)):
             channel = candidate
             try:
-                await self._pace(candidate, person)
+                if not await self._pace(candidate, person):
+                    return None
                 await candidate.send(person, msg, row)
                 error = None
                 break
@@ -215,16 +236,19 @@ class Deliverer:
             ).inc()
         return int(error is None), reported
 
-    async def _pace(self, channel: Channel, person: Person) -> None:
-        """Wait for this conversation's turn (the limiter is shared; Redis down → no pacing)."""
+    async def _pace(self, channel: Channel, person: Person) -> bool:
+        """Wait for this conversation's turn (the limiter is shared; Redis down → no pacing);
+        False if told to stop meanwhile."""
         rate = RATES.get(channel.name)
         if rate is None:
-            return
+            return True
         wait = min(MAX_WAIT, await self.shared.reserve(f"{channel.name}:{person.id}", rate))
         if wait > 0:
             if self.metrics:
                 self.metrics.rate_limited_seconds.inc(wait)
-            await asyncio.sleep(wait)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), timeout=wait)
+        return not self.stop.is_set()
 
     async def _settle(self, row: Outbox, error: str | None, *, retry: bool) -> None:
         async with self.db.session() as s:
@@ -248,14 +272,17 @@ class Deliverer:
             s.add(fresh)
 
     async def run(self, stop: asyncio.Event) -> None:
+        self.stop = stop
         while not stop.is_set():
             try:
                 await self.arrivals.make_way()
-                while await self.drain():
+                while await self.drain() and not stop.is_set():
                     await self.arrivals.make_way()
             except Exception:
                 log.exception("delivery failed; retrying")
             self.wake.clear()
+            if stop.is_set():  # told while draining: the wake-up it came with was just cleared
+                return
             try:
                 await asyncio.wait_for(self.wake.wait(), timeout=1.0)
             except TimeoutError:

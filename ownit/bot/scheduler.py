@@ -187,6 +187,8 @@ class Scheduler:
                 log.exception("scheduler sweep failed; retrying")
                 wait = 1.0
             self.wake.clear()
+            if stop.is_set():  # told while looking: the wake-up it came with was just cleared
+                return
             try:
                 await asyncio.wait_for(self.wake.wait(), timeout=wait)
             except TimeoutError:
