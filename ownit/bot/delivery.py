@@ -175,9 +175,7 @@ class Deliverer:
             done = told = 0
             async with gate:
                 for row in queue:
-                    outcome = None
-                    if not self.stop.is_set():
-                        outcome = await self._deliver(row, people[row.person_id], homes)
+                    outcome = await self._deliver(row, people[row.person_id], homes)
                     if outcome is None:
                         left.append(row.id)
                         continue
@@ -205,6 +203,8 @@ class Deliverer:
     ) -> tuple[int, int] | None:
         """Send one notice through the first channel that can reach the person: (sent, reported
         unreachable), or None when stopping came first."""
+        if self.stop.is_set():
+            return None
         msg = Message.from_dict(row.payload)
         channel: Channel | None = None
         error: str | None = None
