@@ -2,7 +2,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SRC := ownit tests $(wildcard bench)
+SRC := bot handlers storage prompts tests $(wildcard bench)
 
 .PHONY: run test lint format bench clean
 

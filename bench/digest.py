@@ -25,13 +25,13 @@ from typing import Any
 import asyncpg
 from sqlalchemy import text
 
-from ownit.bot import digests, figures
-from ownit.bot.business_time import Calendar
-from ownit.bot.directory import Rules
-from ownit.bot.policy import Policy
-from ownit.storage.db import Database
-from ownit.storage.migrate import migrate
-from ownit.storage.tables import Person
+from bot import digests, figures
+from bot.business_time import Calendar
+from bot.directory import Rules
+from bot.policy import Policy
+from storage.db import Database
+from storage.migrate import migrate
+from storage.tables import Person
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday: the weekly digest
 PEOPLE, REPORTS, CASES = 2000, 500, 100_000

@@ -48,11 +48,11 @@ async def main() -> None:
     p.add_argument("--concurrency", type=int, default=8)
     args = p.parse_args()
 
-    from ownit.bot.app import Ownit, example_org_file
-    from ownit.bot.config import load_settings
-    from ownit.bot.messages import Message
-    from ownit.handlers import dispatch
-    from ownit.storage.tables import Outbox, Person
+    from bot import dispatch
+    from bot.app import Ownit, example_org_file
+    from bot.config import load_settings
+    from bot.messages import Message
+    from storage.tables import Outbox, Person
 
     class NullChannel:
         """Reaches everyone and sends nowhere: the outbox is worked as with a real platform."""

@@ -30,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import asyncpg
 
-from ownit.bot import ladder
-from ownit.bot.app import Ownit, example_org_file
-from ownit.bot.clock import RealClock
-from ownit.bot.config import load_settings
-from ownit.bot.scheduler import Scheduler
+from bot import ladder
+from bot.app import Ownit, example_org_file
+from bot.clock import RealClock
+from bot.config import load_settings
+from bot.scheduler import Scheduler
 
 PG = os.environ.get("OWNIT_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 LAG_STEPS = 300

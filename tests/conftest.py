@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from ownit.bot.app import Ownit, example_org_file
-from ownit.bot.config import load_settings
-from ownit.handlers.console import Console, ConsoleChannel
+from bot.app import Ownit, example_org_file
+from bot.config import load_settings
+from handlers.console import Console, ConsoleChannel
 
 CI = os.environ.get("CI", "").lower() == "true"
 PG_HOST = os.environ.get("OWNIT_TEST_PG_HOST", "127.0.0.1")
@@ -120,7 +120,7 @@ async def bot(db_url: str) -> AsyncIterator[ConsoleBot]:
     """ownit with the example organisation, a simulated clock at Mon 23 Nov 2026 09:00 London."""
     from datetime import UTC, datetime
 
-    from ownit.bot.clock import SimClock
+    from bot.clock import SimClock
 
     lines: list[str] = []
     settings = load_settings(

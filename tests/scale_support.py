@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from ownit.bot.app import example_org_file
+from bot.app import example_org_file
 
 
 def free_port() -> int:
@@ -166,7 +166,7 @@ class Replica:
         self.log_path = log
         self._log: IO[bytes] = log.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ownit", "serve"],
+            [sys.executable, "-m", "handlers.cli", "serve"],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -201,9 +201,9 @@ class Replica:
 
 
 async def _create(prefix: str, cases: int, asks: list[str]) -> None:
-    from ownit.bot.app import Ownit
-    from ownit.bot.config import load_settings
-    from ownit.handlers import dispatch
+    from bot import dispatch
+    from bot.app import Ownit
+    from bot.config import load_settings
 
     app = await Ownit.start(load_settings())
     try:

@@ -12,12 +12,12 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from ownit.bot.app import Ownit, example_org_file
-from ownit.bot.clock import SimClock
-from ownit.bot.config import load_settings
-from ownit.bot.delivery import Channel
-from ownit.handlers.teams import TEAMS_KEY, Teams, plugin_with
-from ownit.handlers.web import make_web_app
+from bot.app import Ownit, example_org_file
+from bot.clock import SimClock
+from bot.config import load_settings
+from bot.delivery import Channel
+from handlers.teams import TEAMS_KEY, Teams, plugin_with
+from handlers.web import make_web_app
 from tests.fakes.bot_connector import FakeBotConnector, Member
 
 TENANT = "tenant-1"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from ownit.bot.inbox import (
+from bot.inbox import (
     BUSY,
     LOADED_SLOTS,
     PATIENCE,

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ownit.bot.business_time import Calendar, format_when, parse_workdays
+from bot.business_time import Calendar, format_when, parse_workdays
 
 LONDON = ZoneInfo("Europe/London")
 NEW_YORK = ZoneInfo("America/New_York")

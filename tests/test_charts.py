@@ -5,9 +5,9 @@ from __future__ import annotations
 import struct
 from datetime import UTC, datetime, timedelta
 
-from ownit.bot import charts
-from ownit.bot.figures import WeekPoint
-from ownit.bot.messages import Message
+from bot import charts
+from bot.figures import WeekPoint
+from bot.messages import Message
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

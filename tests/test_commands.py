@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ownit.handlers.commands import (
+from bot.commands import (
     MAX_CUSTOMER,
     MAX_TEXT,
     Ack,

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ownit.bot.business_time import Calendar
-from ownit.bot.deadlines import DeadlineError, looks_like_deadline, parse_deadline
+from bot.business_time import Calendar
+from bot.deadlines import DeadlineError, looks_like_deadline, parse_deadline
 
 LONDON = ZoneInfo("Europe/London")
 UK = Calendar(tz="Europe/London", country="GB", subdiv="ENG")

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 from sqlmodel import select
 
-from ownit.bot.messages import Message
-from ownit.bot.notices import notify
-from ownit.storage.tables import Outbox, Person
+from bot.messages import Message
+from bot.notices import notify
+from storage.tables import Outbox, Person
 from tests.conftest import ConsoleBot
 from tests.fakes.slack_api import until
 

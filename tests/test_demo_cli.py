@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ownit.bot.config import ConfigError, load_settings
-from ownit.bot.demo import play
-from ownit.storage.db import DatabaseUrlError, async_url
+from bot.config import ConfigError, load_settings
+from handlers.demo import play
+from storage.db import DatabaseUrlError, async_url
 
 
 async def test_demo_story_end_to_end() -> None:
@@ -44,7 +44,7 @@ def _ownit(
 ) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MICROSOFT_"))}
     return subprocess.run(
-        [sys.executable, "-m", "ownit", *args],
+        [sys.executable, "-m", "handlers.cli", *args],
         env={**base, **(env or {})},
         input=stdin,
         capture_output=True,

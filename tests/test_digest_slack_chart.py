@@ -17,9 +17,9 @@ import pytest
 from matplotlib.image import imread
 from sqlmodel import select
 
-from ownit.bot import charts
-from ownit.bot.clock import SimClock
-from ownit.storage.tables import Outbox, Person
+from bot import charts
+from bot.clock import SimClock
+from storage.tables import Outbox, Person
 from tests.fakes.slack_api import FakeSlack, Workspace, start_ownit, text_of, uid
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -86,7 +86,7 @@ async def test_weekly_digest_reaches_slack_with_the_chart(sqlite_url: str) -> No
 async def test_a_failed_chart_upload_keeps_the_digest_text(
     sqlite_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="ownit.handlers.slack_channel")
+    caplog.set_level(logging.WARNING, logger="handlers.slack_channel")
     fake = await FakeSlack().start()
     fake.fail("files.completeUploadExternal", times=100, error="missing_scope")
     ws = await start_ownit(sqlite_url, fake, start=SUNDAY)

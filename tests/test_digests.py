@@ -13,13 +13,13 @@ from datetime import UTC, datetime
 import pytest
 from sqlmodel import col, select
 
-from ownit.bot import charts
-from ownit.bot.app import Ownit, example_org_file
-from ownit.bot.clock import SimClock
-from ownit.bot.config import load_settings
-from ownit.bot.digests import Digester
-from ownit.handlers.console import Console, ConsoleChannel
-from ownit.storage.tables import DigestRun, Outbox, Person
+from bot import charts
+from bot.app import Ownit, example_org_file
+from bot.clock import SimClock
+from bot.config import load_settings
+from bot.digests import Digester
+from handlers.console import Console, ConsoleChannel
+from storage.tables import DigestRun, Outbox, Person
 from tests.conftest import ConsoleBot
 
 
@@ -139,7 +139,7 @@ async def test_on_demand_digest_sees_only_own_people_and_teams(bot: ConsoleBot) 
 async def test_two_replicas_send_each_digest_once(
     pg_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="ownit.bot.digests")
+    caplog.set_level(logging.INFO, logger="bot.digests")
     settings = load_settings(
         DATABASE_URL=pg_url, OWNIT_ORG_FILE=str(example_org_file()), OWNIT_TIMEZONE="Europe/London"
     )

@@ -13,10 +13,10 @@ from typing import Any
 
 from sqlmodel import select
 
-from ownit.bot import figures
-from ownit.bot.business_time import Calendar
-from ownit.bot.figures import BusinessIndex, business_durations, median, p90
-from ownit.storage.tables import Case, Event, Person, Request, Team
+from bot import figures
+from bot.business_time import Calendar
+from bot.figures import BusinessIndex, business_durations, median, p90
+from storage.tables import Case, Event, Person, Request, Team
 from tests.conftest import ConsoleBot
 
 H = timedelta(hours=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import col, func, select
 
-from ownit.storage.tables import Event, Timer
+from storage.tables import Event, Timer
 from tests.conftest import ConsoleBot
 
 

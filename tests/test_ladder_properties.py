@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ownit.bot.business_time import Calendar
-from ownit.bot.ladder import latest_before, step_times
-from ownit.bot.policy import Policy
+from bot.business_time import Calendar
+from bot.ladder import latest_before, step_times
+from bot.policy import Policy
 
 CALENDARS = st.sampled_from(
     [

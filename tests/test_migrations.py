@@ -8,9 +8,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-import ownit.storage.tables  # noqa: F401  (the models register their tables)
-from ownit.storage.db import Database
-from ownit.storage.migrate import migrate
+import storage.tables  # noqa: F401  (the models register their tables)
+from storage.db import Database
+from storage.migrate import migrate
 
 
 def _differences(connection: Any) -> list[Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ownit.bot.predict import Forecast, business_words
+from bot.predict import Forecast, business_words
 from tests.conftest import ConsoleBot
 
 

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from ownit.storage.shared import LocalShared, Rate, RedisShared, Shared, namespace
+from storage.shared import LocalShared, Rate, RedisShared, Shared, namespace
 from tests.conftest import need_server
 from tests.scale_support import RedisServer
 

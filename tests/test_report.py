@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ownit.bot import report
-from ownit.bot.app import example_org_file
-from ownit.bot.cli import main
+from bot import report
+from bot.app import example_org_file
+from handlers.cli import main
 from tests.conftest import ConsoleBot
 from tests.test_figures import END, NOW, START, seed
 

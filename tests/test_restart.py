@@ -19,11 +19,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
-from ownit.bot.app import Ownit, example_org_file
-from ownit.bot.clock import SimClock
-from ownit.bot.config import load_settings
-from ownit.handlers.console import Console
-from ownit.storage.db import Database
+from bot.app import Ownit, example_org_file
+from bot.clock import SimClock
+from bot.config import load_settings
+from handlers.console import Console
+from storage.db import Database
 
 REQUESTS = 40
 
@@ -48,7 +48,7 @@ def _env(db_url: str) -> dict[str, str]:
 
 def _serve(env: dict[str, str]) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ownit", "serve"],
+        [sys.executable, "-m", "handlers.cli", "serve"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -68,7 +68,7 @@ def _serve(env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 def _advance(env: dict[str, str], duration: str) -> None:
     subprocess.run(
-        [sys.executable, "-m", "ownit", "clock", "advance", duration],
+        [sys.executable, "-m", "handlers.cli", "clock", "advance", duration],
         env=env,
         check=True,
         capture_output=True,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ownit.bot.cli import main
-from ownit.storage.tables import Case, InboxItem
+from handlers.cli import main
+from storage.tables import Case, InboxItem
 from tests.fakes.slack_api import (
     FakeSlack,
     Workspace,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import func, select
 
-from ownit.storage.tables import Case, Event, Outbox, Request
+from storage.tables import Case, Event, Outbox, Request
 from tests.conftest import ConsoleBot
 
 
@@ -180,8 +180,8 @@ async def test_policy_change_reaches_other_replicas_within_rules_fresh(
 ) -> None:
     from datetime import timedelta
 
-    from ownit.bot import app as app_module
-    from ownit.bot.app import Ownit
+    from bot import app as app_module
+    from bot.app import Ownit
 
     monkeypatch.setattr(app_module, "RULES_FRESH", 3600.0)
     other = await Ownit.start(bot.app.settings, simulated=True)

@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlmodel import func, select
 
-from ownit.bot.app import Ownit, example_org_file
-from ownit.bot.clock import SimClock
-from ownit.bot.config import load_settings
-from ownit.handlers import dispatch
-from ownit.storage.tables import Case, Delivery, Request
+from bot import dispatch
+from bot.app import Ownit, example_org_file
+from bot.clock import SimClock
+from bot.config import load_settings
+from storage.tables import Case, Delivery, Request
 from tests.conftest import PG_HOST, PG_PORT, need_server
 from tests.scale_support import Proxy, RedisServer
 

@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from ownit.bot.app import Ownit, example_org_file
-from ownit.bot.clock import SimClock
-from ownit.bot.config import load_settings
-from ownit.storage.db import Database
+from bot.app import Ownit, example_org_file
+from bot.clock import SimClock
+from bot.config import load_settings
+from storage.db import Database
 from tests.conftest import need_server
 from tests.scale_support import RedisServer, Replica, replica_env
 

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from ownit.bot.app import Ownit, example_org_file
-from ownit.bot.config import load_settings
-from ownit.handlers import dispatch
-from ownit.storage.tables import Timer
+from bot import dispatch
+from bot.app import Ownit, example_org_file
+from bot.config import load_settings
+from storage.tables import Timer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 

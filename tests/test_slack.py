@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 from sqlmodel import col, select
 
-from ownit.bot.clock import SimClock
-from ownit.storage.tables import Case, Request
+from bot.clock import SimClock
+from storage.tables import Case, Request
 from tests.fakes.slack_api import (
     Call,
     FakeSlack,

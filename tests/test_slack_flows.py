@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from ownit.bot.clock import SimClock
-from ownit.storage.tables import Request
+from bot.clock import SimClock
+from storage.tables import Request
 from tests.fakes.slack_api import (
     Call,
     Workspace,
@@ -193,8 +193,8 @@ async def test_card_refresh_reads_each_person_once(ws: Workspace) -> None:
 
     from sqlalchemy import event
 
-    from ownit.handlers.slack_cards import CaseMirror
-    from ownit.storage.db import Database
+    from handlers.slack_cards import CaseMirror
+    from storage.db import Database
 
     drive = ws.drive
     await drive.command("alex", "open Acme: invoice wrong")

@@ -11,8 +11,9 @@ import asyncpg
 from sqlalchemy import text, update
 from sqlmodel import select
 
-from ownit.handlers import dispatch, slack
-from ownit.storage.tables import Case, InboxItem, Request
+from bot import dispatch
+from handlers import slack
+from storage.tables import Case, InboxItem, Request
 from tests.conftest import PG_HOST, PG_PORT
 from tests.fakes.slack_api import (
     BOT_USER,

@@ -12,7 +12,7 @@ import urllib.parse
 
 from sqlmodel import select
 
-from ownit.storage.tables import Case, Event, Request
+from storage.tables import Case, Event, Request
 from tests.fakes.slack_api import (
     FakeSlack,
     Workspace,

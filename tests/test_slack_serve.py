@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from ownit.bot.app import example_org_file
+from bot.app import example_org_file
 from tests.fakes.slack_api import SECRET, Driver, FakeSlack, readable, sign, text_of
 
 pytestmark = pytest.mark.slow
@@ -42,7 +42,7 @@ async def served(sqlite_url: str) -> AsyncIterator[Driver]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "ownit",
+        "handlers.cli",
         "serve",
         env=env,
         stdout=subprocess.DEVNULL,

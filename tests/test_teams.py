@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from ownit.bot.clock import SimClock
-from ownit.storage.tables import Case, ConversationRef, Event, Outbox, Person, Request
+from bot.clock import SimClock
+from storage.tables import Case, ConversationRef, Event, Outbox, Person, Request
 from tests.teams_support import (
     ALEX,
     BOT,

@@ -8,9 +8,9 @@ from unittest import mock
 from aiohttp.test_utils import make_mocked_request
 from sqlmodel import select
 
-from ownit.bot.messages import Action, Mention, Message
-from ownit.handlers import render_teams
-from ownit.storage.tables import Case, ConversationRef, Request
+from bot.messages import Action, Mention, Message
+from handlers import render_teams
+from storage.tables import Case, ConversationRef, Request
 from tests.teams_support import ALEX, BO, DANA, GENERAL, personal_conversation, teams_world
 
 THREAD = f"{GENERAL};messageid=1700000000007"

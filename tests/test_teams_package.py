@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ownit.bot.cli import main
+from handlers.cli import main
 
 APP_ID = "5a3c2f10-9d1e-4c1b-8f7a-0123456789ab"
 
@@ -39,7 +39,7 @@ def test_the_package_holds_manifest_and_icons(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "ownit",
+            "handlers.cli",
             "teams-package",
             "-o",
             str(out),

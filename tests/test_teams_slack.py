@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import pytest
 from sqlmodel import select
 
-from ownit.handlers.teams import TEAMS_KEY, Teams
-from ownit.storage.tables import Case, Person
+from handlers.teams import TEAMS_KEY, Teams
+from storage.tables import Case, Person
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.slack_api import FakeSlack, Workspace, readable, start_ownit, text_of, uid
 from tests.teams_support import DANA, RIVER, TeamsWorld, personal_conversation

@@ -683,7 +683,7 @@ class Workspace:
 
     async def case_thread(self, case_id: int = 1) -> tuple[str, str]:
         """The channel and thread of a case's card, once it has been posted."""
-        from ownit.storage.tables import Case
+        from storage.tables import Case
 
         for _ in range(200):
             async with self.app.db.reader() as s:
@@ -723,12 +723,12 @@ async def start_ownit(
     inbox_workers: int | None = None,
     **env: str,
 ) -> Workspace:
-    from ownit.bot.app import Ownit, example_org_file
-    from ownit.bot.clock import SimClock
-    from ownit.bot.config import load_settings
-    from ownit.handlers.platforms import plugins
-    from ownit.handlers.slack import SLACK_KEY
-    from ownit.handlers.web import make_web_app
+    from bot.app import Ownit, example_org_file
+    from bot.clock import SimClock
+    from bot.config import load_settings
+    from handlers.platforms import plugins
+    from handlers.slack import SLACK_KEY
+    from handlers.web import make_web_app
 
     values = {
         "DATABASE_URL": db_url,

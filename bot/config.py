@@ -1,0 +1,136 @@
+"""Settings from the environment and `.env`, validated once at start.
+
+A bad value stops the process with a message that names the setting, rather than failing later
+in the middle of a conversation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from storage.db import DatabaseUrlError, async_url
+
+
+class ConfigError(ValueError):
+    pass
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = Field("sqlite:///ownit.db", alias="DATABASE_URL")
+    role: Literal["all", "web", "worker"] = Field("all", alias="OWNIT_ROLE")
+    redis_url: str | None = Field(None, alias="REDIS_URL")
+    port: int = Field(3000, alias="PORT", ge=1, le=65535)
+    host: str = Field("0.0.0.0", alias="HOST")
+    timezone: str = Field("UTC", alias="OWNIT_TIMEZONE")
+    clock: Literal["real", "sim"] = Field("real", alias="OWNIT_CLOCK")
+    org_file: Path = Field(Path("ownit.yaml"), alias="OWNIT_ORG_FILE")
+    log_level: str = Field("INFO", alias="OWNIT_LOG_LEVEL")
+    inbox_lease: float = Field(15.0, alias="OWNIT_INBOX_LEASE", gt=0.5, le=3600)
+    inbox_workers: int = Field(8, alias="OWNIT_INBOX_WORKERS", ge=1, le=64)
+
+    slack_bot_token: str | None = Field(None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: str | None = Field(None, alias="SLACK_SIGNING_SECRET")
+    slack_app_token: str | None = Field(None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str | None = Field(None, alias="SLACK_API_URL")
+
+    microsoft_app_id: str | None = Field(None, alias="MICROSOFT_APP_ID")
+    microsoft_app_password: str | None = Field(None, alias="MICROSOFT_APP_PASSWORD")
+    microsoft_app_tenant_id: str | None = Field(None, alias="MICROSOFT_APP_TENANT_ID")
+    microsoft_app_type: Literal["MultiTenant", "SingleTenant", "UserAssignedMSI"] = Field(
+        "MultiTenant", alias="MICROSOFT_APP_TYPE"
+    )
+    teams_api_url: str | None = Field(None, alias="TEAMS_API_URL")
+
+    openai_api_key: str | None = Field(None, alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL")
+
+    @field_validator("database_url")
+    @classmethod
+    def _db(cls, v: str) -> str:
+        try:
+            async_url(v)
+        except DatabaseUrlError as exc:
+            raise ValueError(str(exc)) from exc
+        return v
+
+    @field_validator("role")
+    @classmethod
+    def _role(cls, v: str, info: ValidationInfo) -> str:
+        url = info.data.get("database_url")
+        if v != "all" and url and async_url(url).startswith("sqlite"):
+            raise ValueError(
+                f"{v!r} needs a PostgreSQL database shared by the web and worker processes "
+                "(DATABASE_URL=postgresql://…); on SQLite one process does both (OWNIT_ROLE=all)"
+            )
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {v!r} (use an IANA name like Europe/London)"
+            ) from exc
+        return v
+
+    @field_validator(
+        "redis_url",
+        "slack_bot_token",
+        "slack_signing_secret",
+        "slack_app_token",
+        "slack_api_url",
+        "microsoft_app_id",
+        "microsoft_app_password",
+        "microsoft_app_tenant_id",
+        "teams_api_url",
+        "openai_api_key",
+        "openai_base_url",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, v: object) -> object:
+        return None if isinstance(v, str) and not v.strip() else v
+
+    @property
+    def has_slack(self) -> bool:
+        return bool(self.slack_bot_token and (self.slack_signing_secret or self.slack_app_token))
+
+    @property
+    def has_teams(self) -> bool:
+        return bool(self.microsoft_app_id)
+
+    @property
+    def accepts(self) -> bool:
+        """This process answers the platforms' requests (roles `all` and `web`)."""
+        return self.role != "worker"
+
+    @property
+    def handles(self) -> bool:
+        """This process handles the inbox and runs the timers, deliveries, digests and cards
+        (roles `all` and `worker`)."""
+        return self.role != "web"
+
+    @property
+    def has_chat(self) -> bool:
+        return self.has_slack or self.has_teams
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings; raise ConfigError naming each bad setting by its environment name."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = str(err["loc"][0]) if err["loc"] else "?"
+            problems.append(f"{name}: {err['msg']}")
+        raise ConfigError("bad configuration — " + "; ".join(problems)) from exc

@@ -1,0 +1,320 @@
+"""The escalation ladder: which steps a request gets, when they fall due, and what each one does.
+
+Steps are rows in the `timer` table, keyed so that each fires at most once. Firing happens in the
+transaction that marks the row done, so a step's notices and timeline entry commit together with
+its completion, or not at all.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlmodel import col, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import drafts
+from bot.business_time import Calendar
+from bot.directory import Rules, calendar_of, manager_of, members, mention
+from bot.messages import Action
+from bot.notices import record, tell, when_for
+from bot.policy import Policy
+from storage.tables import Case, Person, Request, Team, Timer
+
+OPEN_STATES = ("open", "acknowledged")
+
+
+def colleague_actions(req: Request) -> tuple[Action, ...]:
+    key = req.key
+    return (
+        Action("ack", key, "Acknowledge"),
+        Action("answer", key, "Answer"),
+        Action("more_time", key, "Need more time"),
+        Action("redirect", key, "Redirect"),
+    )
+
+
+def step_times(
+    cal: Calendar, opened: datetime, deadline: datetime, policy: Policy
+) -> dict[str, datetime]:
+    """Due times of a request's steps: shares of its window in the colleague's business time."""
+    window = cal.between(opened, deadline)
+    if window <= timedelta(0):
+        span = deadline - opened
+
+        def at(share: float) -> datetime:
+            return opened + span * share
+    else:
+
+        def at(share: float) -> datetime:
+            return min(cal.add(opened, window * share), deadline)
+
+    return {"nudge": at(policy.nudge), "at_risk": at(policy.at_risk), "overdue": deadline}
+
+
+async def schedule_request(
+    session: AsyncSession, *, req: Request, cal: Calendar, policy: Policy, new: bool = False
+) -> None:
+    """Create or move the request's pending steps; steps already fired stay fired.
+
+    A `new` request (just asked) has no steps yet, so they are not looked for.
+    """
+    assert req.id is not None
+    times = step_times(cal, req.opened_at, req.deadline, policy)
+    existing: dict[str, Timer] = {}
+    if not new:
+        found = await session.exec(select(Timer).where(Timer.request_id == req.id))
+        existing = {t.step: t for t in found.all()}
+    for step, due in times.items():
+        timer = existing.get(step)
+        if timer is None:
+            session.add(
+                Timer(
+                    key=f"{req.key}:{step}",
+                    step=step,
+                    case_id=req.case_id,
+                    request_id=req.id,
+                    due_at=due,
+                )
+            )
+        elif not timer.done:
+            timer.due_at = due
+            session.add(timer)
+
+
+async def bring_forward(session: AsyncSession, *, req: Request, step: str, at: datetime) -> None:
+    """Make a pending step due now (an ETA past the deadline makes a request at risk at once)."""
+    await session.exec(
+        update(Timer)
+        .where(col(Timer.request_id) == req.id, col(Timer.step) == step, col(Timer.done).is_(False))
+        .values(due_at=at)
+    )
+
+
+async def cancel_request_steps(session: AsyncSession, *, req: Request, outcome: str) -> None:
+    await session.exec(
+        update(Timer)
+        .where(col(Timer.request_id) == req.id, col(Timer.done).is_(False))
+        .values(done=True, outcome=outcome)
+    )
+
+
+async def schedule_promise(
+    session: AsyncSession, *, case: Case, owner_cal: Calendar, policy: Policy, now: datetime
+) -> None:
+    """One `promise_at_risk` step per promise version, due a buffer before the promise.
+
+    Called again when the owner, the calendar or the case's state changes: the step of the
+    current version is moved (or revived after a reopen), never duplicated, and never fired twice.
+    """
+    assert case.id is not None
+    key = f"{case.key}:promise_at_risk:{case.promise_version}"
+    await session.exec(
+        update(Timer)
+        .where(
+            col(Timer.case_id) == case.id,
+            col(Timer.step) == "promise_at_risk",
+            col(Timer.key) != key,
+            col(Timer.done).is_(False),
+        )
+        .values(done=True, outcome="superseded")
+    )
+    current = (await session.exec(select(Timer).where(Timer.key == key))).first()
+    wanted = case.promise_at is not None and case.status == "open" and not case.promise_kept
+    if current is not None and current.outcome == "fired":
+        return
+    if not wanted:
+        if current is not None and not current.done:
+            current.done, current.outcome = True, "superseded"
+            session.add(current)
+        return
+    assert case.promise_at is not None
+    due = max(latest_before(owner_cal, case.promise_at, policy.buffer, now), now)
+    if current is None:
+        current = Timer(key=key, step="promise_at_risk", case_id=case.id, due_at=due)
+    current.due_at, current.done, current.outcome, current.fired_at = due, False, None, None
+    session.add(current)
+
+
+async def cancel_promise_steps(session: AsyncSession, *, case: Case, outcome: str) -> None:
+    await session.exec(
+        update(Timer)
+        .where(
+            col(Timer.case_id) == case.id,
+            col(Timer.step) == "promise_at_risk",
+            col(Timer.done).is_(False),
+        )
+        .values(done=True, outcome=outcome)
+    )
+
+
+def latest_before(cal: Calendar, promise: datetime, buffer: timedelta, now: datetime) -> datetime:
+    """The latest moment that still leaves `buffer` of business time before `promise`."""
+    lo, hi = now, promise
+    if cal.between(lo, promise) < buffer:
+        return now
+    for _ in range(60):
+        mid = lo + (hi - lo) / 2
+        if cal.between(mid, promise) >= buffer:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < timedelta(seconds=1):
+            break
+    rounded = (lo + timedelta(seconds=30)).replace(second=0, microsecond=0)
+    if cal.between(rounded, promise) >= buffer:
+        return rounded
+    return lo.replace(second=0, microsecond=0)
+
+
+def breaks_promise(*, case: Case, deadline: datetime, owner_cal: Calendar, policy: Policy) -> bool:
+    """The promise rule: a deadline must leave the owner a buffer before the case's promise."""
+    if case.promise_at is None or case.promise_kept:
+        return False
+    if deadline >= case.promise_at:
+        return True
+    return owner_cal.between(deadline, case.promise_at) < policy.buffer
+
+
+# --- firing --------------------------------------------------------------------------------------
+
+
+async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rules) -> str:
+    """Fire one claimed step; returns the outcome stored on the timer ("fired" or "skipped")."""
+    case = await session.get(Case, timer.case_id)
+    assert case is not None
+    owner = await session.get(Person, case.owner_id)
+    assert owner is not None
+    if timer.step == "promise_at_risk":
+        return await _promise_at_risk(
+            session, timer=timer, case=case, owner=owner, now=now, rules=rules
+        )
+    req = await session.get(Request, timer.request_id)
+    assert req is not None
+    if req.status not in OPEN_STATES or case.status != "open":
+        return "skipped"
+    if timer.step == "nudge" and req.status != "open":
+        return "skipped"
+    assignee = await session.get(Person, req.assignee_id) if req.assignee_id else None
+    team = await session.get(Team, req.team_id) if req.team_id else None
+    colleagues = [assignee] if assignee else (await members(session, team) if team else [])
+    target_name = assignee.name if assignee else (team.name if team else "?")
+
+    record(
+        session,
+        case=case,
+        request=req,
+        kind=f"step:{timer.step}",
+        at=now,
+        text=f"{timer.step.replace('_', ' ')}: {req.key} asked of {target_name}",
+    )
+
+    def remind_colleagues(kind: str) -> None:
+        for person in colleagues:
+            tell(
+                session,
+                person,
+                kind,
+                at=now,
+                case=case,
+                request=req,
+                actions=colleague_actions(req),
+                owner=mention(owner),
+                question=req.question,
+                deadline=when_for(req.deadline, calendar_of(person, rules.calendar).tz),
+            )
+
+    if timer.step == "nudge":
+        remind_colleagues("nudge")
+        return "fired"
+
+    owner_tz = calendar_of(owner, rules.calendar).tz
+    if timer.step == "at_risk":
+        draft = await drafts.customer_update(session, case=case, now=now, rules=rules)
+        tell(
+            session,
+            owner,
+            "at_risk_owner",
+            at=now,
+            case=case,
+            request=req,
+            actions=(Action("update", case.key, "Draft a customer update"),),
+            colleague=target_name,
+            customer=case.customer,
+            deadline=when_for(req.deadline, owner_tz),
+            eta=when_for(req.eta, owner_tz) if req.eta else "none",
+            promise=when_for(case.promise_at, owner_tz) if case.promise_at else "none",
+            draft=draft,
+        )
+        remind_colleagues("at_risk_colleague")
+        return "fired"
+
+    # overdue: the colleague's manager (or the team's), copying the owner
+    manager = await manager_of(session, assignee) if assignee else None
+    if manager is None and team is not None:
+        manager = await manager_of(session, team)
+    if manager is not None:
+        manager_tz = calendar_of(manager, rules.calendar).tz
+        tell(
+            session,
+            manager,
+            "overdue_manager",
+            at=now,
+            case=case,
+            request=req,
+            colleague=mention(assignee) if assignee else target_name,
+            owner=mention(owner),
+            customer=case.customer,
+            question=req.question,
+            deadline=when_for(req.deadline, manager_tz),
+            promise=when_for(case.promise_at, manager_tz) if case.promise_at else "none",
+        )
+    tell(
+        session,
+        owner,
+        "overdue_owner",
+        at=now,
+        case=case,
+        request=req,
+        colleague=target_name,
+        deadline=when_for(req.deadline, owner_tz),
+        manager=mention(manager) if manager else "nobody (no manager on file)",
+    )
+    remind_colleagues("overdue_colleague")
+    return "fired"
+
+
+async def _promise_at_risk(
+    session: AsyncSession, *, timer: Timer, case: Case, owner: Person, now: datetime, rules: Rules
+) -> str:
+    if case.status != "open" or case.promise_kept or case.promise_at is None:
+        return "skipped"
+    if timer.key != f"{case.key}:promise_at_risk:{case.promise_version}":
+        return "skipped"
+    open_reqs = (
+        await session.exec(
+            select(Request).where(Request.case_id == case.id, col(Request.status).in_(OPEN_STATES))
+        )
+    ).all()
+    waiting = ", ".join(r.key for r in open_reqs) or "nothing internal"
+    record(
+        session,
+        case=case,
+        kind="step:promise_at_risk",
+        at=now,
+        text=f"promise at risk: due {case.promise_at.isoformat()}",
+    )
+    manager = await manager_of(session, owner)
+    kind = "promise_broken" if now >= case.promise_at else "promise_at_risk"
+    for person in [owner, *([manager] if manager else [])]:
+        tell(
+            session,
+            person,
+            kind,
+            at=now,
+            case=case,
+            customer=case.customer,
+            owner=mention(owner),
+            promise=when_for(case.promise_at, calendar_of(person, rules.calendar).tz),
+            waiting=waiting,
+        )
+    return "fired"

@@ -1,0 +1,98 @@
+"""Recording what happened and telling people about it, in the same transaction as the change.
+
+`record` appends to a case's timeline; `notify` queues a message for a person in the outbox.
+Neither talks to a platform: the delivery layer picks the person's platform after commit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.business_time import format_when
+from bot.messages import Action, Message, Segment, compose
+from storage.tables import Case, Event, Outbox, Person, Request
+
+
+def when_for(at: datetime | None, tz: str) -> str:
+    """A time as the reader sees it: their own zone, with its abbreviation."""
+    if at is None:
+        return "no time set"
+    abbrev = at.astimezone(ZoneInfo(tz)).strftime("%Z")
+    return f"{format_when(at, tz)} {abbrev}".strip()
+
+
+def record(
+    session: AsyncSession,
+    *,
+    case: Case,
+    kind: str,
+    at: datetime,
+    actor: Person | None = None,
+    request: Request | None = None,
+    text: str = "",
+    **data: Any,
+) -> Event:
+    assert case.id is not None
+    event = Event(
+        case_id=case.id,
+        request_id=request.id if request else None,
+        at=at,
+        kind=kind,
+        actor_id=actor.id if actor else None,
+        text=text,
+        data=data,
+    )
+    session.add(event)
+    return event
+
+
+def notify(
+    session: AsyncSession,
+    *,
+    to: Person,
+    msg: Message,
+    at: datetime,
+    case: Case | None = None,
+    request: Request | None = None,
+) -> Outbox:
+    assert to.id is not None
+    row = Outbox(
+        person_id=to.id,
+        kind=msg.kind,
+        payload=msg.to_dict(),
+        case_id=case.id if case else None,
+        request_id=request.id if request else None,
+        created_at=at,
+    )
+    session.add(row)
+    return row
+
+
+def tell(
+    session: AsyncSession,
+    to: Person,
+    kind: str,
+    /,
+    *,
+    at: datetime,
+    case: Case,
+    request: Request | None = None,
+    actions: tuple[Action, ...] = (),
+    **fields: Segment | int | float | None,
+) -> Outbox:
+    """Queue the message `kind` for `to` about a case (and request); their keys fill themselves."""
+    fields.setdefault("case_key", case.key)
+    if request is not None:
+        fields.setdefault("request_key", request.key)
+    msg = Message(
+        kind,
+        compose(kind, **fields),
+        case=case.key,
+        request=request.key if request else None,
+        actions=actions,
+    )
+    return notify(session, to=to, at=at, case=case, request=request, msg=msg)

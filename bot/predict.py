@@ -1,0 +1,175 @@
+"""Breach prediction: will this colleague (or team) answer by the deadline, judging by their record?
+
+When an owner asks, the asked person's (or team's) last `HISTORY` requests are measured against
+the new request's window in their own business time: how many were answered within that long.
+When few were, the owner hears it at once ("Dana Billing answered 3 of their last 10 billing
+questions within 4 business hours"), so they can ask someone else or promise the customer less.
+
+One query of at most `HISTORY * 2` rows, the newest of each index it reads (a person's requests
+by assignee and by who answered them, or a team's), so its cost does not grow with a busy
+colleague's record; the same category is preferred when there are enough of those.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
+
+from sqlalchemy import CompoundSelect, Select, bindparam, select, union
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.business_time import Calendar
+from bot.figures import execute
+from bot.messages import Action, Message, message
+from storage.tables import Case, Person, Request, Team
+
+HISTORY = 10
+MIN_HISTORY = 5
+UNLIKELY = 0.5
+
+
+@dataclass(frozen=True)
+class Forecast:
+    who: str
+    met: int
+    of: int
+    window: timedelta
+    category: str | None
+
+    @property
+    def likelihood(self) -> float:
+        """Estimated chance of meeting the deadline (Laplace-smoothed share of the record)."""
+        return (self.met + 1) / (self.of + 2)
+
+    @property
+    def unlikely(self) -> bool:
+        return self.of >= MIN_HISTORY and self.met / self.of < UNLIKELY
+
+    def sentence(self) -> str:
+        what = f"{self.category} questions" if self.category else "questions"
+        return (
+            f"{self.who} answered {self.met} of their last {self.of} {what} "
+            f"within {business_words(self.window)}."
+        )
+
+
+def business_words(window: timedelta) -> str:
+    minutes = int(window.total_seconds() // 60)
+    if minutes % 60 == 0 and minutes >= 60:
+        hours = minutes // 60
+        return f"{hours} business hour{'s' if hours != 1 else ''}"
+    if minutes < 60:
+        return f"{minutes} business minutes"
+    return f"{minutes // 60}h{minutes % 60:02d}m of business time"
+
+
+async def forecast(
+    session: AsyncSession,
+    *,
+    target: Person | Team,
+    category: str | None,
+    deadline: datetime,
+    cal: Calendar,
+    now: datetime,
+) -> Forecast | None:
+    """How the target did on their last requests, measured against this request's window."""
+    window = cal.between(now, deadline)
+    if window <= timedelta(0) or target.id is None:
+        return None
+    person = isinstance(target, Person)
+    who = target.name if person else f"The {target.name} team"
+    params = {"who": target.id, "now": now}
+    rows = (await execute(session, _record(person), params)).all()
+    decided = []
+    for opened, answered, cat in rows:
+        if answered is not None:
+            decided.append((cal.between(opened, answered) <= window, cat))
+        elif cal.between(opened, now) > window:
+            decided.append((False, cat))  # still open and already past this window
+    same = [d for d in decided if category and d[1] == category]
+    use_category = len(same) >= MIN_HISTORY
+    chosen = (same if use_category else decided)[:HISTORY]
+    if not chosen:
+        return None
+    return Forecast(
+        who=who,
+        met=sum(1 for ok, _ in chosen if ok),
+        of=len(chosen),
+        window=window,
+        category=category if use_category else None,
+    )
+
+
+def _newest(whose: Any) -> Select[tuple[object, ...]]:
+    """The latest requests whose `whose` is `who`, newest first from its (…, opened_at) index."""
+    latest = (
+        select(
+            col(Request.id), col(Request.case_id), col(Request.opened_at), col(Request.answered_at)
+        )
+        .where(
+            whose == bindparam("who"),
+            col(Request.status) != "cancelled",
+            col(Request.opened_at) < bindparam("now"),
+        )
+        .order_by(col(Request.opened_at).desc())
+        .limit(HISTORY * 2)
+        .subquery()
+    )
+    return select(latest)
+
+
+@cache
+def _record(person: bool) -> Select[tuple[object, ...]]:
+    """The statement, built once (building it cost more than running it)."""
+    newest: Select[tuple[object, ...]] | CompoundSelect[tuple[object, ...]]
+    if person:
+        newest = union(_newest(col(Request.assignee_id)), _newest(col(Request.answered_by_id)))
+    else:
+        newest = _newest(col(Request.team_id))
+    rows = newest.subquery()
+    return (
+        select(rows.c.opened_at, rows.c.answered_at, col(Case.category))
+        .join(Case, col(Case.id) == rows.c.case_id)
+        .order_by(rows.c.opened_at.desc())
+        .limit(HISTORY * 2)
+    )
+
+
+async def warnings(
+    session: AsyncSession,
+    *,
+    target: Person | Team,
+    case: Case,
+    request: Request,
+    cal: Calendar,
+    now: datetime,
+) -> list[Message]:
+    """The owner's warning when the deadline is unlikely to be met (else nothing)."""
+    found = await forecast(
+        session,
+        target=target,
+        category=case.category,
+        deadline=request.deadline,
+        cal=cal,
+        now=now,
+    )
+    if found is None or not found.unlikely:
+        return []
+    return [
+        message(
+            "breach_warning",
+            case=case.key,
+            request=request.key,
+            private=True,
+            actions=(Action("update", case.key, "Draft a customer update"),),
+            extra={"likelihood": round(found.likelihood, 2), "met": found.met, "of": found.of},
+            history=found.sentence(),
+            request_key=request.key,
+            window=business_words(found.window),
+            customer=case.customer,
+            case_key=case.key,
+        )
+    ]

@@ -1,0 +1,113 @@
+"""The case card in a Teams channel, kept in step with the case.
+
+The card ownit posts when a case is opened in a channel heads the case's reply chain. Whenever
+something about the case happens through Teams (a command, a button, a notice delivered), the
+card is rebuilt from the rows and, if it changed, updated in place. Best effort: a failed update
+is logged and tried again at the next change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+
+from sqlmodel import col, select
+
+from bot.app import Ownit
+from bot.directory import calendar_of, mention
+from bot.messages import Action, Message, Segment, Strong, join
+from bot.notices import when_for
+from handlers import render_teams
+from handlers.teams_connector import Connector
+from storage.tables import Case, ConversationRef, Person, Request, Team
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "teams"
+
+
+async def case_message(app: Ownit, case: Case) -> Message:
+    """The card's content: who owns it, the promise, and every request with its state."""
+    rules = await app.rules()
+    async with app.db.reader() as s:
+        owner = await s.get(Person, case.owner_id)
+        tz = calendar_of(owner, rules.calendar).tz
+        reqs = (
+            await s.exec(
+                select(Request).where(Request.case_id == case.id).order_by(col(Request.id))
+            )
+        ).all()
+        names: list[str] = []
+        for r in reqs:
+            who = await s.get(Person, r.assignee_id) if r.assignee_id else None
+            team = await s.get(Team, r.team_id) if r.team_id and who is None else None
+            names.append(who.name if who else (f"the {team.name} team" if team else "someone"))
+    promise = when_for(case.promise_at, tz) if case.promise_at else "none yet"
+    lines: list[tuple[Segment, ...] | Segment] = [
+        join(Strong(f"{case.key} · {case.customer}"), f" — {case.summary}"),
+        join(
+            "\nOwner: ",
+            mention(owner) if owner else "someone",
+            f" · {case.priority} · {case.status} · promise: {promise}",
+        ),
+    ]
+    for r, name in zip(reqs, names, strict=True):
+        lines.append(
+            f"\n• {r.key} → {name}: {r.question} — {r.status}, due {when_for(r.deadline, tz)}"
+        )
+        if r.answer:
+            lines.append(f"\n   answer: {r.answer}")
+    actions = (
+        (Action("update", case.key, "Draft a customer update"),) if case.status == "open" else ()
+    )
+    return Message("case_card", join(*lines), case=case.key, actions=actions)
+
+
+class CaseCards:
+    def __init__(self, app: Ownit, connector: Connector, default_service_url: str | None) -> None:
+        self.app = app
+        self.connector = connector
+        self.default_service_url = default_service_url
+        self._shown: dict[int, str] = {}
+
+    async def refresh(self, *, case_key: str | None = None, request_key: str | None = None) -> None:
+        try:
+            await self._refresh(case_key, request_key)
+        except Exception as exc:
+            log.warning("updating the Teams card of %s failed: %s", case_key or request_key, exc)
+
+    async def _refresh(self, case_key: str | None, request_key: str | None) -> None:
+        async with self.app.db.reader() as s:
+            case_id: int | None = None
+            if case_key and case_key.upper().startswith("C-") and case_key[2:].isdigit():
+                case_id = int(case_key[2:])
+            elif request_key and request_key.upper().startswith("R-") and request_key[2:].isdigit():
+                req = await s.get(Request, int(request_key[2:]))
+                case_id = req.case_id if req else None
+            case = await s.get(Case, case_id) if case_id else None
+            if case is None or case.platform != PLATFORM or not case.thread or not case.message:
+                return
+            ref = (
+                await s.exec(
+                    select(ConversationRef)
+                    .where(
+                        ConversationRef.platform == PLATFORM,
+                        col(ConversationRef.service_url).is_not(None),
+                    )
+                    .order_by(col(ConversationRef.updated_at).desc())
+                )
+            ).first()
+        service_url = (ref.service_url if ref else None) or self.default_service_url
+        if not service_url:
+            return
+        msg = await case_message(self.app, case)
+        activity = render_teams.activity(msg)
+        digest = hashlib.sha256(
+            json.dumps(render_teams.card(msg), sort_keys=True).encode()
+        ).hexdigest()
+        assert case.id is not None
+        if self._shown.get(case.id) == digest:
+            return
+        await self.connector.update(service_url, case.thread, case.message, activity)
+        self._shown[case.id] = digest

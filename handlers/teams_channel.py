@@ -1,0 +1,140 @@
+"""Delivery to Teams: proactive messages through stored conversation references.
+
+A notice to a case's owner about a case that lives in a Teams channel goes into the case's reply
+chain (the conversation id with its `;messageid=` part), mentioning the owner; everything else
+goes to the person's personal chat with the bot. A person seen only in a channel or in a mention
+gets a personal chat created on first use. Someone the bot cannot reach yet raises `Unreachable`
+with what to do, and delivery tells the case owner.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlmodel import col, select
+
+from bot.app import Ownit
+from bot.delivery import Unreachable
+from bot.directory import mention
+from bot.messages import Message
+from handlers import render_teams
+from handlers.teams_cards import CaseCards
+from handlers.teams_connector import Connector, ConnectorError
+from storage.tables import Case, ConversationRef, Outbox, Person
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "teams"
+GONE = frozenset({401, 403, 404})
+INSTALL_HINT = (
+    "{name} has not opened ownit in Teams yet: ask them to add the ownit app in Teams (Apps → "
+    "ownit → Add) or to send it any message, or a Teams admin can install it for them"
+)
+
+
+class TeamsChannel:
+    name = PLATFORM
+
+    def __init__(
+        self,
+        app: Ownit,
+        connector: Connector,
+        default_service_url: str | None,
+        *,
+        cards: CaseCards | None = None,
+    ) -> None:
+        self.app = app
+        self.connector = connector
+        self.default_service_url = default_service_url
+        self.cards = cards
+
+    async def send(self, person: Person, msg: Message, row: Outbox) -> None:
+        await self._send(person, msg, row)
+        if self.cards is not None and row.case_id is not None:
+            await self.cards.refresh(case_key=f"C-{row.case_id}")
+
+    def reaches(self, person: Person) -> bool:
+        return bool(person.teams_id)
+
+    async def _send(self, person: Person, msg: Message, row: Outbox) -> None:
+        async with self.app.db.reader() as s:
+            ref = (
+                await s.exec(
+                    select(ConversationRef).where(
+                        ConversationRef.person_id == person.id,
+                        ConversationRef.platform == PLATFORM,
+                    )
+                )
+            ).first()
+            case = await s.get(Case, row.case_id) if row.case_id else None
+            fallback_url = await self._any_service_url(s)
+        if (
+            case is not None
+            and case.platform == PLATFORM
+            and case.thread
+            and case.owner_id == person.id
+            and not msg.private
+        ):
+            service_url = (ref.service_url if ref else None) or fallback_url
+            if service_url:
+                activity = render_teams.activity(msg, to=mention(person))
+                try:
+                    await self.connector.send(service_url, case.thread, activity)
+                    return
+                except ConnectorError as exc:
+                    if exc.status not in GONE:
+                        raise
+                    log.info("case thread of %s is gone (%s); personal chat", case.key, exc)
+        if ref is None:
+            raise Unreachable(INSTALL_HINT.format(name=person.name))
+        service_url = ref.service_url or fallback_url
+        if not service_url:
+            raise Unreachable(INSTALL_HINT.format(name=person.name))
+        conversation_id = ref.conversation_id or await self._open_personal(person, ref, service_url)
+        try:
+            await self.connector.send(service_url, conversation_id, render_teams.activity(msg))
+        except ConnectorError as exc:
+            if exc.status in GONE:
+                raise Unreachable(INSTALL_HINT.format(name=person.name)) from exc
+            raise
+
+    async def _any_service_url(self, s: Any) -> str | None:
+        latest = (
+            await s.exec(
+                select(ConversationRef)
+                .where(
+                    ConversationRef.platform == PLATFORM,
+                    col(ConversationRef.service_url).is_not(None),
+                )
+                .order_by(col(ConversationRef.updated_at).desc())
+            )
+        ).first()
+        return (latest.service_url if latest else None) or self.default_service_url
+
+    async def _open_personal(self, person: Person, ref: ConversationRef, service_url: str) -> str:
+        """Create the bot's personal chat with someone seen only in a channel or a mention."""
+        user = dict(ref.reference.get("user") or {})
+        bot = dict(ref.reference.get("bot") or {})
+        if not user.get("id"):
+            raise Unreachable(INSTALL_HINT.format(name=person.name))
+        try:
+            conversation_id = await self.connector.create_personal(
+                service_url, tenant_id=ref.tenant_id, bot=bot, user=user
+            )
+        except ConnectorError as exc:
+            if exc.status in GONE or exc.status == 400:
+                raise Unreachable(INSTALL_HINT.format(name=person.name)) from exc
+            raise
+        async with self.app.db.session() as s:
+            fresh = await s.get(ConversationRef, ref.id)
+            if fresh is not None:
+                fresh.conversation_id = conversation_id
+                fresh.reference = {
+                    **fresh.reference,
+                    "conversation": {"id": conversation_id, "conversationType": "personal"},
+                }
+                fresh.updated_at = datetime.now(UTC)
+                s.add(fresh)
+        return conversation_id

@@ -1,0 +1,46 @@
+"""The aiohttp application every platform plugs into: health, readiness and its own routes."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from sqlalchemy import text
+
+from bot.app import Ownit
+
+APP_KEY = web.AppKey("ownit", Ownit)
+
+Plugin = Callable[[web.Application, Ownit], Awaitable[None]]
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    app = request.app[APP_KEY]
+    try:
+        async with app.db.reader() as s:
+            await s.exec(text("SELECT 1"))  # type: ignore[call-overload]
+    except Exception as exc:
+        return web.json_response({"status": "unavailable", "database": str(exc)[:200]}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format: commands, duplicates caught, steps fired, scheduler lag."""
+    app = request.app[APP_KEY]
+    body = app.metrics.render()
+    return web.Response(body=body, headers={"Content-Type": app.metrics.content_type})
+
+
+async def make_web_app(app: Ownit, plugins: list[Plugin] | None = None) -> web.Application:
+    web_app = web.Application(client_max_size=1024**2)
+    web_app[APP_KEY] = app
+    web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/readyz", readyz)
+    web_app.router.add_get("/metrics", metrics)
+    for plugin in plugins or []:
+        await plugin(web_app, app)
+    return web_app

@@ -1,5 +1,0 @@
-import sys
-
-from ownit.bot.cli import main
-
-sys.exit(main())
