@@ -61,7 +61,7 @@ sys.path.insert(0, str(ROOT))
 import asyncpg  # noqa: E402
 
 from bench.load import Load, Tally, request_bytes  # noqa: E402
-from handlers.slack_cards import PENDING  # noqa: E402
+from handlers.slack.cards import PENDING  # noqa: E402
 from tests.fakes.slack_api import SECRET, TEAM, Driver, FakeSlack, sign, uid  # noqa: E402
 from tests.scale_support import Replica, free_port, replica_env, wait_listening  # noqa: E402
 

@@ -48,10 +48,10 @@ async def main() -> None:
     p.add_argument("--concurrency", type=int, default=8)
     args = p.parse_args()
 
-    from bot import dispatch
-    from bot.app import Ownit, example_org_file
-    from bot.config import load_settings
+    from bot.commands import service as dispatch
     from bot.messages import Message
+    from bot.runtime.app import Ownit, example_org_file
+    from bot.runtime.config import load_settings
     from storage.tables import Outbox, Person
 
     class NullChannel:

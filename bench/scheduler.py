@@ -31,10 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import asyncpg
 
 from bot import ladder
-from bot.app import Ownit, example_org_file
 from bot.clock import RealClock
-from bot.config import load_settings
-from bot.scheduler import Scheduler
+from bot.runtime.app import Ownit, example_org_file
+from bot.runtime.config import load_settings
+from bot.runtime.scheduler import Scheduler
 
 PG = os.environ.get("OWNIT_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
 LAG_STEPS = 300

@@ -11,7 +11,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.business_time import Calendar, parse_workdays
-from bot.commands import parse_ref
+from bot.commands.grammar import parse_ref
 from bot.directory import (
     HANDLE,
     Rules,

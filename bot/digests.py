@@ -41,7 +41,7 @@ from storage.db import Database
 from storage.tables import Case, DigestRun, Person, Request, Setting, Team, Timer
 
 if TYPE_CHECKING:
-    from bot.app import Ownit
+    from bot.runtime.app import Ownit
 
 log = logging.getLogger(__name__)
 

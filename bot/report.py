@@ -157,8 +157,8 @@ async def run_cli(settings: Any, args: Any) -> None:
     """`ownit report`: the figures of the database in the settings, on its clock."""
     import sys
 
-    from bot.app import Ownit
-    from bot.config import ConfigError
+    from bot.runtime.app import Ownit
+    from bot.runtime.config import ConfigError
 
     app = await Ownit.start(settings)
     try:

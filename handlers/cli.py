@@ -12,12 +12,12 @@ import sys
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from bot.app import Ownit
 from bot.clock import SimClock
-from bot.config import ConfigError, Settings, load_settings
 from bot.directory import OrgFileError
 from bot.notices import when_for
 from bot.policy import parse_duration
+from bot.runtime.app import Ownit
+from bot.runtime.config import ConfigError, Settings, load_settings
 from storage.db import Database, DatabaseUrlError
 from storage.migrate import migrate
 
@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _console(settings: Settings, actor: str | None) -> None:
-    from handlers.console import Console, ConsoleChannel
+    from handlers.console.terminal import Console, ConsoleChannel
 
     simulated = settings.clock == "sim" or "clock" not in settings.model_fields_set
     app = await Ownit.start(settings, simulated=simulated, channels=[ConsoleChannel(print)])
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             case "serve":
                 asyncio.run(_serve(settings))
             case "demo":
-                from handlers.demo import play
+                from handlers.console.demo import play
 
                 asyncio.run(play())
             case "migrate":
@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             case "teams-package":
                 from pathlib import Path
 
-                from handlers.teams_package import build
+                from handlers.teams.package import build
 
                 app_id = settings.microsoft_app_id or ""
                 print(build(Path(args.output), app_id, domain=args.domain))

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from sqlalchemy import text
 
-from bot.app import Ownit
+from bot.runtime.app import Ownit
 
 APP_KEY = web.AppKey("ownit", Ownit)
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from bot.app import Ownit, example_org_file
-from bot.config import load_settings
-from handlers.console import Console, ConsoleChannel
+from bot.runtime.app import Ownit, example_org_file
+from bot.runtime.config import load_settings
+from handlers.console.terminal import Console, ConsoleChannel
 
 CI = os.environ.get("CI", "").lower() == "true"
 PG_HOST = os.environ.get("OWNIT_TEST_PG_HOST", "127.0.0.1")

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import IO
 
-from bot.app import example_org_file
+from bot.runtime.app import example_org_file
 
 
 def free_port() -> int:
@@ -201,9 +201,9 @@ class Replica:
 
 
 async def _create(prefix: str, cases: int, asks: list[str]) -> None:
-    from bot import dispatch
-    from bot.app import Ownit
-    from bot.config import load_settings
+    from bot.commands import service as dispatch
+    from bot.runtime.app import Ownit
+    from bot.runtime.config import load_settings
 
     app = await Ownit.start(load_settings())
     try:

@@ -12,11 +12,11 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.app import Ownit, example_org_file
 from bot.clock import SimClock
-from bot.config import load_settings
-from bot.delivery import Channel
-from handlers.teams import TEAMS_KEY, Teams, plugin_with
+from bot.runtime.app import Ownit, example_org_file
+from bot.runtime.config import load_settings
+from bot.runtime.delivery import Channel
+from handlers.teams.adapter import TEAMS_KEY, Teams, plugin_with
 from handlers.web import make_web_app
 from tests.fakes.bot_connector import FakeBotConnector, Member
 

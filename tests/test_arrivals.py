@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bot.inbox import (
+from bot.runtime.inbox import (
     BUSY,
     LOADED_SLOTS,
     PATIENCE,

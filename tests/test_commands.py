@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.commands import (
+from bot.commands.grammar import (
     MAX_CUSTOMER,
     MAX_TEXT,
     Ack,

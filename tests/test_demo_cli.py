@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_settings
-from handlers.demo import play
+from bot.runtime.config import ConfigError, load_settings
+from handlers.console.demo import play
 from storage.db import DatabaseUrlError, async_url
 
 
@@ -58,6 +58,15 @@ def test_ownit_demo_command_prints_the_transcript() -> None:
     assert result.returncode == 0, result.stderr
     assert "Escalation: @dana has not answered R-1" in result.stdout
     assert "promise: kept" in result.stdout
+
+
+def test_the_demo_transcript_is_the_one_people_know() -> None:
+    """Reshaping the code changes nothing a person sees: `ownit demo` prints, to the character,
+    the transcript it printed before (tests/golden/demo.txt; refresh it only for a wording change)."""
+    result = _ownit("demo")
+    assert result.returncode == 0, result.stderr
+    golden = (Path(__file__).with_name("golden") / "demo.txt").read_text("utf-8")
+    assert result.stdout == golden
 
 
 def test_console_reads_a_piped_script(tmp_path: Path) -> None:

@@ -86,7 +86,7 @@ async def test_weekly_digest_reaches_slack_with_the_chart(sqlite_url: str) -> No
 async def test_a_failed_chart_upload_keeps_the_digest_text(
     sqlite_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="handlers.slack_channel")
+    caplog.set_level(logging.WARNING, logger="handlers.slack.channel")
     fake = await FakeSlack().start()
     fake.fail("files.completeUploadExternal", times=100, error="missing_scope")
     ws = await start_ownit(sqlite_url, fake, start=SUNDAY)

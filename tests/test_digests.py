@@ -14,11 +14,11 @@ import pytest
 from sqlmodel import col, select
 
 from bot import charts
-from bot.app import Ownit, example_org_file
 from bot.clock import SimClock
-from bot.config import load_settings
 from bot.digests import Digester
-from handlers.console import Console, ConsoleChannel
+from bot.runtime.app import Ownit, example_org_file
+from bot.runtime.config import load_settings
+from handlers.console.terminal import Console, ConsoleChannel
 from storage.tables import DigestRun, Outbox, Person
 from tests.conftest import ConsoleBot
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot import dispatch
+from bot.commands import service as dispatch
 from handlers.web import make_web_app
 from tests.conftest import ConsoleBot
 
@@ -51,8 +51,8 @@ async def test_metrics_count_commands_duplicates_and_steps(bot: ConsoleBot) -> N
 
 
 async def test_each_app_has_its_own_registry(bot: ConsoleBot, sqlite_url: str) -> None:
-    from bot.app import Ownit, example_org_file
-    from bot.config import load_settings
+    from bot.runtime.app import Ownit, example_org_file
+    from bot.runtime.config import load_settings
 
     other = await Ownit.start(
         load_settings(DATABASE_URL=sqlite_url, OWNIT_ORG_FILE=str(example_org_file())),

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot import report
-from bot.app import example_org_file
+from bot.runtime.app import example_org_file
 from handlers.cli import main
 from tests.conftest import ConsoleBot
 from tests.test_figures import END, NOW, START, seed

@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
-from bot.app import Ownit, example_org_file
 from bot.clock import SimClock
-from bot.config import load_settings
-from handlers.console import Console
+from bot.runtime.app import Ownit, example_org_file
+from bot.runtime.config import load_settings
+from handlers.console.terminal import Console
 from storage.db import Database
 
 REQUESTS = 40

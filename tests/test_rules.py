@@ -180,8 +180,8 @@ async def test_policy_change_reaches_other_replicas_within_rules_fresh(
 ) -> None:
     from datetime import timedelta
 
-    from bot import app as app_module
-    from bot.app import Ownit
+    from bot.runtime import app as app_module
+    from bot.runtime.app import Ownit
 
     monkeypatch.setattr(app_module, "RULES_FRESH", 3600.0)
     other = await Ownit.start(bot.app.settings, simulated=True)

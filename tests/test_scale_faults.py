@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlmodel import func, select
 
-from bot import dispatch
-from bot.app import Ownit, example_org_file
 from bot.clock import SimClock
-from bot.config import load_settings
+from bot.commands import service as dispatch
+from bot.runtime.app import Ownit, example_org_file
+from bot.runtime.config import load_settings
 from storage.tables import Case, Delivery, Request
 from tests.conftest import PG_HOST, PG_PORT, need_server
 from tests.scale_support import Proxy, RedisServer

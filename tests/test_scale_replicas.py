@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from bot.app import Ownit, example_org_file
 from bot.clock import SimClock
-from bot.config import load_settings
+from bot.runtime.app import Ownit, example_org_file
+from bot.runtime.config import load_settings
 from storage.db import Database
 from tests.conftest import need_server
 from tests.scale_support import RedisServer, Replica, replica_env

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from bot import dispatch
-from bot.app import Ownit, example_org_file
-from bot.config import load_settings
+from bot.commands import service as dispatch
+from bot.runtime.app import Ownit, example_org_file
+from bot.runtime.config import load_settings
 from storage.tables import Timer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]

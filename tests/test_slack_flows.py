@@ -193,7 +193,7 @@ async def test_card_refresh_reads_each_person_once(ws: Workspace) -> None:
 
     from sqlalchemy import event
 
-    from handlers.slack_cards import CaseMirror
+    from handlers.slack.cards import CaseMirror
     from storage.db import Database
 
     drive = ws.drive

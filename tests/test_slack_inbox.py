@@ -11,8 +11,8 @@ import asyncpg
 from sqlalchemy import text, update
 from sqlmodel import select
 
-from bot import dispatch
-from handlers import slack
+from bot.commands import service as dispatch
+from handlers.slack import adapter as slack
 from storage.tables import Case, InboxItem, Request
 from tests.conftest import PG_HOST, PG_PORT
 from tests.fakes.slack_api import (

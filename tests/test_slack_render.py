@@ -13,10 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.messages import Action, Code, Mention, Message, Strong
-from handlers import render_slack as rs
-from handlers import slack_modals as modals
-from handlers.slack import SHORTCUT, plain_text, user_refs
-from handlers.slack_profiles import MemoryProfileCache, profile_from_user
+from handlers.slack import modals
+from handlers.slack import render as rs
+from handlers.slack.adapter import SHORTCUT, plain_text, user_refs
+from handlers.slack.profiles import MemoryProfileCache, profile_from_user
 from tests.fakes.slack_api import readable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,7 +90,7 @@ def test_plain_text_from_slack_markup() -> None:
 
 
 def test_user_refs() -> None:
-    from bot import commands as c
+    from bot.commands import grammar as c
 
     cmd = c.Ask("C-1", c.Ref("user", "U1"), "q", None)
     assert user_refs(cmd) == {"U1"}
@@ -111,7 +111,7 @@ async def test_profile_cache_expires() -> None:
 
 
 def test_modal_submissions_become_commands() -> None:
-    from bot import commands as c
+    from bot.commands import grammar as c
 
     def view(callback: str, meta: dict[str, str], **values: dict[str, object]) -> dict[str, object]:
         import json
@@ -158,7 +158,7 @@ def test_manifest_matches_the_app() -> None:
 def test_a_long_case_card_lists_open_requests_and_the_latest_closed_ones() -> None:
     from types import SimpleNamespace
 
-    from handlers.slack_cards import CARD_REQUESTS, on_card
+    from handlers.slack.cards import CARD_REQUESTS, on_card
 
     at = datetime(2026, 11, 23, 9, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.app import example_org_file
+from bot.runtime.app import example_org_file
 from tests.fakes.slack_api import SECRET, Driver, FakeSlack, readable, sign, text_of
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ from aiohttp.test_utils import make_mocked_request
 from sqlmodel import select
 
 from bot.messages import Action, Mention, Message
-from handlers import render_teams
+from handlers.teams import render as render_teams
 from storage.tables import Case, ConversationRef, Request
 from tests.teams_support import ALEX, BO, DANA, GENERAL, personal_conversation, teams_world
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 from sqlmodel import select
 
-from handlers.teams import TEAMS_KEY, Teams
+from handlers.teams.adapter import TEAMS_KEY, Teams
 from storage.tables import Case, Person
 from tests.fakes.bot_connector import FakeBotConnector
 from tests.fakes.slack_api import FakeSlack, Workspace, readable, start_ownit, text_of, uid

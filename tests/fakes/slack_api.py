@@ -723,11 +723,11 @@ async def start_ownit(
     inbox_workers: int | None = None,
     **env: str,
 ) -> Workspace:
-    from bot.app import Ownit, example_org_file
     from bot.clock import SimClock
-    from bot.config import load_settings
+    from bot.runtime.app import Ownit, example_org_file
+    from bot.runtime.config import load_settings
     from handlers.platforms import plugins
-    from handlers.slack import SLACK_KEY
+    from handlers.slack.adapter import SLACK_KEY
     from handlers.web import make_web_app
 
     values = {

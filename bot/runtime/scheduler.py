@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import ladder
 from bot.clock import Clock
 from bot.directory import Rules
-from bot.metrics import Metrics
+from bot.runtime.metrics import Metrics
 from storage.db import Database
 from storage.tables import Case, Person, Request, Timer
 

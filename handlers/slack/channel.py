@@ -20,13 +20,13 @@ from sqlalchemy import or_
 from sqlmodel import col, update
 
 from bot.charts import decode_chart
-from bot.delivery import Unreachable
 from bot.messages import Message
-from handlers import render_slack as rs
+from bot.runtime.delivery import Unreachable
+from handlers.slack import render as rs
 from storage.tables import Outbox, Person, Request
 
 if TYPE_CHECKING:
-    from handlers.slack import SlackBot
+    from handlers.slack.adapter import SlackBot
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
-from bot.app import Ownit, example_org_file
 from bot.clock import SimClock
-from bot.config import load_settings
-from handlers.console import Console
+from bot.runtime.app import Ownit, example_org_file
+from bot.runtime.config import load_settings
+from handlers.console.terminal import Console
 
 START = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)  # a Monday morning in London (GMT)
 
@@ -38,7 +38,7 @@ async def play(out: Callable[[str], None] = print, database_url: str | None = No
             console_out.append(line)
             out(line)
 
-        from handlers.console import ConsoleChannel
+        from handlers.console.terminal import ConsoleChannel
 
         app = await Ownit.start(settings, simulated=True, channels=[ConsoleChannel(emit)])
         assert isinstance(app.clock, SimClock)

@@ -21,10 +21,10 @@ from sqlalchemy import or_
 from sqlmodel import col, select, update
 
 from bot.clock import Clock, RealClock
-from bot.inbox import Arrivals
 from bot.messages import Message
-from bot.metrics import Metrics
 from bot.notices import notify
+from bot.runtime.inbox import Arrivals
+from bot.runtime.metrics import Metrics
 from storage.db import Database
 from storage.shared import LocalShared, Rate, Shared
 from storage.tables import Case, Event, Outbox, Person

@@ -14,12 +14,12 @@ import logging
 
 from sqlmodel import col, select
 
-from bot.app import Ownit
 from bot.directory import calendar_of, mention
 from bot.messages import Action, Message, Segment, Strong, join
 from bot.notices import when_for
-from handlers import render_teams
-from handlers.teams_connector import Connector
+from bot.runtime.app import Ownit
+from handlers.teams import render as render_teams
+from handlers.teams.connector import Connector
 from storage.tables import Case, ConversationRef, Person, Request, Team
 
 log = logging.getLogger(__name__)

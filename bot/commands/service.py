@@ -22,8 +22,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import admin, cases, drafts, requests, views
-from bot import commands as c
-from bot.app import Ownit
+from bot.commands import grammar as c
 from bot.deadlines import looks_like_deadline
 from bot.directory import (
     Rules,
@@ -34,6 +33,7 @@ from bot.directory import (
 )
 from bot.errors import Refusal
 from bot.messages import Message
+from bot.runtime.app import Ownit
 from storage.db import written
 from storage.tables import Delivery, Person
 

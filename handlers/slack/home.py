@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.directory import Rules, calendar_of, mention
 from bot.ladder import OPEN_STATES, colleague_actions
 from bot.notices import when_for
-from handlers import render_slack as rs
+from handlers.slack import render as rs
 from storage.tables import Case, Membership, Person, Request, Team, Timer
 
 MAX_ITEMS = 12

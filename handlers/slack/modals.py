@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot import commands as c
+from bot.commands import grammar as c
 from bot.deadlines import looks_like_deadline
 
 OPEN, ANSWER, MORE_TIME, REDIRECT, RATE = (

@@ -27,12 +27,12 @@ from sqlalchemy import select as core_select
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select, update
 
-from bot.app import Ownit
 from bot.directory import Rules, calendar_of, mention
 from bot.figures import execute
 from bot.ladder import OPEN_STATES
 from bot.notices import when_for
-from handlers import render_slack as rs
+from bot.runtime.app import Ownit
+from handlers.slack import render as rs
 from storage.tables import Case, Membership, Person, Request, Team
 
 log = logging.getLogger(__name__)

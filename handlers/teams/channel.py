@@ -15,13 +15,13 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from bot.app import Ownit
-from bot.delivery import Unreachable
 from bot.directory import mention
 from bot.messages import Message
-from handlers import render_teams
-from handlers.teams_cards import CaseCards
-from handlers.teams_connector import Connector, ConnectorError
+from bot.runtime.app import Ownit
+from bot.runtime.delivery import Unreachable
+from handlers.teams import render as render_teams
+from handlers.teams.cards import CaseCards
+from handlers.teams.connector import Connector, ConnectorError
 from storage.tables import Case, ConversationRef, Outbox, Person
 
 log = logging.getLogger(__name__)

@@ -33,16 +33,16 @@ from botframework.connector.auth import BotFrameworkAuthentication
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import commands as c
-from bot import dispatch
-from bot.app import Ownit
-from bot.config import Settings
+from bot.commands import grammar as c
+from bot.commands import service as dispatch
 from bot.directory import ensure_platform_person, person_by_platform
 from bot.messages import Message
-from handlers import render_teams
-from handlers.teams_cards import CaseCards
-from handlers.teams_channel import TeamsChannel
-from handlers.teams_connector import Connector
+from bot.runtime.app import Ownit
+from bot.runtime.config import Settings
+from handlers.teams import render as render_teams
+from handlers.teams.cards import CaseCards
+from handlers.teams.channel import TeamsChannel
+from handlers.teams.connector import Connector
 from storage.tables import Case, ConversationRef, Outbox, Person
 
 log = logging.getLogger(__name__)

@@ -39,7 +39,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.metrics import Metrics
+from bot.runtime.metrics import Metrics
 from storage.db import Database
 from storage.tables import InboxItem
 

@@ -1,7 +1,7 @@
 """Slack: `/case`, buttons, modals, mentions, thread replies and App Home, through slack-bolt
 (but the `/case` command over HTTP, the bulk of the traffic, which is verified and kept directly).
 
-A command, a click, a mention or a thread reply is written to the inbox (`bot.inbox`) and
+A command, a click, a mention or a thread reply is written to the inbox (`bot.runtime.inbox`) and
 acknowledged at once; it is handled after, and its answer goes back through `response_url`,
 `chat.postEphemeral` or a DM. Only what needs no database is answered on the acknowledgement (a
 command that doesn't parse), and a modal's submission, whose errors must ride on it, is handled
@@ -40,22 +40,23 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from sqlmodel import col, select
 from yarl import URL
 
-from bot import cases, dispatch
-from bot import commands as c
-from bot.app import Ownit
-from bot.config import Settings
+from bot import cases
+from bot.commands import grammar as c
+from bot.commands import service as dispatch
+from bot.commands.service import Origin, Reply
 from bot.deadlines import looks_like_deadline
 from bot.directory import is_member, manages, person_by_platform
-from bot.dispatch import Origin, Reply
 from bot.errors import Refusal
 from bot.ladder import OPEN_STATES
 from bot.messages import Message
-from handlers import render_slack as rs
-from handlers import slack_modals as modals
-from handlers.slack_cards import CaseMirror
-from handlers.slack_channel import SlackChannel
-from handlers.slack_home import home_view
-from handlers.slack_profiles import Profiles
+from bot.runtime.app import Ownit
+from bot.runtime.config import Settings
+from handlers.slack import modals
+from handlers.slack import render as rs
+from handlers.slack.cards import CaseMirror
+from handlers.slack.channel import SlackChannel
+from handlers.slack.home import home_view
+from handlers.slack.profiles import Profiles
 from storage.tables import Case, Person, Request
 
 log = logging.getLogger(__name__)

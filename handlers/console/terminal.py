@@ -14,14 +14,14 @@ from typing import TextIO
 
 from sqlmodel import col, select
 
-from bot import dispatch
-from bot.app import Ownit
 from bot.clock import SimClock
+from bot.commands import service as dispatch
 from bot.deadlines import DeadlineError, parse_deadline
 from bot.messages import Message
 from bot.notices import when_for
 from bot.policy import parse_duration
-from handlers.render_text import render
+from bot.runtime.app import Ownit
+from handlers.console.render import render
 from storage.tables import Outbox, Person
 
 CONSOLE_HELP = """Console commands (besides every /case command; `/case help` lists those):

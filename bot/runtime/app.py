@@ -20,13 +20,13 @@ from sqlmodel import select
 from bot import directory
 from bot.business_time import Calendar
 from bot.clock import Clock, RealClock, SimClock
-from bot.config import Settings
-from bot.delivery import Channel, Deliverer
 from bot.directory import Rules
-from bot.inbox import Arrivals, Inbox
-from bot.metrics import Metrics
 from bot.policy import Policy
-from bot.scheduler import Scheduler
+from bot.runtime.config import Settings
+from bot.runtime.delivery import Channel, Deliverer
+from bot.runtime.inbox import Arrivals, Inbox
+from bot.runtime.metrics import Metrics
+from bot.runtime.scheduler import Scheduler
 from storage.db import Database
 from storage.migrate import migrate
 from storage.shared import LocalShared, Shared, make_shared
