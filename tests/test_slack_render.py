@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from bot.messages import Action, Code, Mention, Message, Strong
 from handlers.slack import modals
 from handlers.slack import render as rs
-from handlers.slack.adapter import SHORTCUT, plain_text, user_refs
+from handlers.slack.payloads import SHORTCUT, plain_text, user_refs
 from handlers.slack.profiles import MemoryProfileCache, profile_from_user
 from tests.fakes.slack_api import readable
 

@@ -197,3 +197,17 @@ class Profiles:
             except IntegrityError:
                 continue
         return linked
+
+
+class SharedProfileCache:
+    """Profiles in the app's shared store: in-process alone, Redis when replicas share one."""
+
+    def __init__(self, shared: Any) -> None:
+        self.shared = shared
+
+    async def get(self, key: str) -> dict[str, Any] | None:
+        value = await self.shared.get(key)
+        return value if isinstance(value, dict) else None
+
+    async def set(self, key: str, value: dict[str, Any], ttl: float) -> None:
+        await self.shared.put(key, value, ttl)
