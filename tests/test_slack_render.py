@@ -158,7 +158,7 @@ def test_manifest_matches_the_app() -> None:
 def test_a_long_case_card_lists_open_requests_and_the_latest_closed_ones() -> None:
     from types import SimpleNamespace
 
-    from handlers.slack.cards import CARD_REQUESTS, on_card
+    from handlers.slack.card_reading import CARD_REQUESTS, on_card
 
     at = datetime(2026, 11, 23, 9, tzinfo=UTC)
 

@@ -36,6 +36,7 @@ from handlers.slack.replies import Replies
 from handlers.slack.running import Runner
 from handlers.slack.threads import ThreadLinks
 from handlers.slack.web_api import DEFAULT_API, HTTP_TIMEOUT, make_client
+from storage.states import Platform
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ class SlackBot:
         self.http_session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=HTTP_TIMEOUT))
         if self.client.session is None:
             self.client.session = self.http_session
-        self.app.inbox.on("slack", self.handling.handle, lost=self.receiver.lost)
+        self.app.inbox.on(Platform.SLACK, self.handling.handle, lost=self.receiver.lost)
         if self.channel not in self.app.deliverer.channels:
             self.app.deliverer.channels.append(self.channel)
         self.app.case_hooks.append(self._case_changed)
@@ -220,7 +221,7 @@ class SlackBot:
         self.homes.case_changed(case_id)
 
 
-SLACK_KEY = web.AppKey("slack", SlackBot)
+SLACK_KEY = web.AppKey(Platform.SLACK, SlackBot)
 
 
 async def plugin(web_app: web.Application, app: Ownit) -> None:

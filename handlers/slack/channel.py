@@ -27,6 +27,7 @@ from bot.runtime.delivery import Unreachable
 from handlers.slack import render as rs
 from handlers.slack.wording import say
 from storage.db import Database
+from storage.states import Platform
 from storage.tables import Outbox, Person, Request
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ class SlackChannel:
     Handed only what it uses: the Web API, the database (to record a request's DM), the thread
     links, and whom to tell that a case or a person's overview changed."""
 
-    name = "slack"
+    name: str = Platform.SLACK
 
     def __init__(
         self,

@@ -19,6 +19,7 @@ from sqlmodel import col, select
 
 from bot.directory import ensure_platform_person
 from storage.db import Database
+from storage.states import Platform
 from storage.tables import Person
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ class Profiles:
                     async with db.session() as s:
                         await ensure_platform_person(
                             s,
-                            platform="slack",
+                            platform=Platform.SLACK,
                             uid=uid,
                             name=profile.name if profile else None,
                             email=profile.email if profile else None,

@@ -29,6 +29,7 @@ from handlers.slack import payloads as p
 from handlers.slack.handling import Handling
 from handlers.slack.replies import Replies, ephemeral, for_actor, open_form
 from handlers.slack.running import Runner
+from storage.states import Platform
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ class Receiver:
         write goes on, and if it fails in the end the person is told to try again (`lost`).
         """
         try:
-            return await self.app.inbox.accept("slack", kind, key, body)
+            return await self.app.inbox.accept(Platform.SLACK, kind, key, body)
         except Exception as exc:
             self.not_kept(kind, exc)
             return None
