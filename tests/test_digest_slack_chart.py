@@ -75,7 +75,7 @@ async def test_weekly_digest_reaches_slack_with_the_chart(sqlite_url: str) -> No
         assert upload.title == chart["title"]
         assert upload.alt_txt == chart["alt"]
 
-        await asyncio.sleep(1.5)  # a few more sweeps and drains: still one digest, one chart
+        await ws.app.settle()  # sweeps and drains until nothing is due: still one of each
         assert len([c for c in fake.dms_to("morgan") if "Weekly digest" in text_of(c)]) == 1
         assert len(fake.files_in(dm)) == 1
     finally:
@@ -100,7 +100,7 @@ async def test_a_failed_chart_upload_keeps_the_digest_text(
             await asyncio.sleep(0.05)
         refused = [c for c in fake.calls if c.method == "files.completeUploadExternal"]
         assert refused and all(c.status == 500 for c in refused)
-        await asyncio.sleep(1.5)  # the outbox row is settled as sent: no retry sends it twice
+        await ws.app.settle()  # the outbox row is settled as sent: no retry sends it twice
         assert len([c for c in fake.dms_to("morgan") if "Weekly digest" in text_of(c)]) == 1
         assert fake.files_in(dm) == []
         async with ws.app.db.reader() as s:

@@ -13,6 +13,7 @@ from tests.fakes.slack_api import (
     Workspace,
     buttons,
     readable,
+    swept,
     text_of,
     uid,
     until,
@@ -115,7 +116,7 @@ async def test_modals_and_buttons(ws: Workspace) -> None:
     await dm_about(ws, "alex", "answered R-3")
     # someone else chatting in the thread is just conversation
     await drive.event(drive.message("jo", "thanks all", channel, thread))
-    await asyncio.sleep(0.3)
+    await ws.app.inbox.settled()
     async with ws.app.db.reader() as s:
         statuses = [(await s.get(Request, i)).status for i in (1, 2, 3)]  # type: ignore[union-attr]
     assert statuses == ["answered", "open", "answered"]
@@ -248,7 +249,7 @@ async def test_a_crowded_case_redraws_its_card_and_the_changed_post_only(ws: Wor
         return len(ws.fake.of("chat.update", channel=channel)) - before >= 2
 
     await until(redrawn)
-    await asyncio.sleep(0.5)  # time enough for a needless redraw to show
+    await swept(ws, 1)  # a needless redraw would have been made by now
     updates = ws.fake.of("chat.update", channel=channel)[before:]
     assert sorted(str(c.args["ts"]) for c in updates) == sorted([thread, str(post)])
     assert "acknowledged, ETA" in shown(next(c for c in updates if c.args["ts"] == post))

@@ -12,7 +12,7 @@ from sqlalchemy import text, update
 from sqlmodel import select
 
 from bot.commands import service as dispatch
-from handlers.slack import adapter as slack
+from handlers.slack import payloads as slack
 from storage.tables import Case, InboxItem, Request
 from tests.conftest import PG_HOST, PG_PORT
 from tests.fakes.slack_api import (
@@ -130,8 +130,8 @@ async def test_a_replica_that_died_before_answering_is_answered_for(
         assert (await first.drive.post(body, "application/x-www-form-urlencoded")).status == 200
         for row in await inbox(first):  # done as the dying replica did them: nobody was told
             command = slack.parse(row.payload["text"])
-            where, key = slack._command_where(row.payload), slack._command_key(row.payload)
-            assert (await first.bot.execute(command, where, key)).ok
+            where, key = slack.command_where(row.payload), slack.command_key(row.payload)
+            assert (await first.bot.runner.execute(command, where, key)).ok
         async with first.app.db.session() as s:
             await s.exec(
                 update(InboxItem).values(  # type: ignore[call-overload]

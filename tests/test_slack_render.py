@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from bot.messages import Action, Code, Mention, Message, Strong
 from handlers.slack import modals
 from handlers.slack import render as rs
-from handlers.slack.adapter import SHORTCUT, plain_text, user_refs
+from handlers.slack.payloads import SHORTCUT, plain_text, user_refs
 from handlers.slack.profiles import MemoryProfileCache, profile_from_user
 from tests.fakes.slack_api import readable
 
@@ -158,7 +158,7 @@ def test_manifest_matches_the_app() -> None:
 def test_a_long_case_card_lists_open_requests_and_the_latest_closed_ones() -> None:
     from types import SimpleNamespace
 
-    from handlers.slack.cards import CARD_REQUESTS, on_card
+    from handlers.slack.card_reading import CARD_REQUESTS, on_card
 
     at = datetime(2026, 11, 23, 9, tzinfo=UTC)
 

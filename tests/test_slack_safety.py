@@ -12,7 +12,7 @@ import urllib.parse
 
 from sqlmodel import select
 
-from storage.tables import Case, Event, Request
+from storage.tables import Case, Event, Person, Request
 from tests.fakes.slack_api import (
     FakeSlack,
     Workspace,
@@ -21,8 +21,10 @@ from tests.fakes.slack_api import (
     readable,
     sign,
     start_ownit,
+    swept,
     text_of,
     uid,
+    until,
 )
 
 
@@ -40,7 +42,7 @@ async def test_forged_and_stale_signatures_are_refused(ws: Workspace) -> None:
     )
     unsigned = await ws.drive.post(body, "application/x-www-form-urlencoded", signed={})
     assert [forged.status, stale.status, tampered.status, unsigned.status] == [401] * 4
-    await asyncio.sleep(0.3)
+    await swept(ws)
     assert await count(ws, Case) == 0
     assert not ws.fake.of("chat.postMessage") and not ws.fake.of("response_url")
     ok = await ws.drive.post(body, "application/x-www-form-urlencoded")
@@ -56,7 +58,7 @@ async def test_ssl_checks_and_other_commands_get_what_bolt_gives_them(ws: Worksp
     assert check.status == 200
     other = ws.drive.command_body("alex", "open Acme: invoice wrong").replace("%2Fcase", "%2Fother")
     assert (await ws.drive.post(other, "application/x-www-form-urlencoded")).status == 404
-    await asyncio.sleep(0.3)
+    await swept(ws)
     assert await count(ws, Case) == 0 and not ws.fake.of("response_url")
 
 
@@ -94,7 +96,7 @@ async def test_retries_and_duplicates_change_nothing(ws: Workspace) -> None:
     await drive.event(reply, event_id="EvANSWER")
     await drive.event(reply, event_id="EvANSWER", retry=1)
     await fake.wait_for("chat.postMessage", lambda c: "answered R-1" in text_of(c))
-    await asyncio.sleep(0.5)
+    await swept(ws, 1)
 
     assert await count(ws, Case) == 1
     assert await count(ws, Request) == 1
@@ -117,7 +119,13 @@ async def test_acknowledged_within_three_seconds_while_slack_is_slow(
     try:
         # alex is known by e-mail already; the card must wait for the slow Web API, not the ack
         await ws.fake.wait_for("users.lookupByEmail", count=len(ws.fake.users), within=10)
-        await asyncio.sleep(0.3)
+
+        async def alex_linked() -> bool:
+            async with ws.app.db.reader() as s:
+                alex = (await s.exec(select(Person).where(Person.handle == "alex"))).first()
+            return alex is not None and alex.slack_id == uid("alex")
+
+        await until(alex_linked)
         r = await ws.drive.command("alex", "open Acme: invoice wrong")
         assert r.status == 200 and r.seconds < 3
         # someone Slack must be asked about (users.info is slow): an empty ack, then the answer
@@ -169,13 +177,13 @@ async def test_acknowledged_within_three_seconds_while_the_database_is_slow(
     ws = await start_ownit(f"sqlite:///{path}", fake, ack_budget=1.0)
     try:
         await ws.fake.wait_for("users.lookupByEmail", count=len(ws.fake.users))
-        held = threading.Event()
+        held, release = threading.Event(), threading.Event()
 
         def hold_lock() -> None:
             conn = sqlite3.connect(path, timeout=30, isolation_level=None)
             conn.execute("BEGIN IMMEDIATE")
             held.set()
-            time.sleep(2.5)
+            release.wait(10)  # the database stays locked until the command was acknowledged
             conn.execute("COMMIT")
             conn.close()
 
@@ -184,6 +192,7 @@ async def test_acknowledged_within_three_seconds_while_the_database_is_slow(
         held.wait(5)
         r = await ws.drive.command("alex", "open Acme: invoice wrong")
         assert r.status == 200 and r.seconds < 3 and r.body == ""
+        release.set()
         await asyncio.to_thread(thread.join)
         await ws.fake.wait_for("chat.postMessage", channel="CSUPPORT", within=15)
         assert await count(ws, Case) == 1

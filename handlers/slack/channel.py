@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import or_
 from sqlmodel import col, update
 
@@ -23,27 +25,43 @@ from bot.charts import decode_chart
 from bot.messages import Message
 from bot.runtime.delivery import Unreachable
 from handlers.slack import render as rs
+from handlers.slack.wording import say
+from storage.db import Database
+from storage.states import Platform
 from storage.tables import Outbox, Person, Request
-
-if TYPE_CHECKING:
-    from handlers.slack.adapter import SlackBot
 
 log = logging.getLogger(__name__)
 
 REQUEST_DMS = ("request_new", "request_redirected_to_you")
 UPLOAD_BUDGET = 20.0  # seconds for the three steps of a chart upload, retries included
+KEEP_AT_MOST = 50_000
 GONE = {"user_not_found", "user_disabled", "account_inactive", "cannot_dm_bot", "user_not_visible"}
 
 
 class SlackChannel:
-    """Reaches everyone with a Slack id: a DM with the message, a thread link and buttons."""
+    """Reaches everyone with a Slack id: a DM with the message, a thread link and buttons.
 
-    name = "slack"
+    Handed only what it uses: the Web API, the database (to record a request's DM), the thread
+    links, and whom to tell that a case or a person's overview changed."""
 
-    def __init__(self, bot: SlackBot) -> None:
-        self.bot = bot
+    name: str = Platform.SLACK
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        db: Database,
+        *,
+        thread_link: Callable[[str | None], Awaitable[str | None]],
+        case_changed: Callable[[int], None],
+        person_changed: Callable[[Person], None],
+    ) -> None:
+        self.client = client
+        self.db = db
+        self.thread_link = thread_link
+        self.case_changed = case_changed
+        self.person_changed = person_changed
         self._dms: dict[str, str] = {}
-        self._links: dict[tuple[str, str | None], str] = {}
+        self._sent_dms: dict[tuple[str, str], int] = {}
         self.sent = 0
 
     def reaches(self, person: Person) -> bool:
@@ -53,39 +71,30 @@ class SlackChannel:
         channel = self._dms.get(user)
         if channel is None:
             try:
-                resp = await self.bot.client.conversations_open(users=user)
+                resp = await self.client.conversations_open(users=user)
             except SlackApiError as exc:
                 error = exc.response.get("error")
                 if error in GONE:
-                    raise Unreachable(
-                        f"their Slack account can't get messages ({error}); an admin can link "
-                        "another account"
-                    ) from exc
+                    raise Unreachable(say("slack_unreachable", error=error)) from exc
                 raise
             channel = str(resp["channel"]["id"])
             self._dms[user] = channel
         return channel
 
-    async def thread_link(self, case_key: str | None) -> str | None:
-        """The link to a case's thread, remembered once the card is posted (it never moves) for
-        as long as the workspace's address is the same."""
-        if not case_key:
-            return None
-        key = (case_key, self.bot.identity.url if self.bot.identity else None)
-        link = self._links.get(key)
-        if link is None:
-            link = await self.bot.thread_link(case_key)
-            if link is not None:
-                if len(self._links) > 50_000:
-                    self._links.clear()
-                self._links[key] = link
-        return link
+    def request_of_dm(self, channel: str, ts: str) -> int | None:
+        """The request a DM sent by this process was about (before the database has it)."""
+        return self._sent_dms.get((channel, ts))
+
+    def _remember_dm(self, channel: str, ts: str, request_id: int) -> None:
+        if len(self._sent_dms) > KEEP_AT_MOST:
+            self._sent_dms.clear()
+        self._sent_dms[(channel, ts)] = request_id
 
     async def send(self, person: Person, msg: Message, row: Outbox) -> None:
         assert person.slack_id is not None
         channel = await self.dm(person.slack_id)
         link = await self.thread_link(msg.case)
-        resp = await self.bot.client.chat_postMessage(
+        resp = await self.client.chat_postMessage(
             channel=channel,
             text=rs.fallback_text(msg),
             blocks=rs.message_blocks(msg, thread_link=link),
@@ -94,12 +103,12 @@ class SlackChannel:
         ts = str(resp["ts"])
         self.sent += 1
         if row.request_id is not None:
-            self.bot.remember_dm(channel, ts, row.request_id)
+            self._remember_dm(channel, ts, row.request_id)
             if msg.kind in REQUEST_DMS:
                 await self._record_dm(row.request_id, person, channel, ts)
         if row.case_id is not None:
-            self.bot.mirror.kick(row.case_id)
-        self.bot.home_changed(person)
+            self.case_changed(row.case_id)
+        self.person_changed(person)
         if msg.extra.get("chart"):
             await self._upload_chart(channel, msg.extra)
 
@@ -111,7 +120,7 @@ class SlackChannel:
                 return
             chart = extra["chart"]
             async with asyncio.timeout(UPLOAD_BUDGET):
-                await self.bot.client.files_upload_v2(
+                await self.client.files_upload_v2(
                     channel=channel,
                     file=png,
                     filename=str(chart.get("filename") or "ownit-chart.png"),
@@ -124,7 +133,7 @@ class SlackChannel:
 
     async def _record_dm(self, request_id: int, person: Person, channel: str, ts: str) -> None:
         """The request's DM is the assignee's, else the first one sent (one conditional update)."""
-        async with self.bot.app.db.session() as s:
+        async with self.db.session() as s:
             await s.exec(
                 update(Request)
                 .where(

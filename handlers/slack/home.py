@@ -13,9 +13,11 @@ from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.directory import Rules, calendar_of, mention
-from bot.ladder import OPEN_STATES, colleague_actions
+from bot.ladder import colleague_actions
 from bot.notices import when_for
 from handlers.slack import render as rs
+from handlers.slack.wording import say
+from storage.states import OPEN_REQUEST_STATES, CaseStatus, Step, TimerOutcome
 from storage.tables import Case, Membership, Person, Request, Team, Timer
 
 MAX_ITEMS = 12
@@ -29,34 +31,36 @@ async def home_view(
     s: AsyncSession, *, person: Person, rules: Rules, now: datetime, links: dict[int, str]
 ) -> dict[str, Any]:
     tz = calendar_of(person, rules.calendar).tz
-    blocks: list[rs.Block] = [_header("My cases")]
+    blocks: list[rs.Block] = [_header(say("slack_home_my_cases"))]
     cases = (
         await s.exec(
             select(Case)
-            .where(Case.owner_id == person.id, Case.status == "open")
+            .where(Case.owner_id == person.id, Case.status == CaseStatus.OPEN)
             .order_by(col(Case.promise_at).is_(None), col(Case.promise_at), col(Case.id))
             .limit(MAX_ITEMS)
         )
     ).all()
     for c in cases:
         promise = (
-            rs.date(c.promise_at, when_for(c.promise_at, tz)) if c.promise_at else "no promise"
+            rs.date(c.promise_at, when_for(c.promise_at, tz))
+            if c.promise_at
+            else say("slack_home_no_promise")
         )
         text = f"*{rs.escape(c.key)} · {rs.escape(c.customer)}*: {rs.escape(c.summary[:200])}"
-        text += f"\nPromise {promise}"
+        text += "\n" + say("slack_home_promise", promise=promise)
         if c.id in links:
-            text += f" · {rs.link(links[c.id], 'open thread')}"
+            text += f" · {rs.link(links[c.id], say('slack_home_open_thread'))}"
         blocks.append(rs.section(text))
     if not cases:
-        blocks.append(rs.section("No open cases. `/case open <customer>: <issue>` starts one."))
+        blocks.append(rs.section(say("slack_home_no_cases")))
 
-    blocks += [{"type": "divider"}, _header("Asked of me")]
+    blocks += [{"type": "divider"}, _header(say("slack_home_asked_of_me"))]
     team_ids = select(Membership.team_id).where(Membership.person_id == person.id)
     asked = (
         await s.exec(
             select(Request)
             .where(
-                col(Request.status).in_(OPEN_STATES),
+                col(Request.status).in_(OPEN_REQUEST_STATES),
                 or_(
                     col(Request.assignee_id) == person.id,
                     col(Request.assignee_id).is_(None) & col(Request.team_id).in_(team_ids),
@@ -69,25 +73,27 @@ async def home_view(
     for r in asked:
         case = await s.get(Case, r.case_id)
         owner = await s.get(Person, case.owner_id) if case else None
-        late = " · *overdue*" if r.deadline < now else ""
+        late = say("slack_home_overdue_mark") if r.deadline < now else ""
         text = (
             f"*{rs.escape(r.key)}* ({rs.escape(r.status)}) for "
-            f"{rs.mention(mention(owner)) if owner else 'someone'}"
+            f"{rs.mention(mention(owner)) if owner else say('slack_home_someone')}"
             f" on {rs.escape(case.key if case else '?')}: {rs.escape(r.question[:300])}\n"
-            f"Due {rs.date(r.deadline, when_for(r.deadline, tz))}{late}"
+            + say("slack_home_due", due=rs.date(r.deadline, when_for(r.deadline, tz)), late=late)
         )
         blocks.append(rs.section(text))
         actions = [a for a in colleague_actions(r) if not (a.name == "ack" and r.acked_at)]
         blocks.append(rs.actions_block(actions))
     if not asked:
-        blocks.append(rs.section("Nothing is waiting on you."))
+        blocks.append(rs.section(say("slack_home_nothing_asked")))
 
     at_risk = await team_at_risk(s, person=person, now=now)
     if at_risk is not None:
-        blocks += [{"type": "divider"}, _header("My team at risk")]
+        blocks += [{"type": "divider"}, _header(say("slack_home_team_at_risk"))]
         for r, who in at_risk[:MAX_ITEMS]:
             case = await s.get(Case, r.case_id)
-            state = "overdue" if r.deadline < now else "at risk"
+            state = say(
+                "slack_home_state_overdue" if r.deadline < now else "slack_home_state_at_risk"
+            )
             blocks.append(
                 rs.section(
                     f"*{rs.escape(r.key)}* on {rs.escape(case.key if case else '?')} → "
@@ -96,7 +102,7 @@ async def home_view(
                 )
             )
         if not at_risk:
-            blocks.append(rs.section("Nothing of your team's is at risk."))
+            blocks.append(rs.section(say("slack_home_team_fine")))
     return {"type": "home", "blocks": blocks[:100]}
 
 
@@ -114,13 +120,13 @@ async def team_at_risk(
     report_ids = [p.id for p in reports]
     team_ids = [t.id for t in teams]
     risky = select(Timer.request_id).where(
-        col(Timer.step).in_(("at_risk", "overdue")), Timer.outcome == "fired"
+        col(Timer.step).in_((Step.AT_RISK, Step.OVERDUE)), Timer.outcome == TimerOutcome.FIRED
     )
     rows = (
         await s.exec(
             select(Request)
             .where(
-                col(Request.status).in_(OPEN_STATES),
+                col(Request.status).in_(OPEN_REQUEST_STATES),
                 or_(col(Request.assignee_id).in_(report_ids), col(Request.team_id).in_(team_ids)),
                 or_(col(Request.deadline) < now, col(Request.id).in_(risky)),
             )
@@ -134,9 +140,13 @@ async def team_at_risk(
             who = names[r.assignee_id]
         elif r.assignee_id:
             p = await s.get(Person, r.assignee_id)
-            who = rs.mention(mention(p)) if p else "someone"
+            who = rs.mention(mention(p)) if p else say("slack_home_someone")
         else:
             t = await s.get(Team, r.team_id) if r.team_id else None
-            who = rs.escape(f"the {t.name} team") if t else "a team"
+            who = (
+                rs.escape(say("slack_home_the_team", team=t.name))
+                if t
+                else say("slack_home_a_team")
+            )
         out.append((r, who))
     return out

@@ -19,6 +19,7 @@ from sqlmodel import col, select
 
 from bot.directory import ensure_platform_person
 from storage.db import Database
+from storage.states import Platform
 from storage.tables import Person
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ class Profiles:
                     async with db.session() as s:
                         await ensure_platform_person(
                             s,
-                            platform="slack",
+                            platform=Platform.SLACK,
                             uid=uid,
                             name=profile.name if profile else None,
                             email=profile.email if profile else None,
@@ -197,3 +198,17 @@ class Profiles:
             except IntegrityError:
                 continue
         return linked
+
+
+class SharedProfileCache:
+    """Profiles in the app's shared store: in-process alone, Redis when replicas share one."""
+
+    def __init__(self, shared: Any) -> None:
+        self.shared = shared
+
+    async def get(self, key: str) -> dict[str, Any] | None:
+        value = await self.shared.get(key)
+        return value if isinstance(value, dict) else None
+
+    async def set(self, key: str, value: dict[str, Any], ttl: float) -> None:
+        await self.shared.put(key, value, ttl)

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.messages import Action, Code, Mention, Message, Segment, Strong
+from storage.states import OPEN_REQUEST_STATES, CaseStatus, RequestStatus
 
 ZWSP = "\u200b"
 SECTION_LIMIT = 2900  # Slack allows 3000 characters in a section; keep a margin
@@ -219,12 +220,15 @@ class CaseCard:
     more_open: int = 0  # of which still open (more than a card holds are waiting)
 
 
-_STATUS_ICON = {"open": ":large_blue_circle:", "resolved": ":white_check_mark:"}
-_REQ_ICON = {
-    "open": ":hourglass_flowing_sand:",
-    "acknowledged": ":eyes:",
-    "answered": ":white_check_mark:",
-    "cancelled": ":heavy_minus_sign:",
+_STATUS_ICON: dict[str, str] = {
+    CaseStatus.OPEN: ":large_blue_circle:",
+    CaseStatus.RESOLVED: ":white_check_mark:",
+}
+_REQ_ICON: dict[str, str] = {
+    RequestStatus.OPEN: ":hourglass_flowing_sand:",
+    RequestStatus.ACKNOWLEDGED: ":eyes:",
+    RequestStatus.ANSWERED: ":white_check_mark:",
+    RequestStatus.CANCELLED: ":heavy_minus_sign:",
 }
 
 
@@ -233,7 +237,7 @@ def _target(t: Mention | str) -> str:
 
 
 def request_state(r: RequestLine) -> str:
-    if r.status == "answered":
+    if r.status == RequestStatus.ANSWERED:
         who = mention(r.answered_by) if r.answered_by else "someone"
         return f"answered by {who}"
     state = escape(r.status)
@@ -241,7 +245,7 @@ def request_state(r: RequestLine) -> str:
         state += f", ETA {date(r.eta, r.eta_text)}"
     if r.pending:
         state += ", more time asked"
-    if r.late and r.status in ("open", "acknowledged"):
+    if r.late and r.status in OPEN_REQUEST_STATES:
         state += ", *overdue*"
     return state
 

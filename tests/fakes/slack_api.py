@@ -714,6 +714,20 @@ async def until(check: Any, within: float = 15.0) -> None:
         await asyncio.sleep(0.05)
 
 
+async def swept(ws: Workspace, case_id: int | None = None) -> None:
+    """Until everything kept was handled and the card mirror ran a whole sync begun after that
+    (redrawing `case_id`): what ownit was going to post or redraw by now, it has."""
+    await ws.app.inbox.settled()
+    mirror = ws.bot.mirror
+    target = mirror.syncs_started + 1
+    mirror.kick(case_id)
+
+    async def done() -> bool:
+        return bool(mirror.syncs_done >= target)
+
+    await until(done)
+
+
 async def start_ownit(
     db_url: str,
     fake: FakeSlack,

@@ -1,0 +1,188 @@
+"""Posting what Slack is missing: a card for each Slack case without one (its thread becomes the
+case's home), and a post in that thread for each request of such a case.
+
+Each post is claimed in the database first (`pending:<time>`), so a retry, a restart or a second
+replica never posts twice, and a claim left by a crash expires and is taken again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import literal, union_all
+from sqlmodel import col, select, update
+
+from bot.figures import execute
+from bot.runtime.app import Ownit
+from handlers.slack import render as rs
+from handlers.slack.card_claims import claim, request_to_post, unclaimed
+from handlers.slack.card_reading import PENDING, CardReader, Names, request_line
+from handlers.slack.wording import say
+from storage.states import Platform
+from storage.tables import Case, Person, Request
+
+log = logging.getLogger(__name__)
+
+CANT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
+
+Seen = dict[tuple[str, str], str]
+"""What each posted message shows (a digest of its blocks), so an unchanged one is left alone."""
+
+
+class CardPoster:
+    def __init__(
+        self,
+        app: Ownit,
+        client: AsyncWebClient,
+        reader: CardReader,
+        seen: Seen,
+        digest: Callable[[list[Any]], str],
+        on_posted: Callable[[Case], Awaitable[None]] | None = None,
+    ) -> None:
+        self.app = app
+        self.client = client
+        self.reader = reader
+        self._seen = seen
+        self._digest = digest
+        self.on_posted = on_posted
+
+    async def waiting(self) -> tuple[list[int], list[int]]:
+        """The cases still without a card and the requests still without a post (or whose claim
+        expired), in one query."""
+        cards = select(literal("card"), col(Case.id)).where(
+            Case.platform == Platform.SLACK,
+            col(Case.channel).is_not(None),
+            unclaimed(Case.message),
+        )
+        posts = (
+            select(literal("post"), col(Request.id))
+            .join(Case, col(Case.id) == col(Request.case_id))
+            .where(
+                Case.platform == Platform.SLACK,
+                col(Case.thread).is_not(None),
+                col(Case.thread).not_like(f"{PENDING}%"),
+                unclaimed(Request.thread),
+            )
+        )
+        async with self.app.db.reader() as s:
+            rows = (await execute(s, union_all(cards, posts))).all()
+        return (
+            sorted(row_id for kind, row_id in rows if kind == "card"),
+            sorted(row_id for kind, row_id in rows if kind == "post"),
+        )
+
+    async def post_cards(self, waiting: list[int], names: Names) -> None:
+        for case_id in waiting:
+            assert case_id is not None
+            if not await self._claim(Case, case_id, Case.message):
+                continue
+            try:
+                await self._post_card(case_id, names)
+            except Exception:
+                log.exception("posting the card of case %s failed; will retry", case_id)
+                await self._unclaim(Case, case_id, Case.message)
+
+    async def _claim(self, table: Any, row_id: int, column: Any) -> bool:
+        async with self.app.db.session() as s:
+            return await claim(s, table, row_id, column)
+
+    async def _unclaim(self, table: Any, row_id: int, column: Any) -> None:
+        async with self.app.db.session() as s:
+            await s.exec(
+                update(table)
+                .where(col(table.id) == row_id, col(column).startswith(PENDING))
+                .values({column.key: None})
+            )
+
+    async def _post_card(self, case_id: int, names: Names) -> None:
+        card, case = await self.reader.card(case_id, names)
+        assert case.channel is not None
+        blocks, text = rs.card_blocks(card), rs.card_text(card)
+        try:
+            resp = await self.client.chat_postMessage(
+                channel=case.channel, blocks=blocks, text=text, unfurl_links=False
+            )
+        except SlackApiError as exc:
+            if exc.response.get("error") not in CANT_POST:
+                raise
+            resp = await self._post_elsewhere(case, blocks, text)
+        ts = str(resp["ts"])
+        channel = str(resp["channel"])
+        async with self.app.db.session() as s:
+            fresh = await s.get(Case, case_id)
+            assert fresh is not None
+            fresh.channel, fresh.thread, fresh.message = channel, ts, ts
+            s.add(fresh)
+        self._seen[(channel, ts)] = self._digest(blocks)
+        if self.on_posted is not None:
+            await self.on_posted(fresh)
+
+    async def _post_elsewhere(self, case: Case, blocks: list[Any], text: str) -> Any:
+        """The channel refused the bot: try joining it, else put the card in the owner's DM."""
+        assert case.channel is not None
+        try:
+            await self.client.conversations_join(channel=case.channel)
+            return await self.client.chat_postMessage(
+                channel=case.channel, blocks=blocks, text=text, unfurl_links=False
+            )
+        except SlackApiError:
+            pass
+        async with self.app.db.reader() as s:
+            owner = await s.get(Person, case.owner_id)
+        if owner is None or owner.slack_id is None:
+            raise RuntimeError(f"{case.key}: no channel to post its card in")
+        dm = await self.client.conversations_open(users=owner.slack_id)
+        note = rs.context(say("slack_cant_post_in_channel"))
+        return await self.client.chat_postMessage(
+            channel=dm["channel"]["id"], blocks=[*blocks, note], text=text, unfurl_links=False
+        )
+
+    async def post_requests(self, rows: list[int], names: Names) -> None:
+        for req_id in rows:
+            log.debug("posting request %s in its case thread", req_id)
+            try:
+                await self._post_request(req_id, names)
+            except Exception:
+                log.exception("posting request %s in its case thread failed; will retry", req_id)
+
+    async def _post_request(self, req_id: int, names: Names) -> None:
+        """Claim the request and read it with its case, asker and assignee in one transaction,
+        then post it (a failed post gives the claim back)."""
+        rules, now = await self.app.rules(), await self.app.clock.now()
+        async with self.app.db.session() as s:
+            if not await claim(s, Request, req_id, Request.thread):
+                return
+            found = (await s.exec(request_to_post(), params={"id": req_id})).first()
+            assert found is not None
+            req, case, *people = found
+            assert case.channel and case.thread
+            names.know(people)
+            await names.load(s, [req])  # whoever else it names, and its team
+        try:
+            await self._post_line(req_id, case, request_line(req, names, rules, now))
+        except Exception:
+            await self._unclaim(Request, req_id, Request.thread)
+            raise
+
+    async def _post_line(self, req_id: int, case: Case, line: rs.RequestLine) -> None:
+        assert case.channel and case.thread
+        blocks = rs.request_post_blocks(line, case.key)
+        resp = await self.client.chat_postMessage(
+            channel=case.channel,
+            thread_ts=case.thread,
+            blocks=blocks,
+            text=rs.request_post_text(line),
+            unfurl_links=False,
+        )
+        ts = str(resp["ts"])
+        async with self.app.db.session() as s:
+            await s.exec(
+                update(Request)
+                .where(col(Request.id) == req_id)
+                .values(platform=Platform.SLACK, channel=case.channel, thread=ts)
+            )
+        self._seen[(case.channel, ts)] = self._digest(blocks)

@@ -1,0 +1,204 @@
+"""Receiving from Slack: each delivery verified, kept in the inbox and acknowledged at once.
+
+`/case` commands, nearly all the traffic, are verified and kept here directly; the rest go
+through bolt, whose listeners call in here. Only what needs no database is answered on the
+acknowledgement (a command that doesn't parse, a form to open), and a modal's submission, whose
+errors must ride on it, is run within the inbox's budget. Deliveries are keyed (`slack:<team>:
+<event id>`, the trigger id of a command, the action's time, user and id), so Slack's retries
+and duplicates change nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.commands import grammar as c
+from bot.commands import service as dispatch
+from bot.runtime.app import Ownit
+from handlers.slack import modals
+from handlers.slack import payloads as p
+from handlers.slack.handling import Handling
+from handlers.slack.replies import Replies, ephemeral, for_actor, open_form
+from handlers.slack.running import Runner
+from storage.states import Platform
+
+log = logging.getLogger(__name__)
+
+FORM = "application/x-www-form-urlencoded"
+
+Spawn = Callable[..., Any]
+
+
+class Receiver:
+    def __init__(
+        self,
+        app: Ownit,
+        client: AsyncWebClient,
+        *,
+        runner: Runner,
+        replies: Replies,
+        handling: Handling,
+        bot_user: Callable[[], str | None],
+        spawn: Spawn,
+        verifier: SignatureVerifier | None,
+    ) -> None:
+        self.app = app
+        self.client = client
+        self.runner = runner
+        self.replies = replies
+        self.handling = handling
+        self.bot_user = bot_user
+        self.spawn = spawn
+        self.verifier = verifier  # None: Socket Mode only
+
+    async def http(self, request: web.Request, bolt: AsyncApp) -> web.Response:
+        """Slack's HTTP deliveries. `/case` commands are verified and kept here; the rest go
+        through bolt. Bolt's per-request context (a Web API client, listener matching, argument
+        injection) cost more than keeping the command, and a command needs none of it: the same
+        listener code runs either way."""
+        with self.app.inbox.arrivals.arriving():
+            if request.content_type == FORM and (verifier := self.verifier) is not None:
+                raw = await request.read()  # kept by aiohttp for bolt, should bolt need it
+                form = p.form_fields(raw.decode())
+                if form.get("command") == p.COMMAND:
+                    return await self._slash_command(verifier, request, raw, form)
+            bolt_request = await to_bolt_request(request)
+            bolt_response = await bolt.async_dispatch(bolt_request)
+            return await to_aiohttp_response(bolt_response)
+
+    async def _slash_command(
+        self, verifier: SignatureVerifier, request: web.Request, raw: bytes, form: dict[str, Any]
+    ) -> web.Response:
+        """Slack's signature checked as bolt checks it (signing secret, five minutes' leeway)."""
+        try:
+            signed = verifier.is_valid_request(raw, request.headers)
+        except ValueError:  # a timestamp that is not a number
+            signed = False
+        if not signed:
+            return web.json_response({"error": "invalid request"}, status=401)
+        answer = await self.acknowledge_command(form)
+        return web.json_response(answer) if answer else web.Response(status=200)
+
+    async def keep(self, kind: str, key: str, body: dict[str, Any]) -> bool | None:
+        """Write a delivery to the inbox: True if new, False for a retry, None if it can't be.
+
+        A database slower than the inbox's budget doesn't hold the acknowledgement (True): the
+        write goes on, and if it fails in the end the person is told to try again (`lost`).
+        """
+        try:
+            return await self.app.inbox.accept(Platform.SLACK, kind, key, body)
+        except Exception as exc:
+            self.not_kept(kind, exc)
+            return None
+
+    def not_kept(self, kind: str, exc: Exception) -> None:
+        log.warning("could not keep a Slack %s (%s)", kind, exc)
+        self.app.metrics.database_unavailable.inc()
+
+    async def lost(self, kind: str, body: dict[str, Any], exc: Exception) -> None:
+        self.not_kept(kind, exc)
+        await self.handling.lost(kind, body)
+
+    # ----------------------------------------------------------------------- slash command
+
+    async def on_command(self, ack: Any, body: dict[str, Any]) -> None:
+        await ack(**await self.acknowledge_command(body))
+
+    async def acknowledge_command(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Keep a `/case` command and say what its acknowledgement shows ({} for nothing).
+
+        A command that doesn't parse is answered here and kept nowhere; `/case open` alone
+        opens the form (its trigger expires in 3 s, so not after the inbox).
+        """
+        where = p.command_where(body)
+        try:
+            command = p.parse(str(body.get("text") or ""))
+        except c.UsageError as exc:
+            return ephemeral(dispatch.refusal(exc.message, exc.usage).messages)
+        if isinstance(command, c.OpenForm):
+            form = modals.open_case(where.meta())
+            self.spawn(open_form(self.client, body.get("trigger_id"), form))
+            return {}
+        key = p.command_key(body) or f"slack:{where.team}:cmd:{uuid.uuid4().hex}"
+        if await self.keep("command", key, body) is None:
+            return ephemeral(dispatch.refusal(dispatch.DATABASE_DOWN).messages)
+        return {}
+
+    # ----------------------------------------------------------------------- buttons
+
+    async def on_action(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        clicked = p.click(action)
+        if p.opens_form(clicked):  # nothing to keep, and the trigger expires
+            await ack()
+            self.spawn(self.handling.action(body, action), name="slack-form")
+            return
+        if p.button_command(clicked) is None:
+            await ack()
+            return
+        kept = await self.keep("action", p.action_key(body, action), {**body, "actions": [action]})
+        await ack()
+        if kept is None:
+            down = dispatch.refusal(dispatch.DATABASE_DOWN).messages
+            self.spawn(self.replies.tell(p.action_where(body), down))
+
+    # ----------------------------------------------------------------------- modals, shortcut
+
+    async def on_view(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
+        callback = str(view.get("callback_id", ""))
+        where = p.view_where(body, view)
+        try:
+            command = modals.command(callback, view)
+        except modals.FormError as exc:
+            await ack(response_action="errors", errors={exc.block: exc.message[:300]})
+            return
+        job = self.spawn(
+            self.runner.execute(command, where, p.view_key(where, view)), name="slack-view"
+        )
+        reply = await self.runner.within(job, self.app.inbox.budget)
+        if reply is None:
+            await ack()
+            self.spawn(self._finish_later(job, command, where))
+            return
+        if not reply.ok:
+            errors = {p.MAIN_FIELD[callback]: reply.plain()[:300]}
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+        if not reply.extra.get("duplicate"):
+            self.spawn(self.replies.tell(where, for_actor(reply, command)))
+
+    async def _finish_later(self, job: Any, command: c.Command, where: p.Where) -> None:
+        reply = await self.runner.later(job)
+        await self.replies.tell(where, for_actor(reply, command))
+
+    async def on_shortcut(self, ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        where = p.shortcut_where(body)
+        form = modals.open_case(where.meta(), p.shortcut_summary(body))
+        self.spawn(open_form(self.client, body.get("trigger_id"), form))
+
+    # ----------------------------------------------------------------------- events
+
+    async def on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        if not event.get("user"):
+            return
+        await self._keep_event("mention", body)
+
+    async def on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        if p.message_for_ownit(event, self.bot_user()):
+            await self._keep_event("message", body)
+
+    async def _keep_event(self, kind: str, body: dict[str, Any]) -> None:
+        """Events are acknowledged by bolt when the listener returns; if the inbox can't be
+        written, failing makes Slack send the event again later."""
+        if await self.keep(kind, p.event_key(body), body) is None:
+            raise RuntimeError("the inbox could not be written; Slack will retry the event")

@@ -1,0 +1,127 @@
+"""Running one command for a Slack user: people linked first, the case's details kept from
+whoever is not involved, the command run in one transaction, a new case placed in Slack."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from bot import cases, involvement
+from bot.commands import grammar as c
+from bot.commands import service as dispatch
+from bot.commands.service import Origin, Reply
+from bot.directory import person_by_platform
+from bot.errors import Refusal
+from bot.runtime.app import Ownit
+from handlers.slack.payloads import Where, user_refs
+from handlers.slack.profiles import Profiles
+from handlers.slack.wording import say
+from storage.states import Platform
+
+log = logging.getLogger(__name__)
+
+
+def went_wrong() -> Reply:
+    return dispatch.refusal(say("slack_went_wrong"))
+
+
+class Runner:
+    def __init__(
+        self,
+        app: Ownit,
+        profiles: Profiles,
+        *,
+        dm: Callable[[str], Awaitable[str]],
+        placed: Callable[[], None],
+    ) -> None:
+        self.app = app
+        self.profiles = profiles
+        self.dm = dm
+        self.placed = placed
+
+    async def execute(
+        self,
+        command: c.Command,
+        where: Where,
+        key: str | None,
+        *,
+        case: str | None = None,
+        again: bool = False,
+    ) -> Reply:
+        """Link the people involved, run the command in one transaction, place a new case.
+
+        A failure becomes a short apology to the person rather than silence. With `again`, a
+        duplicate's reply (the first one's) is given as new, to be shown to the person.
+        """
+        try:
+            await self.profiles.link(self.app.db, {where.user} | user_refs(command))
+            if isinstance(command, c.Status | c.Update):
+                hidden = await self._hidden(command.case, where)
+                if hidden is not None:
+                    return hidden
+            origin = Origin(
+                Platform.SLACK, where.user, channel=where.channel, thread=where.thread, case=case
+            )
+            reply = await dispatch.run(self.app, command, origin, key=key)
+            if again:
+                reply.extra.pop("duplicate", None)
+            if reply.ok and isinstance(command, c.Open) and reply.case:
+                await self._place(reply.case, where)
+            return reply
+        except Exception:
+            log.exception("Slack command %s failed", type(command).__name__)
+            return went_wrong()
+
+    async def _place(self, case_key: str, where: Where) -> None:
+        """A case opened in Slack lives where it was opened (or in its owner's DM)."""
+        channel = where.channel
+        if channel is None:
+            channel = await self.dm(where.user)
+        async with self.app.db.session() as s:
+            case = await cases.get_case(s, case_key)
+            if case.platform is None:
+                await cases.attach_thread(
+                    session=s,
+                    case=case,
+                    platform=Platform.SLACK,
+                    channel=channel,
+                    thread=None,
+                    message_id=None,
+                )
+        self.placed()
+
+    async def _hidden(self, case_key: str, where: Where) -> Reply | None:
+        """A case's details are for its channel and the people involved, nobody else."""
+        async with self.app.db.reader() as s:
+            try:
+                case = await cases.get_case(s, case_key)
+            except Refusal:
+                return None
+            if case.channel and where.channel == case.channel:
+                return None
+            person = await person_by_platform(s, Platform.SLACK, where.user)
+            if person is not None and await involvement.involved(
+                session=s, person=person, case=case
+            ):
+                return None
+        return dispatch.refusal(say("slack_case_hidden", case_key=case_key))
+
+    async def within(self, job: asyncio.Task[Reply], budget: float) -> Reply | None:
+        """The reply of a command started as `job` if it comes within `budget` seconds."""
+        done, _ = await asyncio.wait({job}, timeout=budget)
+        if job not in done:
+            return None
+        try:
+            return job.result()
+        except Exception:
+            log.exception("Slack command failed")
+            return went_wrong()
+
+    @staticmethod
+    async def later(job: asyncio.Task[Reply]) -> Reply:
+        try:
+            return await job
+        except Exception:
+            log.exception("Slack command failed")
+            return went_wrong()
