@@ -20,7 +20,7 @@ from bot.runtime.config import ConfigError
 
 ACCENT = (0x1F, 0x6F, 0xEB)
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-TEMPLATE = Path(__file__).resolve().parents[1] / "deploy" / "teams" / "manifest.template.json"
+TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "teams" / "manifest.template.json"
 
 # What Teams offers as you type to the bot (at most ten per list; title ≤ 32, description ≤ 128).
 COMMANDS: tuple[tuple[str, str], ...] = (
