@@ -156,15 +156,21 @@ class TeamsWorld:
     # ------------------------------------------------------------------ talking to ownit
 
     async def post(
-        self, activity: dict[str, Any], headers: dict[str, str] | None = None
+        self,
+        activity: dict[str, Any],
+        headers: dict[str, str] | None = None,
+        *,
+        settle: bool = True,
     ) -> tuple[int, Any]:
+        """Post an activity as Teams does; with `settle`, return once what was kept is handled."""
         async with aiohttp.ClientSession() as http:
             async with http.post(
                 f"{self.base}/api/messages", json=activity, headers=headers or {}
             ) as resp:
                 body = await resp.json() if resp.content_type == "application/json" else None
                 status = resp.status
-        await self.app.inbox.settled()  # what was kept is handled before the test looks
+        if settle:
+            await self.app.inbox.settled()
         return status, body
 
     async def settle(self) -> None:

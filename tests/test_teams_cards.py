@@ -13,6 +13,7 @@ from bot.commands import grammar as c
 from bot.messages import Action, Mention, Message
 from handlers.teams import buttons
 from handlers.teams import render as render_teams
+from storage.states import Platform, RequestStatus
 from storage.tables import Case, ConversationRef, Request
 from tests.teams_support import ALEX, BO, DANA, GENERAL, personal_conversation, teams_world
 
@@ -93,7 +94,7 @@ async def test_message_back_submit_updates_the_card(sqlite_url: str) -> None:
         assert update.activity_id == "m-card-1"
         assert "You acknowledged R-1" in w.fake.text_of(update.body)
         async with w.app.db.reader() as s:
-            assert (await s.exec(select(Request))).one().status == "acknowledged"
+            assert (await s.exec(select(Request))).one().status == RequestStatus.ACKNOWLEDGED
 
 
 async def test_private_replies_in_a_channel_go_to_the_personal_chat(sqlite_url: str) -> None:
@@ -260,7 +261,7 @@ async def test_case_open_alone_offers_a_form_and_the_form_opens_the_case(sqlite_
         assert "P2" in shown and "Tue 24 Nov 17:00" in shown
         async with w.app.db.reader() as s:
             case = (await s.exec(select(Case))).one()
-        assert (case.platform, case.thread, case.message) == ("teams", THREAD, "m-form")
+        assert (case.platform, case.thread, case.message) == (Platform.TEAMS, THREAD, "m-form")
         _status, body = await w.post(
             w.invoke(ALEX, {"ownit": "open", "open.customer": "x"}, conversation=THREAD)
         )
