@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from botbuilder.schema import Activity
+from botbuilder.schema import Activity, ActivityTypes
 
 from bot.commands import service as dispatch
 from bot.runtime.app import Ownit
@@ -83,7 +83,7 @@ class Teams:
         if kind is a.Kind.INVOKE:
             return web.json_response(await self.invoke(activity, body), status=200)
         if kind is None:  # nothing ownit acts on (another invoke: answered, and that is all)
-            if activity.type == "invoke":
+            if activity.type == ActivityTypes.invoke:
                 return web.json_response(None, status=200)
             return web.Response(status=201)
         if await self.keep(kind, activity, body) is None:
