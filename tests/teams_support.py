@@ -3,6 +3,7 @@ and builders of activities shaped like the ones Teams posts to `/api/messages`."
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -155,35 +156,54 @@ class TeamsWorld:
     # ------------------------------------------------------------------ talking to ownit
 
     async def post(
-        self, activity: dict[str, Any], headers: dict[str, str] | None = None
+        self,
+        activity: dict[str, Any],
+        headers: dict[str, str] | None = None,
+        *,
+        settle: bool = True,
     ) -> tuple[int, Any]:
+        """Post an activity as Teams does; with `settle`, return once what was kept is handled."""
         async with aiohttp.ClientSession() as http:
             async with http.post(
                 f"{self.base}/api/messages", json=activity, headers=headers or {}
             ) as resp:
                 body = await resp.json() if resp.content_type == "application/json" else None
                 status = resp.status
-        await self.teams.bot.idle()
+        if settle:
+            await self.app.inbox.settled()
         return status, body
 
     async def settle(self) -> None:
-        await self.teams.bot.idle()
         await self.app.settle()
 
 
 @asynccontextmanager
 async def teams_world(
-    db_url: str, *, app_id: str | None = None, extra: list[Channel] | None = None
+    db_url: str,
+    *,
+    app_id: str | None = None,
+    extra: list[Channel] | None = None,
+    fake: FakeBotConnector | None = None,
+    inbox_workers: int | None = None,
+    **more_env: str,
 ) -> AsyncIterator[TeamsWorld]:
-    """ownit with the example organisation and a simulated clock at Mon 23 Nov 2026 09:00 London."""
-    fake = FakeBotConnector()
+    """ownit with the example organisation and a simulated clock at Mon 23 Nov 2026 09:00 London.
+
+    Its inbox runs (with `inbox_workers` workers: 0 keeps what arrives and handles nothing, as a
+    replica about to die); the scheduler and delivery run when a test settles. A `fake` connector
+    passed in is shared with another world and left running.
+    """
+    own_fake = fake is None
+    fake = fake or FakeBotConnector()
     for m in (ALEX, DANA, MORGAN, BO, RIVER, SAM, KENJI):
         fake.add(m)
-    await fake.start()
+    if own_fake:
+        await fake.start()
     env: dict[str, Any] = {
         "DATABASE_URL": db_url,
         "OWNIT_ORG_FILE": str(example_org_file()),
         "OWNIT_TIMEZONE": "Europe/London",
+        **more_env,
     }
     if app_id:
         env.update(MICROSOFT_APP_ID=app_id, MICROSOFT_APP_PASSWORD="secret")
@@ -199,10 +219,14 @@ async def teams_world(
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    if inbox_workers is not None:
+        app.inbox.workers = inbox_workers
+    app.tasks.append(asyncio.create_task(app.inbox.run(app.stop), name="inbox"))
     world = TeamsWorld(app, web_app[TEAMS_KEY], fake, f"http://127.0.0.1:{port}")
     try:
         yield world
     finally:
         await runner.cleanup()
         await app.close()
-        await fake.stop()
+        if own_fake:
+            await fake.stop()

@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import col, select
 
 from bot.clock import SimClock
+from storage.states import Platform, RequestStatus
 from storage.tables import Case, ConversationRef, Event, Outbox, Person, Request
 from tests.teams_support import (
     ALEX,
@@ -81,7 +82,7 @@ async def test_whole_story_in_a_channel_and_personal_chat(pg_url: str) -> None:
             dana = (await s.exec(select(Person).where(Person.handle == "dana"))).one()
             assert dana.teams_id == "aad-dana"  # linked to the org file's Dana by e-mail
             case = (await s.exec(select(Case))).one()
-            assert (case.platform, case.thread) == ("teams", THREAD)
+            assert (case.platform, case.thread) == (Platform.TEAMS, THREAD)
 
         # The request reaches Dana proactively, as a card with buttons.
         await w.settle()
@@ -120,7 +121,7 @@ async def test_whole_story_in_a_channel_and_personal_chat(pg_url: str) -> None:
         assert len(answered) == 1 and "Refund issued." in answered[0]
         async with w.app.db.reader() as s:
             req = (await s.exec(select(Request))).one()
-            assert (req.status, req.answer) == ("answered", "Refund issued.")
+            assert (req.status, req.answer) == (RequestStatus.ANSWERED, "Refund issued.")
             events = (await s.exec(select(Event).where(Event.kind == "answered"))).all()
             assert len(events) == 1
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 from typing import Any
 from unittest import mock
 
+import pytest
 from aiohttp.test_utils import make_mocked_request
 from sqlmodel import select
 
+from bot.commands import grammar as c
 from bot.messages import Action, Mention, Message
+from handlers.teams import buttons
 from handlers.teams import render as render_teams
+from storage.states import Platform, RequestStatus
 from storage.tables import Case, ConversationRef, Request
 from tests.teams_support import ALEX, BO, DANA, GENERAL, personal_conversation, teams_world
 
@@ -90,7 +94,7 @@ async def test_message_back_submit_updates_the_card(sqlite_url: str) -> None:
         assert update.activity_id == "m-card-1"
         assert "You acknowledged R-1" in w.fake.text_of(update.body)
         async with w.app.db.reader() as s:
-            assert (await s.exec(select(Request))).one().status == "acknowledged"
+            assert (await s.exec(select(Request))).one().status == RequestStatus.ACKNOWLEDGED
 
 
 async def test_private_replies_in_a_channel_go_to_the_personal_chat(sqlite_url: str) -> None:
@@ -134,17 +138,52 @@ async def test_without_an_app_id_only_loopback_is_served(sqlite_url: str) -> Non
 
 
 def test_buttons_become_commands() -> None:
-    cmd = render_teams.command_for
-    assert cmd({"ownit": "ack", "key": "R-3"}) == "ack R-3"
+    cmd = buttons.command_for
+    assert cmd({"ownit": "ack", "key": "R-3"}) == c.Ack("R-3", None)
     assert cmd({"ownit": "answer", "key": "R-3", "answer.text": "Yes\nfixed"}) == (
-        "answer R-3 Yes\nfixed"
+        c.Answer("R-3", "Yes\nfixed")
     )
-    assert cmd({"ownit": "redirect", "key": "R-3", "redirect.to": "bo x", "redirect.reason": "r"})
+    assert cmd(
+        {"ownit": "redirect", "key": "R-3", "redirect.to": "bo x", "redirect.reason": "r"}
+    ) == c.Redirect("R-3", c.Ref("name", "bo"), "r")
     assert cmd({"ownit": "ack", "key": "R-3; drop"}) is None
     assert cmd({"ownit": "nope", "key": "R-3"}) is None
     assert cmd({"ownit": "shorten", "key": "R-3", "value": "2026-11-24T10:00:00+00:00"}) == (
-        "deadline R-3 2026-11-24T10:00:00+00:00"
+        c.Deadline("R-3", "2026-11-24T10:00:00+00:00")
     )
+    assert cmd(
+        {"ownit": "more_time", "key": "R-3", "more_time.when": "wed 12:00", "more_time.reason": "x"}
+    ) == c.MoreTime("R-3", "wed 12:00", "x")
+    assert cmd({"ownit": "rate", "key": "C-2", "rate.score": "4"}) == c.Rate("C-2", 4, None)
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        ({"ownit": "ack", "key": "C-3"}, "needs a request key like R-7, not `C-3`"),
+        ({"ownit": "answer", "key": "R-3", "answer.text": " "}, "Write your answer"),
+        ({"ownit": "more_time", "key": "R-3", "more_time.reason": "x"}, "Say until when"),
+        (
+            {
+                "ownit": "more_time",
+                "key": "R-3",
+                "more_time.when": "soonish",
+                "more_time.reason": "x",
+            },
+            "I can't read a time in `soonish`",
+        ),
+        ({"ownit": "redirect", "key": "R-3", "redirect.to": "bo"}, "Say why you are redirecting"),
+        ({"ownit": "redirect", "key": "R-3", "redirect.to": "@here"}, "whole channel"),
+        ({"ownit": "rate", "key": "C-3", "rate.score": "9"}, "from 1 to 5, not `9`"),
+        ({"ownit": "answer", "key": "R-3", "answer.text": "x" * 3001}, "too long (3001"),
+    ],
+)
+def test_buttons_with_wrong_inputs_say_what_is_wrong(data: dict[str, Any], says: str) -> None:
+    """The checks typed text gets from the grammar, with the same usage line."""
+    with pytest.raises(c.UsageError) as raised:
+        buttons.command_for(data)
+    assert says in raised.value.message
+    assert raised.value.usage == c.usage(buttons._BUTTONS[data["ownit"]][0])
 
 
 def test_cards_keep_user_text_literal_and_mentions_clean() -> None:
@@ -222,7 +261,7 @@ async def test_case_open_alone_offers_a_form_and_the_form_opens_the_case(sqlite_
         assert "P2" in shown and "Tue 24 Nov 17:00" in shown
         async with w.app.db.reader() as s:
             case = (await s.exec(select(Case))).one()
-        assert (case.platform, case.thread, case.message) == ("teams", THREAD, "m-form")
+        assert (case.platform, case.thread, case.message) == (Platform.TEAMS, THREAD, "m-form")
         _status, body = await w.post(
             w.invoke(ALEX, {"ownit": "open", "open.customer": "x"}, conversation=THREAD)
         )

@@ -15,16 +15,17 @@ import logging
 from sqlmodel import col, select
 
 from bot.directory import calendar_of, mention
-from bot.messages import Action, Message, Segment, Strong, join
+from bot.messages import Action, Message, Segment, Strong, compose, join
 from bot.notices import when_for
 from bot.runtime.app import Ownit
 from handlers.teams import render as render_teams
+from handlers.teams.activities import PLATFORM
 from handlers.teams.connector import Connector
+from handlers.teams.wording import wording
+from storage.states import CaseStatus
 from storage.tables import Case, ConversationRef, Person, Request, Team
 
 log = logging.getLogger(__name__)
-
-PLATFORM = "teams"
 
 
 async def case_message(app: Ownit, case: Case) -> Message:
@@ -38,28 +39,47 @@ async def case_message(app: Ownit, case: Case) -> Message:
                 select(Request).where(Request.case_id == case.id).order_by(col(Request.id))
             )
         ).all()
-        names: list[str] = []
+        names: list[Segment] = []
         for r in reqs:
             who = await s.get(Person, r.assignee_id) if r.assignee_id else None
             team = await s.get(Team, r.team_id) if r.team_id and who is None else None
-            names.append(who.name if who else (f"the {team.name} team" if team else "someone"))
-    promise = when_for(case.promise_at, tz) if case.promise_at else "none yet"
+            if who is not None:
+                names.append(who.name)
+            elif team is not None:
+                names.append(wording("teams_case_card_team", team=team.name))
+            else:
+                names.append(wording("teams_case_card_someone"))
+    promise = (
+        when_for(case.promise_at, tz) if case.promise_at else wording("teams_case_card_no_promise")
+    )
     lines: list[tuple[Segment, ...] | Segment] = [
-        join(Strong(f"{case.key} · {case.customer}"), f" — {case.summary}"),
-        join(
-            "\nOwner: ",
-            mention(owner) if owner else "someone",
-            f" · {case.priority} · {case.status} · promise: {promise}",
+        Strong(wording("teams_case_card_title", case_key=case.key, customer=case.customer)),
+        compose("teams_case_card_summary", summary=case.summary),
+        compose(
+            "teams_case_card_owner",
+            owner=mention(owner) if owner else wording("teams_case_card_someone"),
+            priority=case.priority,
+            status=case.status,
+            promise=promise,
         ),
     ]
     for r, name in zip(reqs, names, strict=True):
         lines.append(
-            f"\n• {r.key} → {name}: {r.question} — {r.status}, due {when_for(r.deadline, tz)}"
+            compose(
+                "teams_case_card_request",
+                request_key=r.key,
+                name=name,
+                question=r.question,
+                status=r.status,
+                deadline=when_for(r.deadline, tz),
+            )
         )
         if r.answer:
-            lines.append(f"\n   answer: {r.answer}")
+            lines.append(compose("teams_case_card_answer", answer=r.answer))
     actions = (
-        (Action("update", case.key, "Draft a customer update"),) if case.status == "open" else ()
+        (Action("update", case.key, wording("teams_case_card_draft")),)
+        if case.status == CaseStatus.OPEN
+        else ()
     )
     return Message("case_card", join(*lines), case=case.key, actions=actions)
 

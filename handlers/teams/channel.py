@@ -20,22 +20,24 @@ from bot.messages import Message
 from bot.runtime.app import Ownit
 from bot.runtime.delivery import Unreachable
 from handlers.teams import render as render_teams
+from handlers.teams.activities import PLATFORM
 from handlers.teams.cards import CaseCards
 from handlers.teams.connector import Connector, ConnectorError
+from handlers.teams.wording import wording
 from storage.tables import Case, ConversationRef, Outbox, Person
 
 log = logging.getLogger(__name__)
 
-PLATFORM = "teams"
 GONE = frozenset({401, 403, 404})
-INSTALL_HINT = (
-    "{name} has not opened ownit in Teams yet: ask them to add the ownit app in Teams (Apps → "
-    "ownit → Add) or to send it any message, or a Teams admin can install it for them"
-)
+
+
+def install_hint(person: Person) -> str:
+    """What the case owner is told about someone ownit cannot reach in Teams yet."""
+    return wording("teams_install_hint", name=person.name)
 
 
 class TeamsChannel:
-    name = PLATFORM
+    name: str = PLATFORM
 
     def __init__(
         self,
@@ -88,16 +90,16 @@ class TeamsChannel:
                         raise
                     log.info("case thread of %s is gone (%s); personal chat", case.key, exc)
         if ref is None:
-            raise Unreachable(INSTALL_HINT.format(name=person.name))
+            raise Unreachable(install_hint(person))
         service_url = ref.service_url or fallback_url
         if not service_url:
-            raise Unreachable(INSTALL_HINT.format(name=person.name))
+            raise Unreachable(install_hint(person))
         conversation_id = ref.conversation_id or await self._open_personal(person, ref, service_url)
         try:
             await self.connector.send(service_url, conversation_id, render_teams.activity(msg))
         except ConnectorError as exc:
             if exc.status in GONE:
-                raise Unreachable(INSTALL_HINT.format(name=person.name)) from exc
+                raise Unreachable(install_hint(person)) from exc
             raise
 
     async def _any_service_url(self, s: Any) -> str | None:
@@ -118,14 +120,14 @@ class TeamsChannel:
         user = dict(ref.reference.get("user") or {})
         bot = dict(ref.reference.get("bot") or {})
         if not user.get("id"):
-            raise Unreachable(INSTALL_HINT.format(name=person.name))
+            raise Unreachable(install_hint(person))
         try:
             conversation_id = await self.connector.create_personal(
                 service_url, tenant_id=ref.tenant_id, bot=bot, user=user
             )
         except ConnectorError as exc:
             if exc.status in GONE or exc.status == 400:
-                raise Unreachable(INSTALL_HINT.format(name=person.name)) from exc
+                raise Unreachable(install_hint(person)) from exc
             raise
         async with self.app.db.session() as s:
             fresh = await s.get(ConversationRef, ref.id)

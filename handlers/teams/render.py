@@ -1,4 +1,4 @@
-"""Messages as Teams Adaptive Cards, and card button presses back into `/case` commands.
+"""Messages as Teams Adaptive Cards (a button press back into a command is `buttons`).
 
 Text that users typed is never interpreted by Teams: the body is a RichTextBlock of TextRuns, and
 TextRuns take no markdown, so `**bold**`, `[links](…)`, `<at>forged</at>` mentions or HTML in a
@@ -17,7 +17,7 @@ from typing import Any
 
 from botbuilder.schema import Activity, ActivityTypes, Attachment
 
-from bot.messages import Action, Code, Mention, Message, Segment, Strong
+from bot.messages import Action, Code, Mention, Message, Segment, Strong, compose
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 CARD_VERSION = "1.4"
@@ -218,7 +218,7 @@ def activity(msg: Message, *, note: Message | None = None, to: Mention | None = 
 
 def open_form() -> Message:
     """What `case open` with nothing after it shows: the form card (see `open_form_card`)."""
-    return Message("open_form", ("Open a case: who is the customer, and what is the issue?",))
+    return Message("open_form", compose("teams_open_form"))
 
 
 def open_form_card() -> dict[str, Any]:
@@ -256,55 +256,3 @@ def open_form_card() -> dict[str, Any]:
         }
     ]
     return content
-
-
-def open_fields(data: dict[str, Any]) -> tuple[str, str, str | None, str | None]:
-    """Customer, summary, promise and priority as typed into the open form."""
-    priority = str(data.get("open.priority") or "").upper()
-    return (
-        _one_line(data.get("open.customer"))[:200],
-        str(data.get("open.summary") or "").strip(),
-        _one_line(data.get("open.promise")) or None,
-        priority if priority in ("P1", "P2", "P3", "P4") else None,
-    )
-
-
-def _one_line(text: object) -> str:
-    return " ".join(str(text or "").split())
-
-
-def command_for(data: dict[str, Any]) -> str | None:
-    """The `/case` command a card button stands for, with what was typed into its inputs."""
-    name = str(data.get("ownit") or "")
-    key = _one_line(data.get("key"))
-    if not name or not re.fullmatch(r"[CR]-\d{1,9}", key):
-        return None
-
-    def field(f: str) -> str:
-        return str(data.get(f"{name}.{f}") or "").strip()
-
-    match name:
-        case "ack":
-            return f"ack {key}"
-        case "accept":
-            return f"accept {key}"
-        case "decline":
-            return f"decline {key} {_one_line(field('note'))}".rstrip()
-        case "answer":
-            return f"answer {key} {field('text')}".rstrip()
-        case "more_time":
-            return (
-                f"more-time {key} {_one_line(field('when'))} {_one_line(field('reason'))}".rstrip()
-            )
-        case "redirect":
-            to = _one_line(field("to")).split(" ")[0]
-            if to and not to.startswith("@"):
-                to = "@" + to
-            return f"redirect {key} {to} {_one_line(field('reason'))}".rstrip()
-        case "shorten":
-            return f"deadline {key} {_one_line(data.get('value'))}".rstrip()
-        case "update":
-            return f"update {key}"
-        case "rate":
-            return f"rate {key} {_one_line(field('score'))} {_one_line(field('comment'))}".rstrip()
-    return None

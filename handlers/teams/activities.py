@@ -1,0 +1,115 @@
+"""Reading a Teams activity: pure functions over botbuilder's `Activity`, no I/O.
+
+The endpoint, the turn handling, identity linking and replies all ask the same questions of an
+activity (is the chat personal, which id is the thread, whose tenant, what was submitted); they
+are answered once, here.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from botbuilder.schema import Activity, ActivityTypes
+
+from storage.states import Platform
+
+PLATFORM = Platform.TEAMS
+CARD_ACTION = "adaptiveCard/action"
+
+
+class Kind(StrEnum):
+    """What the inbox keeps from Teams, by how it is handled."""
+
+    MESSAGE = "message"  # typed text, or an older card's `Action.Submit`
+    INVOKE = "invoke"  # an `Action.Execute` press, answered on its own HTTP response
+    INSTALL = "install"  # the app added to or removed from a personal chat
+
+
+def as_dict(obj: Any) -> dict[str, Any]:
+    """A botbuilder model (or a plain dict) as a dict, with its unmodelled properties."""
+    if obj is None:
+        return {}
+    if isinstance(obj, dict):
+        return obj
+    data = obj.serialize() if hasattr(obj, "serialize") else {}
+    return {**(getattr(obj, "additional_properties", None) or {}), **data}
+
+
+def kind_of(act: Activity) -> Kind | None:
+    """What to keep this activity as; None for what ownit ignores (answered but not kept)."""
+    if act.type == ActivityTypes.message:
+        return Kind.MESSAGE
+    if act.type == ActivityTypes.invoke:
+        return Kind.INVOKE if act.name == CARD_ACTION else None
+    if act.type in (ActivityTypes.conversation_update, ActivityTypes.installation_update):
+        return Kind.INSTALL if is_personal(act) and act.from_property is not None else None
+    return None
+
+
+def delivery_key(act: Activity) -> str | None:
+    """The key that makes a Bot Framework retry of this activity a duplicate."""
+    return f"teams:{act.id}" if act.id else None
+
+
+def is_personal(act: Activity) -> bool:
+    return (act.conversation.conversation_type or "personal") == "personal"
+
+
+def thread_root(conversation_id: str) -> str:
+    """A channel conversation id without its `;messageid=` part (the channel itself)."""
+    return conversation_id.split(";", 1)[0]
+
+
+def thread_of(conversation_id: str) -> str | None:
+    """The reply chain a channel conversation id names, if it names one."""
+    return conversation_id if ";messageid=" in conversation_id else None
+
+
+def tenant_of(act: Activity) -> str | None:
+    tenant = as_dict(act.channel_data).get("tenant") or {}
+    return tenant.get("id") or getattr(act.conversation, "tenant_id", None)
+
+
+def timezone_of(act: Activity) -> str | None:
+    for ent in act.entities or []:
+        if ent.type == "clientInfo":
+            tz = as_dict(ent).get("timezone")
+            return str(tz) if tz else None
+    return None
+
+
+def sender_uid(act: Activity) -> str | None:
+    """The sender's stable id: their AAD object id when Teams gives it."""
+    frm = act.from_property
+    return (frm.aad_object_id or frm.id) if frm is not None else None
+
+
+def bot_id(act: Activity) -> str | None:
+    return act.recipient.id if act.recipient else None
+
+
+def mentions(act: Activity) -> list[dict[str, Any]]:
+    """The mention entities of a message, as dicts (`text`, `mentioned`)."""
+    return [as_dict(ent) for ent in act.entities or [] if ent.type == "mention"]
+
+
+def install_change(act: Activity) -> tuple[bool, bool]:
+    """(added, removed): whether this update added the bot to the chat, or removed it."""
+    if act.type == ActivityTypes.conversation_update:
+        bot = bot_id(act)
+        return any(m.id == bot for m in act.members_added or []), False
+    removed = (act.action or "").startswith("remove")
+    return not removed, removed
+
+
+def submitted(act: Activity) -> dict[str, Any] | None:
+    """What an older card's `Action.Submit` sent back with a message, if it is ours."""
+    value = act.value if isinstance(act.value, dict) else None
+    return value if value and value.get("ownit") else None
+
+
+def card_action(act: Activity) -> dict[str, Any]:
+    """The data of an `Action.Execute` press, with the inputs Teams merged into it."""
+    value = act.value if isinstance(act.value, dict) else {}
+    return dict((value.get("action") or {}).get("data") or {})
