@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bot.runtime.inbox import (
+from bot.runtime.arrivals import (
     BUSY,
     LOADED_SLOTS,
     PATIENCE,

@@ -62,7 +62,8 @@ def test_ownit_demo_command_prints_the_transcript() -> None:
 
 def test_the_demo_transcript_is_the_one_people_know() -> None:
     """Reshaping the code changes nothing a person sees: `ownit demo` prints, to the character,
-    the transcript it printed before (tests/golden/demo.txt; refresh it only for a wording change)."""
+    the transcript it printed before (tests/golden/demo.txt; refresh it only for a wording
+    change)."""
     result = _ownit("demo")
     assert result.returncode == 0, result.stderr
     golden = (Path(__file__).with_name("golden") / "demo.txt").read_text("utf-8")

@@ -23,7 +23,7 @@ from sqlmodel import col, select, update
 from bot.clock import Clock, RealClock
 from bot.messages import Message
 from bot.notices import notify
-from bot.runtime.inbox import Arrivals
+from bot.runtime.arrivals import Arrivals
 from bot.runtime.metrics import Metrics
 from storage.db import Database
 from storage.shared import LocalShared, Rate, Shared
