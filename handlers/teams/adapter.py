@@ -43,6 +43,7 @@ from handlers.teams import render as render_teams
 from handlers.teams.cards import CaseCards
 from handlers.teams.channel import TeamsChannel
 from handlers.teams.connector import Connector
+from storage.states import OutboxStatus
 from storage.tables import Case, ConversationRef, Outbox, Person
 
 log = logging.getLogger(__name__)
@@ -584,13 +585,14 @@ class TeamsBot:
                 select(Outbox).where(
                     Outbox.person_id == person.id,
                     col(Outbox.sent).is_(True),
-                    col(Outbox.error).startswith("unreachable"),
+                    col(Outbox.status) == OutboxStatus.UNREACHABLE,
                     col(Outbox.created_at) >= since,
                 )
             )
         ).all()
         for row in rows:
             row.sent, row.error, row.attempts, row.claimed_until = False, None, 0, None
+            row.status = OutboxStatus.PENDING
             s.add(row)
         return len(rows)
 
