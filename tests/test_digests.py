@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -195,7 +197,11 @@ async def test_digest_reaches_slack_by_the_background_loop(sqlite_url: str) -> N
             "chat.postMessage", lambda c: "Daily digest" in text_of(c), channel="D" + uid("morgan")
         )
         assert "R-1 overdue" in text_of(found[0])
-        await asyncio.sleep(1.5)  # a few more sweeps of the loop: still one digest
+        loop = ws.app.digests
+        assert loop is not None
+        swept = loop.sweeps
+        await _until(lambda: loop.sweeps >= swept + 2)  # two more sweeps: still one digest
+        await ws.app.settle()
         digests = [c for c in fake.dms_to("morgan") if "Daily digest" in text_of(c)]
         assert len(digests) == 1
     finally:
@@ -228,3 +234,11 @@ async def test_weekly_digest_reaches_teams_with_the_chart(sqlite_url: str) -> No
         url = images[0]["contentUrl"]
         assert url.startswith("data:image/png;base64,")
         assert base64.b64decode(url.split(",", 1)[1]).startswith(b"\x89PNG")
+
+
+async def _until(done: Callable[[], bool]) -> None:
+    """Wait until `done()` holds (polled), failing after ten seconds."""
+    deadline = time.monotonic() + 10
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)

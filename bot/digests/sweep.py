@@ -51,6 +51,7 @@ class Digester:
         self.rules = rules
         self.queued = queued
         self.sent = 0
+        self.sweeps = 0  # sweeps finished (tests wait for them)
         self.settled_at: datetime | None = None  # a sweep at this time left nothing to do
 
     async def sweep(self) -> int:
@@ -170,6 +171,7 @@ class Digester:
                 await self.sweep()
             except Exception:
                 log.exception("digest sweep failed; retrying")
+            self.sweeps += 1
             try:
                 await asyncio.wait_for(stop.wait(), timeout=poll)
             except TimeoutError:

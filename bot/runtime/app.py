@@ -71,6 +71,7 @@ class Ownit:
     shared: Shared = field(default_factory=LocalShared)
     metrics: Metrics = field(default_factory=Metrics)
     background: Background = field(default_factory=Background)
+    digests: Digester | None = None  # the digest loop of `run_background`
 
     @classmethod
     async def start(
@@ -198,7 +199,8 @@ class Ownit:
         run("delivery", self.deliverer.run)
         run("wake", lambda stop: self.shared.listen(stop, self.hooks.woken))
         run("inbox", self.inbox.run)
-        run("digests", self.digester().run)
+        self.digests = self.digester()
+        run("digests", self.digests.run)
 
     async def close(self) -> None:
         self.stop.set()

@@ -48,6 +48,7 @@ class Scheduler:
         self.on_fired = on_fired
         self.wake = asyncio.Event()
         self.fired = 0
+        self.rounds = 0  # looks taken by `run` (each ends waiting for the next)
 
     async def next_due(self) -> datetime | None:
         async with self.db.reader() as s:
@@ -189,6 +190,7 @@ class Scheduler:
             self.wake.clear()
             if stop.is_set():  # told while looking: the wake-up it came with was just cleared
                 return
+            self.rounds += 1
             try:
                 await asyncio.wait_for(self.wake.wait(), timeout=wait)
             except TimeoutError:
