@@ -14,7 +14,7 @@ from bot.business_time import Calendar
 from bot.figures.business import business_durations, calendars_of, median, p90
 from bot.figures.model import SAMPLE, STEPS, TOP, Figures
 from bot.figures.query import among, execute, is_pg, ones
-from storage.states import OPEN_REQUEST_STATES
+from storage.states import OPEN_REQUEST_STATES, Step
 from storage.tables import Case, Event, Request
 
 ROW_LIMIT = 500_000
@@ -163,7 +163,7 @@ async def compute_by_person(
     ).all()
     for pid, n in rows:
         if (f := of(pid)) is not None:
-            f.escalations["promise_at_risk"] = int(n)
+            f.escalations[Step.PROMISE_AT_RISK.value] = int(n)
 
     resolved_in = and_(
         among(col(Case.owner_id), ids, pg=pg),

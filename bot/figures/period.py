@@ -16,7 +16,7 @@ from bot.figures.model import SAMPLE, STEPS, TOP, Figures
 from bot.figures.query import among, execute, ones, reads
 from bot.figures.scope import Scope, answered_by, asked_of, owned_by
 from storage.db import Database
-from storage.states import OPEN_REQUEST_STATES
+from storage.states import OPEN_REQUEST_STATES, Step
 from storage.tables import Case, Event, Request
 
 
@@ -129,7 +129,7 @@ async def _escalations(
     ).one()
     for kind, n in steps:
         f.escalations[kind.removeprefix("step:")] = int(n)
-    f.escalations["promise_at_risk"] = int(promise_steps[0])
+    f.escalations[Step.PROMISE_AT_RISK.value] = int(promise_steps[0])
 
 
 async def _resolved(

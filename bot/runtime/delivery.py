@@ -27,7 +27,7 @@ from bot.runtime.arrivals import Arrivals
 from bot.runtime.metrics import Metrics
 from storage.db import Database
 from storage.shared import LocalShared, Rate, Shared
-from storage.states import OutboxStatus
+from storage.states import OutboxStatus, Platform
 from storage.tables import Case, Event, Outbox, Person
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,10 @@ PARALLEL = 8  # people served side by side in one drain
 UNREACHABLE = "unreachable"
 # The platforms' documented pace per conversation: Slack about one message a second (short bursts
 # allowed), Teams about seven a second. Channels not listed are not paced (the console).
-RATES = {"slack": Rate(limit=1, window=1.0), "teams": Rate(limit=7, window=1.0)}
+RATES: dict[str, Rate] = {
+    Platform.SLACK: Rate(limit=1, window=1.0),
+    Platform.TEAMS: Rate(limit=7, window=1.0),
+}
 MAX_WAIT = 5.0
 
 

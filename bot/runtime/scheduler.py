@@ -23,6 +23,7 @@ from bot.clock import Clock
 from bot.directory import Rules
 from bot.runtime.metrics import Metrics
 from storage.db import Database
+from storage.states import TimerOutcome
 from storage.tables import Case, Person, Request, Timer
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ class Scheduler:
                         outcome = await ladder.fire(s, timer=timer, now=now, rules=rules)
                         timer.outcome = outcome
                         s.add(timer)
-                    if outcome == "fired":
+                    if outcome == TimerOutcome.FIRED:
                         fired += 1
                         if timer.request_id is not None:  # its post shows it late, say
                             keys.append(f"R-{timer.request_id}")
@@ -166,7 +167,7 @@ class Scheduler:
         if self.metrics is None:
             return
         self.metrics.steps_fired.labels(timer.step, outcome).inc()
-        if outcome == "fired" and not self.clock.simulated:
+        if outcome == TimerOutcome.FIRED and not self.clock.simulated:
             # Measured at firing, on the wall clock; a simulated clock jumps, so lag means nothing.
             lag = (datetime.now(UTC) - timer.due_at).total_seconds()
             self.metrics.scheduler_lag.observe(max(0.0, lag))
