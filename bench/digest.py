@@ -25,7 +25,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy import text
 
-from bot import digests, figures
+from bot import charts, digests, figures
 from bot.business_time import Calendar
 from bot.directory import Rules
 from bot.policy import Policy
@@ -237,8 +237,8 @@ async def timed(db: Database, rules: Rules, *, weekly: bool, chart: bool) -> tup
             begin, end = NOW - timedelta(days=1), NOW
         build = digests.build
         if not chart:
-            saved = digests.charts.chart_extra
-            digests.charts.chart_extra = lambda *a, **k: {}  # type: ignore[assignment]
+            saved = charts.chart_extra
+            charts.chart_extra = lambda *a, **k: {}  # type: ignore[assignment]
         try:
             d = await build(
                 s,
@@ -254,7 +254,7 @@ async def timed(db: Database, rules: Rules, *, weekly: bool, chart: bool) -> tup
             )
         finally:
             if not chart:
-                digests.charts.chart_extra = saved  # type: ignore[assignment]
+                charts.chart_extra = saved  # type: ignore[assignment]
     wall = time.perf_counter() - start
     pids = sorted(set(pids) | set(await backends(db)))
     own = time.process_time()

@@ -148,6 +148,12 @@ def compose(kind: str, **fields: Segment | int | float | None) -> tuple[Segment,
     return tuple(_merge(out))
 
 
+def text(kind: str, **fields: Segment | int | float | None) -> str:
+    """The template `kind` filled as plain text: for refusals and other strings that are not
+    messages of their own."""
+    return "".join(plain(s) for s in compose(kind, **fields))
+
+
 def _merge(segs: list[Segment]) -> list[Segment]:
     merged: list[Segment] = []
     for s in segs:

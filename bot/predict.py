@@ -24,6 +24,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.business_time import Calendar
 from bot.figures import execute
 from bot.messages import Action, Message, message
+from storage.states import RequestStatus
 from storage.tables import Case, Person, Request, Team
 
 HISTORY = 10
@@ -111,7 +112,7 @@ def _newest(whose: Any) -> Select[tuple[object, ...]]:
         )
         .where(
             whose == bindparam("who"),
-            col(Request.status) != "cancelled",
+            col(Request.status) != RequestStatus.CANCELLED,
             col(Request.opened_at) < bindparam("now"),
         )
         .order_by(col(Request.opened_at).desc())

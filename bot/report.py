@@ -7,12 +7,10 @@ are in business minutes and rates are shares between 0 and 1 (see docs/managers.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -151,38 +149,3 @@ async def export(
 ) -> str:
     data = await rows(db, since=since, until=until, now=now, default=default, by_week=by_week)
     return to_json(data, since=since, until=until) if fmt == "json" else to_csv(data)
-
-
-async def run_cli(settings: Any, args: Any) -> None:
-    """`ownit report`: the figures of the database in the settings, on its clock."""
-    import sys
-
-    from bot.runtime.app import Ownit
-    from bot.runtime.config import ConfigError
-
-    app = await Ownit.start(settings)
-    try:
-        now = await app.clock.now()
-        cal = app.calendar
-        try:
-            since = parse_day(args.since, cal)
-            until = parse_day(args.until, cal) if args.until else now
-        except ValueError as exc:
-            raise ConfigError(f"report: {exc} (give dates like 2026-10-01)") from None
-        if until <= since:
-            raise ConfigError("report: --until must come after --since")
-        text = await export(
-            app.db,
-            since=since,
-            until=until,
-            now=now,
-            default=cal,
-            fmt=args.fmt,
-            by_week=args.period == "week",
-        )
-    finally:
-        await app.close()
-    if args.output:
-        await asyncio.to_thread(Path(args.output).write_text, text, "utf-8")
-    else:
-        sys.stdout.write(text)

@@ -37,13 +37,6 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def sync_url(url: str) -> str:
-    """The same database through a synchronous driver (used by alembic's offline tooling)."""
-    parsed = make_url(async_url(url))
-    driver = "sqlite" if parsed.get_backend_name() == "sqlite" else "postgresql+psycopg"
-    return parsed.set(drivername=driver).render_as_string(hide_password=False)
-
-
 def make_engine(url: str, **kw: Any) -> AsyncEngine:
     url = async_url(url)
     if url.startswith("sqlite"):

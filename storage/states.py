@@ -58,3 +58,15 @@ class TimerOutcome(StrEnum):
     KEPT = "kept"
     RESOLVED = "resolved"
     SUPERSEDED = "superseded"
+
+
+class OutboxStatus(StrEnum):
+    """Where an outgoing notice is: waiting, waiting again after a failed try, or done (sent,
+    unreachable on every platform, or given up after its last try). `Outbox.error` says why in
+    words; this says what it means."""
+
+    PENDING = "pending"
+    RETRYING = "retrying"
+    SENT = "sent"
+    UNREACHABLE = "unreachable"
+    FAILED = "failed"

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from storage.states import CaseStatus, OutboxStatus, Priority, RequestStatus
 from storage.types import UTCDateTime
 
 
@@ -78,9 +79,9 @@ class Case(SQLModel, table=True):
     customer: str = Field(max_length=200, index=True)
     summary: str = Field(sa_column=Column(Text, nullable=False))
     owner_id: int = Field(foreign_key="person.id")
-    priority: str = Field(default="P3", max_length=2)
+    priority: str = Field(default=Priority.P3, max_length=2)
     category: str | None = Field(default=None, max_length=80, index=True)
-    status: str = Field(default="open", max_length=12, index=True)
+    status: str = Field(default=CaseStatus.OPEN, max_length=12, index=True)
     promise_at: datetime | None = _dt(default=None)
     promise_text: str | None = Field(default=None, sa_column=Column(Text))
     promise_version: int = 0
@@ -118,7 +119,7 @@ class Request(SQLModel, table=True):
     assignee_id: int | None = Field(default=None, foreign_key="person.id")
     team_id: int | None = Field(default=None, foreign_key="team.id")
     question: str = Field(sa_column=Column(Text, nullable=False))
-    status: str = Field(default="open", max_length=12, index=True)
+    status: str = Field(default=RequestStatus.OPEN, max_length=12, index=True)
     opened_at: datetime = _dt()
     deadline: datetime = _dt()
     acked_at: datetime | None = _dt(default=None)
@@ -191,7 +192,12 @@ class Outbox(SQLModel, table=True):
     sent: bool = False
     attempts: int = 0
     claimed_until: datetime | None = _dt(default=None)
-    error: str | None = Field(default=None, sa_column=Column(Text))
+    status: str = Field(
+        default=OutboxStatus.PENDING,
+        max_length=12,
+        sa_column_kwargs={"server_default": OutboxStatus.PENDING.value},
+    )
+    error: str | None = Field(default=None, sa_column=Column(Text))  # why, in words
 
 
 class Delivery(SQLModel, table=True):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bot.runtime.inbox import (
+from bot.runtime.arrivals import (
     BUSY,
     LOADED_SLOTS,
     PATIENCE,
@@ -44,12 +44,15 @@ async def test_under_unbroken_load_one_waiter_goes_per_patience_oldest_first() -
         await arrivals.make_way()
         released.append(n)
 
+    loop = asyncio.get_running_loop()
+    began = loop.time()
     with arrivals.arriving():  # a request that never ends
         tasks = [asyncio.create_task(work(n)) for n in range(4)]
-        await asyncio.sleep(PATIENCE * 2.5)
-        assert released[:1] == [0]
-        assert 2 <= len(released) <= 3  # one at once, then one every PATIENCE
-        assert released == sorted(released)
+        third = tasks[2]
+        await asyncio.wait_for(third, timeout=PATIENCE * 3)
+        went = loop.time() - began
+        assert released == [0, 1, 2]  # one at once, then one every PATIENCE, in order
+        assert went >= 2 * PATIENCE * 0.95
     await asyncio.wait_for(asyncio.gather(*tasks), timeout=1)
     assert sorted(released) == [0, 1, 2, 3]
 
@@ -69,7 +72,7 @@ async def test_a_cancelled_waiter_does_not_take_a_turn() -> None:
         kept = asyncio.create_task(work("kept"))
         await asyncio.sleep(0)
         gone.cancel()
-        await asyncio.sleep(PATIENCE * 1.5)
+        await asyncio.wait_for(asyncio.shield(kept), timeout=PATIENCE * 1.5)  # at its turn
         assert done == ["kept"]
     assert gone.cancelled()
     await kept

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -15,7 +17,6 @@ from sqlmodel import col, select
 
 from bot import charts
 from bot.clock import SimClock
-from bot.digests import Digester
 from bot.runtime.app import Ownit, example_org_file
 from bot.runtime.config import load_settings
 from handlers.console.terminal import Console, ConsoleChannel
@@ -26,7 +27,7 @@ from tests.conftest import ConsoleBot
 async def sweep(bot: ConsoleBot) -> str:
     """Run the digest sweep of a freshly started Digester and deliver; returns what was printed."""
     start = len(bot.lines)
-    await Digester(bot.app).sweep()
+    await bot.app.digester().sweep()
     await bot.app.deliverer.drain()
     return "\n".join(bot.lines[start:])
 
@@ -154,7 +155,7 @@ async def test_two_replicas_send_each_digest_once(
         await console.line("/case ask C-1 @dana Is invoice 7 wrong? by 11:00")
         await console.line("/clock tomorrow 08:30")
         await a.clock.set(datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
-        sent = await asyncio.gather(*(Digester(x).sweep() for x in (a, b, a, b)))
+        sent = await asyncio.gather(*(x.digester().sweep() for x in (a, b, a, b)))
         assert sum(sent) == 2  # morgan and sam; lee has nothing to report
         async with a.db.reader() as s:
             rows = (await s.exec(select(Outbox).where(Outbox.kind == "digest"))).all()
@@ -164,7 +165,7 @@ async def test_two_replicas_send_each_digest_once(
         )
         assert len(runs) == 4  # three dailies, and Lee's weekly (Monday was a Tokyo holiday)
         assert "another replica" in caplog.text  # they did race for the managers
-        assert sum(await asyncio.gather(Digester(a).sweep(), Digester(b).sweep())) == 0
+        assert sum(await asyncio.gather(a.digester().sweep(), b.digester().sweep())) == 0
     finally:
         await a.close()
         await b.close()
@@ -196,7 +197,11 @@ async def test_digest_reaches_slack_by_the_background_loop(sqlite_url: str) -> N
             "chat.postMessage", lambda c: "Daily digest" in text_of(c), channel="D" + uid("morgan")
         )
         assert "R-1 overdue" in text_of(found[0])
-        await asyncio.sleep(1.5)  # a few more sweeps of the loop: still one digest
+        loop = ws.app.digests
+        assert loop is not None
+        swept = loop.sweeps
+        await _until(lambda: loop.sweeps >= swept + 2)  # two more sweeps: still one digest
+        await ws.app.settle()
         digests = [c for c in fake.dms_to("morgan") if "Daily digest" in text_of(c)]
         assert len(digests) == 1
     finally:
@@ -218,7 +223,7 @@ async def test_weekly_digest_reaches_teams_with_the_chart(sqlite_url: str) -> No
         await w.app.clock.set(datetime(2026, 11, 24, 8, 30, tzinfo=UTC))
         await w.settle()
         await w.app.clock.set(datetime(2026, 11, 30, 9, 0, tzinfo=UTC))
-        assert await Digester(w.app).sweep() >= 1
+        assert await w.app.digester().sweep() >= 1
         await w.settle()
         posts = w.fake.posts(personal_conversation(MORGAN))
         weekly = next(a for a in posts if "Weekly digest" in w.fake.text_of(a))
@@ -229,3 +234,11 @@ async def test_weekly_digest_reaches_teams_with_the_chart(sqlite_url: str) -> No
         url = images[0]["contentUrl"]
         assert url.startswith("data:image/png;base64,")
         assert base64.b64decode(url.split(",", 1)[1]).startswith(b"\x89PNG")
+
+
+async def _until(done: Callable[[], bool]) -> None:
+    """Wait until `done()` holds (polled), failing after ten seconds."""
+    deadline = time.monotonic() + 10
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 from sqlmodel import SQLModel
 
 import storage.tables  # noqa: F401  (the models register their tables)
 from storage.db import Database
 from storage.migrate import migrate
+from storage.states import OutboxStatus
 
 
 def _differences(connection: Any) -> list[Any]:
@@ -26,3 +29,36 @@ async def test_migrated_schema_matches_the_models(db_url: str) -> None:
     finally:
         await db.dispose()
     assert differences == []
+
+
+async def test_outbox_status_is_filled_from_the_rows_as_they_were(db_url: str) -> None:
+    """0005 reads each notice's state from `sent` and its error text once, into `status`."""
+    db = Database(db_url)
+    rows = {  # error text, sent -> the status it means
+        "pending": (None, False),
+        "retrying": ("TimeoutError: slow", False),
+        "sent": (None, True),
+        "unreachable": ("unreachable: no platform reaches this person", True),
+        "failed": ("RuntimeError: boom", True),
+    }
+    try:
+        await migrate(db, "0004")
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                text("INSERT INTO person (handle, name, is_admin) VALUES ('dana', 'Dana', false)")
+            )
+            person = (await conn.execute(text("SELECT id FROM person"))).scalar_one()
+            for kind, (error, sent) in rows.items():
+                await conn.execute(
+                    text(
+                        "INSERT INTO outbox (person_id, kind, payload, created_at, sent, attempts,"
+                        " error) VALUES (:p, :k, '{}', :at, :sent, 1, :error)"
+                    ),
+                    {"p": person, "k": kind, "at": datetime.now(UTC), "sent": sent, "error": error},
+                )
+        await migrate(db)
+        async with db.engine.connect() as conn:
+            got = dict((await conn.execute(text("SELECT kind, status FROM outbox"))).all())
+    finally:
+        await db.dispose()
+    assert got == {kind: OutboxStatus(kind) for kind in rows}

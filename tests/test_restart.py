@@ -118,13 +118,15 @@ async def _fired(db_url: str) -> dict[str, int]:
     return out
 
 
-def _wait_for(db_url: str, kind: str, count: int, timeout: float = 30) -> dict[str, int]:
+def _wait_for(
+    db_url: str, kind: str, count: int, timeout: float = 30, poll: float = 0.2
+) -> dict[str, int]:
     deadline = time.monotonic() + timeout
     while True:
         fired = asyncio.run(_fired(db_url))
         if fired.get(kind, 0) >= count or time.monotonic() > deadline:
             return fired
-        time.sleep(0.2)
+        time.sleep(poll)
 
 
 @pytest.fixture
@@ -149,7 +151,7 @@ def test_kill_and_restart_mid_ladder_loses_and_repeats_nothing(
 
     # Nudges fall due (25 % of Mon 09:00 → Tue 17:00 = 4h in); kill the server while it fires.
     _advance(env, "4h1m")
-    time.sleep(0.15)
+    _wait_for(db_url, "step:nudge", 1, poll=0.01)  # firing has begun
     procs[-1].send_signal(signal.SIGKILL)
     procs[-1].wait()
 

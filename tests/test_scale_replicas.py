@@ -59,6 +59,15 @@ async def _advance(url: str, delta: timedelta) -> None:
         await db.dispose()
 
 
+def _wait_for_cases(url: str, count: int, timeout: float = 60) -> int:
+    """Poll until at least `count` cases are written; returns how many there are."""
+    deadline = time.monotonic() + timeout
+    while (n := asyncio.run(_scalar(url, 'SELECT count(*) FROM "case"'))) < count:
+        assert time.monotonic() < deadline, f"only {n} of {count} cases written"
+        time.sleep(0.05)
+    return n
+
+
 async def _scalar(url: str, sql: str) -> int:
     db = Database(url)
     try:
@@ -107,16 +116,17 @@ def test_replicas_fire_every_step_once_with_one_killed(pg_url: str, tmp_path: Pa
                     stderr=subprocess.STDOUT,
                 )
             )
-        # Redis stops and comes back (empty) in the middle of the writing.
-        time.sleep(3)
+        # Redis stops and comes back (empty) in the middle of the writing: once a third of the
+        # cases are written, and again once more were written without it.
+        total = WRITERS * CASES_PER_WRITER
+        written = _wait_for_cases(pg_url, total // 3)
         redis.kill()
-        time.sleep(1.5)
+        _wait_for_cases(pg_url, min(total, written + total // 10))
         redis.start()
         for p in writers:
             out, _ = p.communicate(timeout=150)
             assert p.returncode == 0, out.decode(errors="replace")[-3000:]
 
-        total = WRITERS * CASES_PER_WRITER
         assert asyncio.run(_scalar(pg_url, 'SELECT count(*) FROM "case"')) == total
         assert asyncio.run(_scalar(pg_url, "SELECT count(*) FROM request")) == total
         assert asyncio.run(_scalar(pg_url, "SELECT count(*) FROM timer WHERE done")) == 0

@@ -30,8 +30,14 @@ async def test_a_timer_made_elsewhere_fires_within_a_second(pg_url: str, redis_u
     a = await _start(pg_url, redis_url)  # runs the scheduler, idle: it would sleep 5 s
     b = await _start(pg_url, redis_url)  # takes the command
     try:
+        subscribed = asyncio.Event()
+        a.wake_hooks.append(subscribed.set)  # called when A's listener first wakes it
         a.run_background()
-        await asyncio.sleep(0.5)  # A has swept and gone to sleep; its listener is subscribed
+        await asyncio.wait_for(subscribed.wait(), timeout=5)  # its listener is subscribed
+        deadline = time.monotonic() + 5
+        while a.scheduler.wake.is_set() or not a.scheduler.rounds:  # and A is asleep again
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
         opened = await dispatch.handle(b, "/case open Acme: invoice wrong", ALEX, key="w1")
         asked = await dispatch.handle(b, f"/case ask {opened.case} @dana why? by 4h", ALEX)
         assert asked.ok

@@ -1,44 +1,45 @@
 """The composition root: builds the database, clock, directory, scheduler and delivery.
 
 Nothing is created at import time; `Ownit.start(settings)` does it all, so tests and replicas each
-get their own engines and clocks.
+get their own engines and clocks. The jobs are parts of their own: the rules cache
+(`runtime.rules`), the change hooks and wake-ups (`runtime.hooks`) and the background loops
+(`runtime.tasks`); `Ownit` builds them, hands each loop what it needs, and closes them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import select
-
 from bot import directory
 from bot.business_time import Calendar
 from bot.clock import Clock, RealClock, SimClock
+from bot.digests import Digester
 from bot.directory import Rules
 from bot.policy import Policy
+from bot.runtime.arrivals import Arrivals
 from bot.runtime.config import Settings
 from bot.runtime.delivery import Channel, Deliverer
-from bot.runtime.inbox import Arrivals, Inbox
+from bot.runtime.hooks import ChangeHooks
+from bot.runtime.inbox import Inbox
 from bot.runtime.metrics import Metrics
+from bot.runtime.rules import RulesCache
 from bot.runtime.scheduler import Scheduler
+from bot.runtime.tasks import Background
 from storage.db import Database
 from storage.migrate import migrate
 from storage.shared import LocalShared, Shared, make_shared
-from storage.tables import Setting
 
 log = logging.getLogger(__name__)
 
 RULES_FRESH = 1.0
 """Seconds a replica reuses the policy it read: an admin's change made on another replica applies
 within that long (on the replica that made it, at once)."""
-WAKE_AFTER = 0.05  # announcements from other processes arriving together wake the loops once
-CARDS_AFTER = 0.3  # and the cards a little later: the process that made a change posts its own
 
 
 def example_org_file() -> Path:
@@ -64,17 +65,13 @@ class Ownit:
     scheduler: Scheduler
     deliverer: Deliverer
     inbox: Inbox
+    policy: RulesCache
+    hooks: ChangeHooks
     org_file: Path | None = None
-    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
     shared: Shared = field(default_factory=LocalShared)
     metrics: Metrics = field(default_factory=Metrics)
-    _pending: set[asyncio.Task[Any]] = field(default_factory=set)
-    case_hooks: list[Callable[[str], None]] = field(default_factory=list)
-    wake_hooks: list[Callable[[], None]] = field(default_factory=list)
-    _rules: tuple[float, Rules] | None = None
-    _rules_version: int = 0
-    _waking: asyncio.TimerHandle | None = None
+    background: Background = field(default_factory=Background)
+    digests: Digester | None = None  # the digest loop of `run_background`
 
     @classmethod
     async def start(
@@ -89,7 +86,7 @@ class Ownit:
         path = org_path(settings)
         data = directory.read_org_file(path) if path else {}
         calendar = directory.default_calendar(data, settings.timezone)
-        policy = directory.policy_from(data)
+        base_policy = directory.policy_from(data)
         async with db.session() as s:
             await directory.apply_org(s, data)
         sim = settings.clock == "sim" if simulated is None else simulated
@@ -97,13 +94,18 @@ class Ownit:
         shared = make_shared(settings.redis_url, settings.database_url)
         metrics = Metrics()
         metrics.watch_redis(lambda: shared.available)
-        app: Ownit
+        policy = RulesCache(db, base_policy, calendar)
+        hooks = ChangeHooks(shared)
+
+        async def rules() -> Rules:
+            return await policy.read(fresh=RULES_FRESH)
+
         scheduler = Scheduler(
             db=db,
             clock=clock,
-            rules=lambda: app.rules(),
+            rules=rules,
             metrics=metrics,
-            on_fired=lambda keys: app.case_changed(*keys),
+            on_fired=lambda keys: hooks.case_changed(*keys),
         )
         arrivals = Arrivals()
         deliverer = Deliverer(
@@ -114,79 +116,69 @@ class Ownit:
             clock=clock,
             arrivals=arrivals,
         )
-        app = cls(
+        hooks.wakes.extend((scheduler.wake, deliverer.wake))
+        inbox = Inbox(
+            db,
+            metrics,
+            lease=settings.inbox_lease,
+            workers=settings.inbox_workers,
+            arrivals=arrivals,
+            handles=settings.handles,
+        )
+        return cls(
             settings,
             db,
             clock,
-            policy,
+            base_policy,
             calendar,
             scheduler,
             deliverer,
-            Inbox(
-                db,
-                metrics,
-                lease=settings.inbox_lease,
-                workers=settings.inbox_workers,
-                arrivals=arrivals,
-                handles=settings.handles,
-            ),
+            inbox,
+            policy,
+            hooks,
             org_file=path,
             shared=shared,
             metrics=metrics,
         )
-        return app
+
+    @property
+    def tasks(self) -> list[asyncio.Task[Any]]:
+        return self.background.tasks
+
+    @property
+    def stop(self) -> asyncio.Event:
+        return self.background.stop
+
+    @property
+    def case_hooks(self) -> list[Callable[[str], None]]:
+        return self.hooks.case_hooks
+
+    @property
+    def wake_hooks(self) -> list[Callable[[], None]]:
+        return self.hooks.wake_hooks
 
     async def rules(self) -> Rules:
-        """Policy as configured, with the overrides admins made at run time.
-
-        Read at most once per `RULES_FRESH` seconds: every command, card and sweep needs it, and
-        it changes only by an admin's command.
-        """
-        cached = self._rules
-        if cached is not None and time.monotonic() - cached[0] < RULES_FRESH:
-            return cached[1]
-        version = self._rules_version
-        async with self.db.reader() as s:
-            row = await s.get(Setting, "policy")
-        policy = self.base_policy.with_changes(row.value) if row else self.base_policy
-        rules = Rules(policy=policy, calendar=self.calendar)
-        if version == self._rules_version:  # not changed here while we read
-            self._rules = (time.monotonic(), rules)
-        return rules
+        """Policy as configured, with the overrides admins made at run time (read at most once
+        per `RULES_FRESH` seconds)."""
+        return await self.policy.read(fresh=RULES_FRESH)
 
     def rules_changed(self) -> None:
         """An admin changed the policy here: the next `rules()` reads it again."""
-        self._rules = None
-        self._rules_version += 1
+        self.policy.changed()
 
     def poke(self) -> None:
-        """Something changed: let the scheduler and delivery look now rather than later.
-
-        Other replicas hear of it too (through Redis), so a timer made here is honoured promptly
-        by whichever scheduler gets to it first.
-        """
-        self.scheduler.wake.set()
-        self.deliverer.wake.set()
-        if self.shared.kind != "local":
-            try:
-                task = asyncio.get_running_loop().create_task(self.shared.announce())
-            except RuntimeError:
-                return
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
+        """Something changed: the scheduler and delivery look now, here and on other replicas."""
+        self.hooks.poke()
 
     def case_changed(self, *keys: str | None) -> None:
-        """Tell the platforms that these cases and requests (`C-…`, `R-…`) changed (a Slack card
-        and the posts of the requests named update in place).
+        """Tell the platforms that these cases and requests (`C-…`, `R-…`) changed."""
+        self.hooks.case_changed(*keys)
 
-        Hooks must not block: they note the key and do their work in their own tasks.
-        """
-        for key in dict.fromkeys(k for k in keys if k):
-            for hook in self.case_hooks:
-                try:
-                    hook(key)
-                except Exception:
-                    log.exception("case hook failed for %s", key)
+    def digester(self) -> Digester:
+        """A digest sweeper on this process's database, clock and rules."""
+        return Digester(
+            db=self.db, clock=self.clock, rules=self.rules, queued=self.deliverer.wake.set
+        )
 
     async def settle(self) -> None:
         """Handle what was received, fire what is due and deliver what is queued, until nothing is
@@ -202,50 +194,18 @@ class Ownit:
         """The background work of a handling process; one that only acknowledges has none."""
         if not self.settings.handles:
             return
-        self.tasks.append(asyncio.create_task(self.scheduler.run(self.stop), name="scheduler"))
-        self.tasks.append(asyncio.create_task(self.deliverer.run(self.stop), name="delivery"))
-        self.tasks.append(
-            asyncio.create_task(self.shared.listen(self.stop, self._woken), name="wake")
-        )
-        self.tasks.append(asyncio.create_task(self.inbox.run(self.stop), name="inbox"))
-        from bot.digests import Digester
-
-        self.tasks.append(asyncio.create_task(Digester(self).run(self.stop), name="digests"))
-
-    def _woken(self) -> None:
-        """Another process changed something (a web process handling a modal among them): look
-        at the timers and notices in a moment, and at the cards a little after.
-
-        Under load every command is announced; one look covers all that arrived meanwhile.
-        """
-        if self._waking is None:
-            self._waking = asyncio.get_running_loop().call_later(WAKE_AFTER, self._wake)
-
-    def _wake(self) -> None:
-        self._waking = None
-        self.scheduler.wake.set()
-        self.deliverer.wake.set()
-        if self.wake_hooks:
-            asyncio.get_running_loop().call_later(CARDS_AFTER, self._wake_cards)
-
-    def _wake_cards(self) -> None:
-        for hook in self.wake_hooks:
-            hook()
+        run = self.background.start
+        run("scheduler", self.scheduler.run)
+        run("delivery", self.deliverer.run)
+        run("wake", lambda stop: self.shared.listen(stop, self.hooks.woken))
+        run("inbox", self.inbox.run)
+        self.digests = self.digester()
+        run("digests", self.digests.run)
 
     async def close(self) -> None:
         self.stop.set()
         self.poke()
-        for task in self.tasks:
-            try:
-                await asyncio.wait_for(task, timeout=5)
-            except (TimeoutError, asyncio.CancelledError):
-                task.cancel()
+        await self.background.close()
         await self.inbox.close()
         await self.shared.close()
         await self.db.dispose()
-
-    async def people_count(self) -> int:
-        from storage.tables import Person
-
-        async with self.db.reader() as s:
-            return len((await s.exec(select(Person.id))).all())

@@ -48,9 +48,6 @@ class Settings(BaseSettings):
     )
     teams_api_url: str | None = Field(None, alias="TEAMS_API_URL")
 
-    openai_api_key: str | None = Field(None, alias="OPENAI_API_KEY")
-    openai_base_url: str | None = Field(None, alias="OPENAI_BASE_URL")
-
     @field_validator("database_url")
     @classmethod
     def _db(cls, v: str) -> str:
@@ -92,8 +89,6 @@ class Settings(BaseSettings):
         "microsoft_app_password",
         "microsoft_app_tenant_id",
         "teams_api_url",
-        "openai_api_key",
-        "openai_base_url",
         mode="before",
     )
     @classmethod

@@ -23,10 +23,11 @@ from sqlmodel import col, select, update
 from bot.clock import Clock, RealClock
 from bot.messages import Message
 from bot.notices import notify
-from bot.runtime.inbox import Arrivals
+from bot.runtime.arrivals import Arrivals
 from bot.runtime.metrics import Metrics
 from storage.db import Database
 from storage.shared import LocalShared, Rate, Shared
+from storage.states import OutboxStatus, Platform
 from storage.tables import Case, Event, Outbox, Person
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,10 @@ PARALLEL = 8  # people served side by side in one drain
 UNREACHABLE = "unreachable"
 # The platforms' documented pace per conversation: Slack about one message a second (short bursts
 # allowed), Teams about seven a second. Channels not listed are not paced (the console).
-RATES = {"slack": Rate(limit=1, window=1.0), "teams": Rate(limit=7, window=1.0)}
+RATES: dict[str, Rate] = {
+    Platform.SLACK: Rate(limit=1, window=1.0),
+    Platform.TEAMS: Rate(limit=7, window=1.0),
+}
 MAX_WAIT = 5.0
 
 
@@ -75,9 +79,6 @@ class Deliverer:
         self.wake = asyncio.Event()
         self.stop = asyncio.Event()  # `run`'s: set, the notices not sent yet are handed back
         self.sent = 0
-
-    def channel_for(self, person: Person) -> Channel | None:
-        return next((c for c in self.channels if c.reaches(person)), None)
 
     def channels_for(self, person: Person, prefer: str | None = None) -> list[Channel]:
         """Every channel that may reach the person, the case's own platform first; the next is
@@ -207,7 +208,8 @@ class Deliverer:
             return None
         msg = Message.from_dict(row.payload)
         channel: Channel | None = None
-        error: str | None = None
+        status = OutboxStatus.UNREACHABLE  # until a channel takes it, or fails otherwise
+        error: str | None = "unreachable: no platform reaches this person"
         hints: list[str] = []
         for candidate in self.channels_for(person, homes.get(row.case_id)):
             channel = candidate
@@ -215,26 +217,25 @@ class Deliverer:
                 if not await self._pace(candidate, person):
                     return None
                 await candidate.send(person, msg, row)
-                error = None
+                status, error = OutboxStatus.SENT, None
                 break
             except Unreachable as exc:
                 hints.append(str(exc))
-                error = f"unreachable: {exc}"
+                status, error = OutboxStatus.UNREACHABLE, f"unreachable: {exc}"
             except Exception as exc:
                 log.warning("delivery of outbox %s to %s failed: %s", row.id, person.handle, exc)
-                error = f"{type(exc).__name__}: {exc}"
+                status, error = OutboxStatus.RETRYING, f"{type(exc).__name__}: {exc}"
                 break
-        unreachable = channel is None or (error is not None and error.startswith("unreachable"))
         reported = 0
-        if unreachable:
-            error = error or "unreachable: no platform reaches this person"
+        if status is OutboxStatus.UNREACHABLE:
             reported = await self._report_unreachable(row, person, msg, hints)
-        await self._settle(row, error, retry=not unreachable)
+        await self._settle(row, status, error)
         if self.metrics:
             self.metrics.notices.labels(
-                channel.name if channel else "none", "sent" if error is None else "failed"
+                channel.name if channel else "none",
+                "sent" if status is OutboxStatus.SENT else "failed",
             ).inc()
-        return int(error is None), reported
+        return int(status is OutboxStatus.SENT), reported
 
     async def _pace(self, channel: Channel, person: Person) -> bool:
         """Wait for this conversation's turn (the limiter is shared; Redis down → no pacing);
@@ -250,13 +251,15 @@ class Deliverer:
                 await asyncio.wait_for(self.stop.wait(), timeout=wait)
         return not self.stop.is_set()
 
-    async def _settle(self, row: Outbox, error: str | None, *, retry: bool) -> None:
+    async def _settle(self, row: Outbox, status: OutboxStatus, error: str | None) -> None:
+        """Record the try: done (sent, unreachable, or failed for the last time) or retried
+        after a backoff."""
         async with self.db.session() as s:
-            if error is None:  # sent, the usual case: one statement
+            if status is OutboxStatus.SENT:  # the usual case: one statement
                 await s.exec(
                     update(Outbox)
                     .where(col(Outbox.id) == row.id)
-                    .values(attempts=col(Outbox.attempts) + 1, error=None, sent=True)
+                    .values(attempts=col(Outbox.attempts) + 1, error=None, sent=True, status=status)
                 )
                 return
             fresh = await s.get(Outbox, row.id)
@@ -264,7 +267,10 @@ class Deliverer:
                 return
             fresh.attempts += 1
             fresh.error = error
-            if error is None or not retry or fresh.attempts >= MAX_ATTEMPTS:
+            if status is OutboxStatus.RETRYING and fresh.attempts >= MAX_ATTEMPTS:
+                status = OutboxStatus.FAILED
+            fresh.status = status
+            if status is not OutboxStatus.RETRYING:
                 fresh.sent = True
             else:
                 backoff = timedelta(seconds=min(300, 2**fresh.attempts))

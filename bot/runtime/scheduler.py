@@ -23,6 +23,7 @@ from bot.clock import Clock
 from bot.directory import Rules
 from bot.runtime.metrics import Metrics
 from storage.db import Database
+from storage.states import TimerOutcome
 from storage.tables import Case, Person, Request, Timer
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class Scheduler:
         self.on_fired = on_fired
         self.wake = asyncio.Event()
         self.fired = 0
+        self.rounds = 0  # looks taken by `run` (each ends waiting for the next)
 
     async def next_due(self) -> datetime | None:
         async with self.db.reader() as s:
@@ -101,7 +103,7 @@ class Scheduler:
                         outcome = await ladder.fire(s, timer=timer, now=now, rules=rules)
                         timer.outcome = outcome
                         s.add(timer)
-                    if outcome == "fired":
+                    if outcome == TimerOutcome.FIRED:
                         fired += 1
                         if timer.request_id is not None:  # its post shows it late, say
                             keys.append(f"R-{timer.request_id}")
@@ -165,7 +167,7 @@ class Scheduler:
         if self.metrics is None:
             return
         self.metrics.steps_fired.labels(timer.step, outcome).inc()
-        if outcome == "fired" and not self.clock.simulated:
+        if outcome == TimerOutcome.FIRED and not self.clock.simulated:
             # Measured at firing, on the wall clock; a simulated clock jumps, so lag means nothing.
             lag = (datetime.now(UTC) - timer.due_at).total_seconds()
             self.metrics.scheduler_lag.observe(max(0.0, lag))
@@ -189,6 +191,7 @@ class Scheduler:
             self.wake.clear()
             if stop.is_set():  # told while looking: the wake-up it came with was just cleared
                 return
+            self.rounds += 1
             try:
                 await asyncio.wait_for(self.wake.wait(), timeout=wait)
             except TimeoutError:

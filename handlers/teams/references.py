@@ -15,8 +15,8 @@ from botbuilder.schema import Activity, ChannelAccount
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.runtime.delivery import UNREACHABLE
 from handlers.teams.activities import PLATFORM, as_dict, is_personal, tenant_of
+from storage.states import OutboxStatus
 from storage.tables import ConversationRef, Outbox, Person
 
 MISSED_WINDOW = timedelta(days=7)
@@ -82,13 +82,14 @@ async def requeue_missed(s: AsyncSession, person: Person, now: datetime) -> int:
             select(Outbox).where(
                 Outbox.person_id == person.id,
                 col(Outbox.sent).is_(True),
-                col(Outbox.error).startswith(UNREACHABLE),
+                col(Outbox.status) == OutboxStatus.UNREACHABLE,
                 col(Outbox.created_at) >= since,
             )
         )
     ).all()
     for row in rows:
         row.sent, row.error, row.attempts, row.claimed_until = False, None, 0, None
+        row.status = OutboxStatus.PENDING
         s.add(row)
     return len(rows)
 

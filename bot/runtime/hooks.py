@@ -1,0 +1,78 @@
+"""Telling whoever cares that something changed: the platforms' card hooks, the background loops,
+and (through Redis) the other replicas.
+
+Hooks must not block: they note what changed and do their work in their own tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from storage.shared import Shared
+
+log = logging.getLogger(__name__)
+
+WAKE_AFTER = 0.05  # announcements from other processes arriving together wake the loops once
+CARDS_AFTER = 0.3  # and the cards a little later: the process that made a change posts its own
+
+
+@dataclass
+class ChangeHooks:
+    """`case_changed` for the cards of cases and requests, `poke` for the loops here and on the
+    other replicas, and `woken` for what another replica announced."""
+
+    shared: Shared
+    wakes: list[asyncio.Event] = field(default_factory=list)  # loops that look again on a change
+    case_hooks: list[Callable[[str], None]] = field(default_factory=list)
+    wake_hooks: list[Callable[[], None]] = field(default_factory=list)
+    _pending: set[asyncio.Task[Any]] = field(default_factory=set)
+    _waking: asyncio.TimerHandle | None = None
+
+    def case_changed(self, *keys: str | None) -> None:
+        """These cases and requests (`C-…`, `R-…`) changed: a Slack card and the posts of the
+        requests named update in place."""
+        for key in dict.fromkeys(k for k in keys if k):
+            for hook in self.case_hooks:
+                try:
+                    hook(key)
+                except Exception:
+                    log.exception("case hook failed for %s", key)
+
+    def poke(self) -> None:
+        """Something changed: the loops look now rather than later, and other replicas hear of
+        it too, so a timer made here is honoured promptly by whichever scheduler gets to it."""
+        self._wake_loops()
+        if self.shared.kind != "local":
+            try:
+                task = asyncio.get_running_loop().create_task(self.shared.announce())
+            except RuntimeError:
+                return
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    def woken(self) -> None:
+        """Another process changed something (a web process handling a modal among them): look
+        at the timers and notices in a moment, and at the cards a little after.
+
+        Under load every command is announced; one look covers all that arrived meanwhile.
+        """
+        if self._waking is None:
+            self._waking = asyncio.get_running_loop().call_later(WAKE_AFTER, self._wake)
+
+    def _wake_loops(self) -> None:
+        for event in self.wakes:
+            event.set()
+
+    def _wake(self) -> None:
+        self._waking = None
+        self._wake_loops()
+        if self.wake_hooks:
+            asyncio.get_running_loop().call_later(CARDS_AFTER, self._wake_cards)
+
+    def _wake_cards(self) -> None:
+        for hook in self.wake_hooks:
+            hook()
