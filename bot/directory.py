@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from sqlmodel import col, select
@@ -35,6 +35,19 @@ class Rules:
 
 class OrgFileError(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class Ref:
+    """Someone or some team named in a command, not yet resolved against the directory.
+
+    `kind` says how they were named: a platform user id, a platform user group, or a handle or
+    team key typed as text.
+    """
+
+    kind: Literal["user", "team", "name"]
+    value: str
+    label: str | None = None
 
 
 def mention(p: Person) -> Mention:
@@ -164,7 +177,7 @@ async def ensure_platform_person(
     return person
 
 
-async def resolve(session: AsyncSession, ref: Any, *, platform: str | None = None) -> Person | Team:
+async def resolve(session: AsyncSession, ref: Ref, *, platform: str | None = None) -> Person | Team:
     """A command's Ref to a Person or Team, or a NotFound that says who was not found."""
     if ref.kind == "user":
         person = await person_by_platform(session, platform or "slack", ref.value)
@@ -193,7 +206,7 @@ async def resolve(session: AsyncSession, ref: Any, *, platform: str | None = Non
     )
 
 
-async def resolve_person(session: AsyncSession, ref: Any, *, platform: str | None = None) -> Person:
+async def resolve_person(session: AsyncSession, ref: Ref, *, platform: str | None = None) -> Person:
     found = await resolve(session, ref, platform=platform)
     if not isinstance(found, Person):
         raise Refusal(f"@{found.key} is a team; name one person here.")

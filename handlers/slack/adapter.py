@@ -454,7 +454,7 @@ class SlackBot:
             )
             reply = await dispatch.run(self.app, command, origin, key=key)
             if again:
-                reply.extra.pop("duplicate", None)
+                reply.duplicate = False
             if reply.ok and isinstance(command, c.Open) and reply.case:
                 await self._place(reply.case, where)
             return reply
@@ -613,7 +613,7 @@ class SlackBot:
         where = _command_where(body)
         command = parse(str(body.get("text") or ""))
         reply = await self.execute(command, where, _command_key(body), again=again)
-        if not reply.extra.get("duplicate"):
+        if not reply.duplicate:
             await self.tell(where, self.for_actor(reply, command, where))
 
     async def _open_modal(self, trigger_id: str | None, view: dict[str, Any]) -> None:
@@ -655,7 +655,7 @@ class SlackBot:
         if command is None:
             return
         reply = await self.execute(command, where, _action_key(body, action), again=again)
-        if reply.extra.get("duplicate"):
+        if reply.duplicate:
             return
         await self.tell(where, self.for_actor(reply, command, where))
         if where.channel is None:
@@ -689,7 +689,7 @@ class SlackBot:
             await ack(response_action="errors", errors={_MAIN_FIELD[callback]: reply.plain()[:300]})
             return
         await ack()
-        if not reply.extra.get("duplicate"):
+        if not reply.duplicate:
             self.spawn(self.tell(where, self.for_actor(reply, command, where)))
 
     async def _on_shortcut(self, ack: Any, body: dict[str, Any]) -> None:
@@ -746,7 +746,7 @@ class SlackBot:
         reply = await self.execute(
             command, where, event_key, case=case.key if case is not None else None, again=again
         )
-        if reply.extra.get("duplicate"):
+        if reply.duplicate:
             return
         in_thread = case is not None and reply.case == case.key
         await self.tell(where, self.for_actor(reply, command, where, in_case_thread=in_thread))
@@ -791,7 +791,7 @@ class SlackBot:
             if isinstance(command, c.OpenForm):
                 command = c.Help("open")
             reply = await self.execute(command, where, key, again=again)
-            if not reply.extra.get("duplicate"):
+            if not reply.duplicate:
                 await self.tell(where, self.for_actor(reply, command, where))
             return
         if not thread or thread == ts:
@@ -813,7 +813,7 @@ class SlackBot:
             return
         command = c.Answer(req_key, answer[: c.MAX_TEXT])
         reply = await self.execute(command, where, key, again=again)
-        if not reply.extra.get("duplicate"):
+        if not reply.duplicate:
             await self.tell(where, self.for_actor(reply, command, where))
 
     async def _on_home_opened(self, body: dict[str, Any], event: dict[str, Any]) -> None:

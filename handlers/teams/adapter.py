@@ -367,7 +367,7 @@ class TeamsBot:
             await self.connector.send(act.service_url, act.conversation.id, form)
             return
         reply = await dispatch.handle(self.app, text, origin, key=f"teams:{act.id}")
-        if reply.extra.get("duplicate"):
+        if reply.duplicate:
             return
         await self.send_reply(act, reply)
         await self._refresh(reply)
@@ -467,7 +467,7 @@ class TeamsBot:
             body = _toast("Working on it: I'll post the result here.")
         else:
             body = await self._invoke_body(act, work.result())
-            if not work.result().extra.get("duplicate"):
+            if not work.result().duplicate:
                 self._later(self._refresh(work.result()))
         await turn.send_activity(
             Activity(
@@ -477,7 +477,7 @@ class TeamsBot:
 
     async def _finish_late(self, act: Activity, work: asyncio.Future[dispatch.Reply]) -> None:
         reply = await work
-        if not reply.extra.get("duplicate"):
+        if not reply.duplicate:
             await self.send_reply(act, reply)
             await self._refresh(reply)
 
@@ -489,7 +489,7 @@ class TeamsBot:
         first, *rest = reply.messages
         if isinstance(reply.command, c.Open) and reply.case:
             await self._attach(reply.case, act, act.reply_to_id)  # the form card becomes the case's
-        if rest and not reply.extra.get("duplicate"):
+        if rest and not reply.duplicate:
             for msg in rest:
                 await self.connector.send(
                     act.service_url, act.conversation.id, render_teams.activity(msg)
@@ -525,7 +525,7 @@ class TeamsBot:
     async def on_submit(self, act: Activity, data: dict[str, Any]) -> None:
         """An `Action.Submit` (message back) from an older card: same command, card updated."""
         reply = await self.run_action(act, data)
-        if reply.extra.get("duplicate"):
+        if reply.duplicate:
             return
         await self._refresh(reply)
         if reply.ok and reply.messages and act.reply_to_id:
