@@ -390,7 +390,12 @@ def test_admin_commands_are_typed() -> None:
     assert p("admin backup @dana @lee") == SetBackup(Ref("name", "dana"), Ref("name", "lee"))
     assert p("admin calendar @dana Asia/Tokyo 10:00-18:00 mon-fri jp") == SetCalendar(
         Ref("name", "dana"),
-        (("tz", "Asia/Tokyo"), ("hours", "10:00-18:00"), ("workdays", "mon-fri"), ("country", "JP")),
+        (
+            ("tz", "Asia/Tokyo"),
+            ("hours", "10:00-18:00"),
+            ("workdays", "mon-fri"),
+            ("country", "JP"),
+        ),
     )
     assert p("admin link @kenji teams 29:1abc") == Link(Ref("name", "kenji"), "teams", "29:1abc")
     assert p("admin admin add @lee") == SetAdmin(Ref("name", "lee"), admin=True)
