@@ -20,6 +20,7 @@ from bot.business_time import Calendar, parse_workdays
 from bot.errors import NotFound, Refusal
 from bot.messages import Mention
 from bot.policy import Policy
+from storage.states import Platform
 from storage.tables import Membership, Person, Team
 
 HANDLE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
@@ -81,7 +82,7 @@ async def person_by_handle(session: AsyncSession, handle: str) -> Person | None:
 
 
 async def person_by_platform(session: AsyncSession, platform: str, uid: str) -> Person | None:
-    column = Person.slack_id if platform == "slack" else Person.teams_id
+    column = Person.slack_id if platform == Platform.SLACK else Person.teams_id
     return (await session.exec(select(Person).where(column == uid))).first()
 
 
@@ -168,7 +169,7 @@ async def ensure_platform_person(
             email=email.lower() if email else None,
             tz=tz,
         )
-    if platform == "slack":
+    if platform == Platform.SLACK:
         person.slack_id = uid
     else:
         person.teams_id = uid
@@ -180,10 +181,10 @@ async def ensure_platform_person(
 async def resolve(session: AsyncSession, ref: Ref, *, platform: str | None = None) -> Person | Team:
     """A command's Ref to a Person or Team, or a NotFound that says who was not found."""
     if ref.kind == "user":
-        person = await person_by_platform(session, platform or "slack", ref.value)
+        person = await person_by_platform(session, platform or Platform.SLACK, ref.value)
         if person is None:
             return await ensure_platform_person(
-                session, platform=platform or "slack", uid=ref.value, name=ref.label
+                session, platform=platform or Platform.SLACK, uid=ref.value, name=ref.label
             )
         return person
     if ref.kind == "team":
