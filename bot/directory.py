@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from sqlmodel import col, select
@@ -20,6 +20,7 @@ from bot.business_time import Calendar, parse_workdays
 from bot.errors import NotFound, Refusal
 from bot.messages import Mention
 from bot.policy import Policy
+from storage.states import Platform
 from storage.tables import Membership, Person, Team
 
 HANDLE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
@@ -35,6 +36,19 @@ class Rules:
 
 class OrgFileError(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class Ref:
+    """Someone or some team named in a command, not yet resolved against the directory.
+
+    `kind` says how they were named: a platform user id, a platform user group, or a handle or
+    team key typed as text.
+    """
+
+    kind: Literal["user", "team", "name"]
+    value: str
+    label: str | None = None
 
 
 def mention(p: Person) -> Mention:
@@ -68,7 +82,7 @@ async def person_by_handle(session: AsyncSession, handle: str) -> Person | None:
 
 
 async def person_by_platform(session: AsyncSession, platform: str, uid: str) -> Person | None:
-    column = Person.slack_id if platform == "slack" else Person.teams_id
+    column = Person.slack_id if platform == Platform.SLACK else Person.teams_id
     return (await session.exec(select(Person).where(column == uid))).first()
 
 
@@ -155,7 +169,7 @@ async def ensure_platform_person(
             email=email.lower() if email else None,
             tz=tz,
         )
-    if platform == "slack":
+    if platform == Platform.SLACK:
         person.slack_id = uid
     else:
         person.teams_id = uid
@@ -164,13 +178,13 @@ async def ensure_platform_person(
     return person
 
 
-async def resolve(session: AsyncSession, ref: Any, *, platform: str | None = None) -> Person | Team:
+async def resolve(session: AsyncSession, ref: Ref, *, platform: str | None = None) -> Person | Team:
     """A command's Ref to a Person or Team, or a NotFound that says who was not found."""
     if ref.kind == "user":
-        person = await person_by_platform(session, platform or "slack", ref.value)
+        person = await person_by_platform(session, platform or Platform.SLACK, ref.value)
         if person is None:
             return await ensure_platform_person(
-                session, platform=platform or "slack", uid=ref.value, name=ref.label
+                session, platform=platform or Platform.SLACK, uid=ref.value, name=ref.label
             )
         return person
     if ref.kind == "team":
@@ -193,7 +207,7 @@ async def resolve(session: AsyncSession, ref: Any, *, platform: str | None = Non
     )
 
 
-async def resolve_person(session: AsyncSession, ref: Any, *, platform: str | None = None) -> Person:
+async def resolve_person(session: AsyncSession, ref: Ref, *, platform: str | None = None) -> Person:
     found = await resolve(session, ref, platform=platform)
     if not isinstance(found, Person):
         raise Refusal(f"@{found.key} is a team; name one person here.")

@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.directory import Rules, calendar_of
 from bot.notices import when_for
+from storage.states import OPEN_REQUEST_STATES, CaseStatus, RequestStatus
 from storage.tables import Case, Person, Request
 
 
@@ -31,9 +32,9 @@ async def customer_update(session: AsyncSession, *, case: Case, now: datetime, r
             select(Request).where(Request.case_id == case.id).order_by(col(Request.id))
         )
     ).all()
-    answered = [r for r in reqs if r.status == "answered"]
-    waiting = [r for r in reqs if r.status in ("open", "acknowledged")]
-    if case.status != "open":
+    answered = [r for r in reqs if r.status == RequestStatus.ANSWERED]
+    waiting = [r for r in reqs if r.status in OPEN_REQUEST_STATES]
+    if case.status != CaseStatus.OPEN:
         progress = "Your issue is resolved."
     elif waiting and answered:
         progress = (
@@ -51,7 +52,7 @@ async def customer_update(session: AsyncSession, *, case: Case, now: datetime, r
         progress = "We have the information we needed and are preparing our reply."
     else:
         progress = "I am looking into it."
-    if case.promise_at and case.status == "open":
+    if case.promise_at and case.status == CaseStatus.OPEN:
         next_step = f"You will hear from me again by {when_for(case.promise_at, tz)}."
     else:
         next_step = "I will keep you posted as soon as anything changes."

@@ -18,9 +18,14 @@ from bot.directory import Rules, calendar_of, manager_of, members, mention
 from bot.messages import Action
 from bot.notices import record, tell, when_for
 from bot.policy import Policy
+from storage.states import OPEN_REQUEST_STATES, CaseStatus, RequestStatus, Step, TimerOutcome
 from storage.tables import Case, Person, Request, Team, Timer
 
-OPEN_STATES = ("open", "acknowledged")
+OPEN_STATES = OPEN_REQUEST_STATES
+"""The request states still waiting on someone (kept here for the platforms that import it)."""
+
+SKIPPED = "skipped"
+"""The outcome of a step that found nothing left to do (not a `TimerOutcome` yet)."""
 
 
 def colleague_actions(req: Request) -> tuple[Action, ...]:
@@ -35,7 +40,7 @@ def colleague_actions(req: Request) -> tuple[Action, ...]:
 
 def step_times(
     cal: Calendar, opened: datetime, deadline: datetime, policy: Policy
-) -> dict[str, datetime]:
+) -> dict[Step, datetime]:
     """Due times of a request's steps: shares of its window in the colleague's business time."""
     window = cal.between(opened, deadline)
     if window <= timedelta(0):
@@ -48,7 +53,7 @@ def step_times(
         def at(share: float) -> datetime:
             return min(cal.add(opened, window * share), deadline)
 
-    return {"nudge": at(policy.nudge), "at_risk": at(policy.at_risk), "overdue": deadline}
+    return {Step.NUDGE: at(policy.nudge), Step.AT_RISK: at(policy.at_risk), Step.OVERDUE: deadline}
 
 
 async def schedule_request(
@@ -81,7 +86,7 @@ async def schedule_request(
             session.add(timer)
 
 
-async def bring_forward(session: AsyncSession, *, req: Request, step: str, at: datetime) -> None:
+async def bring_forward(session: AsyncSession, *, req: Request, step: Step, at: datetime) -> None:
     """Make a pending step due now (an ETA past the deadline makes a request at risk at once)."""
     await session.exec(
         update(Timer)
@@ -90,7 +95,9 @@ async def bring_forward(session: AsyncSession, *, req: Request, step: str, at: d
     )
 
 
-async def cancel_request_steps(session: AsyncSession, *, req: Request, outcome: str) -> None:
+async def cancel_request_steps(
+    session: AsyncSession, *, req: Request, outcome: TimerOutcome
+) -> None:
     await session.exec(
         update(Timer)
         .where(col(Timer.request_id) == req.id, col(Timer.done).is_(False))
@@ -107,40 +114,42 @@ async def schedule_promise(
     current version is moved (or revived after a reopen), never duplicated, and never fired twice.
     """
     assert case.id is not None
-    key = f"{case.key}:promise_at_risk:{case.promise_version}"
+    key = f"{case.key}:{Step.PROMISE_AT_RISK}:{case.promise_version}"
     await session.exec(
         update(Timer)
         .where(
             col(Timer.case_id) == case.id,
-            col(Timer.step) == "promise_at_risk",
+            col(Timer.step) == Step.PROMISE_AT_RISK,
             col(Timer.key) != key,
             col(Timer.done).is_(False),
         )
-        .values(done=True, outcome="superseded")
+        .values(done=True, outcome=TimerOutcome.SUPERSEDED)
     )
     current = (await session.exec(select(Timer).where(Timer.key == key))).first()
-    wanted = case.promise_at is not None and case.status == "open" and not case.promise_kept
-    if current is not None and current.outcome == "fired":
+    wanted = (
+        case.promise_at is not None and case.status == CaseStatus.OPEN and not case.promise_kept
+    )
+    if current is not None and current.outcome == TimerOutcome.FIRED:
         return
     if not wanted:
         if current is not None and not current.done:
-            current.done, current.outcome = True, "superseded"
+            current.done, current.outcome = True, TimerOutcome.SUPERSEDED
             session.add(current)
         return
     assert case.promise_at is not None
     due = max(latest_before(owner_cal, case.promise_at, policy.buffer, now), now)
     if current is None:
-        current = Timer(key=key, step="promise_at_risk", case_id=case.id, due_at=due)
+        current = Timer(key=key, step=Step.PROMISE_AT_RISK, case_id=case.id, due_at=due)
     current.due_at, current.done, current.outcome, current.fired_at = due, False, None, None
     session.add(current)
 
 
-async def cancel_promise_steps(session: AsyncSession, *, case: Case, outcome: str) -> None:
+async def cancel_promise_steps(session: AsyncSession, *, case: Case, outcome: TimerOutcome) -> None:
     await session.exec(
         update(Timer)
         .where(
             col(Timer.case_id) == case.id,
-            col(Timer.step) == "promise_at_risk",
+            col(Timer.step) == Step.PROMISE_AT_RISK,
             col(Timer.done).is_(False),
         )
         .values(done=True, outcome=outcome)
@@ -184,16 +193,16 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
     assert case is not None
     owner = await session.get(Person, case.owner_id)
     assert owner is not None
-    if timer.step == "promise_at_risk":
+    if timer.step == Step.PROMISE_AT_RISK:
         return await _promise_at_risk(
             session, timer=timer, case=case, owner=owner, now=now, rules=rules
         )
     req = await session.get(Request, timer.request_id)
     assert req is not None
-    if req.status not in OPEN_STATES or case.status != "open":
-        return "skipped"
-    if timer.step == "nudge" and req.status != "open":
-        return "skipped"
+    if req.status not in OPEN_REQUEST_STATES or case.status != CaseStatus.OPEN:
+        return SKIPPED
+    if timer.step == Step.NUDGE and req.status != RequestStatus.OPEN:
+        return SKIPPED
     assignee = await session.get(Person, req.assignee_id) if req.assignee_id else None
     team = await session.get(Team, req.team_id) if req.team_id else None
     colleagues = [assignee] if assignee else (await members(session, team) if team else [])
@@ -223,12 +232,12 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
                 deadline=when_for(req.deadline, calendar_of(person, rules.calendar).tz),
             )
 
-    if timer.step == "nudge":
+    if timer.step == Step.NUDGE:
         remind_colleagues("nudge")
-        return "fired"
+        return TimerOutcome.FIRED
 
     owner_tz = calendar_of(owner, rules.calendar).tz
-    if timer.step == "at_risk":
+    if timer.step == Step.AT_RISK:
         draft = await drafts.customer_update(session, case=case, now=now, rules=rules)
         tell(
             session,
@@ -246,7 +255,7 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
             draft=draft,
         )
         remind_colleagues("at_risk_colleague")
-        return "fired"
+        return TimerOutcome.FIRED
 
     # overdue: the colleague's manager (or the team's), copying the owner
     manager = await manager_of(session, assignee) if assignee else None
@@ -280,26 +289,28 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
         manager=mention(manager) if manager else "nobody (no manager on file)",
     )
     remind_colleagues("overdue_colleague")
-    return "fired"
+    return TimerOutcome.FIRED
 
 
 async def _promise_at_risk(
     session: AsyncSession, *, timer: Timer, case: Case, owner: Person, now: datetime, rules: Rules
 ) -> str:
-    if case.status != "open" or case.promise_kept or case.promise_at is None:
-        return "skipped"
-    if timer.key != f"{case.key}:promise_at_risk:{case.promise_version}":
-        return "skipped"
+    if case.status != CaseStatus.OPEN or case.promise_kept or case.promise_at is None:
+        return SKIPPED
+    if timer.key != f"{case.key}:{Step.PROMISE_AT_RISK}:{case.promise_version}":
+        return SKIPPED
     open_reqs = (
         await session.exec(
-            select(Request).where(Request.case_id == case.id, col(Request.status).in_(OPEN_STATES))
+            select(Request).where(
+                Request.case_id == case.id, col(Request.status).in_(OPEN_REQUEST_STATES)
+            )
         )
     ).all()
     waiting = ", ".join(r.key for r in open_reqs) or "nothing internal"
     record(
         session,
         case=case,
-        kind="step:promise_at_risk",
+        kind=f"step:{Step.PROMISE_AT_RISK}",
         at=now,
         text=f"promise at risk: due {case.promise_at.isoformat()}",
     )
@@ -317,4 +328,4 @@ async def _promise_at_risk(
             promise=when_for(case.promise_at, calendar_of(person, rules.calendar).tz),
             waiting=waiting,
         )
-    return "fired"
+    return TimerOutcome.FIRED

@@ -6,7 +6,9 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-STEPS = ("nudge", "at_risk", "overdue", "promise_at_risk")
+from storage.states import Step
+
+STEPS: tuple[Step, ...] = tuple(Step)
 
 DEFAULT_DEADLINES = {"P1": "2h", "P2": "4h", "P3": "next business day", "P4": "3d"}
 

@@ -13,6 +13,7 @@ from bot.directory import Rules, calendar_of
 from bot.messages import Message, Segment, Strong, join
 from bot.notices import when_for
 from bot.policy import format_duration
+from storage.states import OPEN_REQUEST_STATES, CaseStatus
 from storage.tables import Case, Event, Membership, Person, Request, Team
 
 
@@ -116,7 +117,7 @@ async def mine(session: AsyncSession, *, rules: Rules, actor: Person, now: datet
     cases = (
         await session.exec(
             select(Case)
-            .where(Case.owner_id == actor.id, Case.status == "open")
+            .where(Case.owner_id == actor.id, Case.status == CaseStatus.OPEN)
             .order_by(col(Case.promise_at).is_(None), col(Case.promise_at), col(Case.id))
         )
     ).all()
@@ -125,7 +126,7 @@ async def mine(session: AsyncSession, *, rules: Rules, actor: Person, now: datet
         await session.exec(
             select(Request)
             .where(
-                col(Request.status).in_(("open", "acknowledged")),
+                col(Request.status).in_(OPEN_REQUEST_STATES),
                 or_(
                     col(Request.assignee_id) == actor.id,
                     col(Request.assignee_id).is_(None) & col(Request.team_id).in_(team_ids),

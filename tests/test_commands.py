@@ -9,11 +9,26 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.admin.commands import (
+    AddPerson,
+    AddTeam,
+    ChangePolicy,
+    ConfigureDigest,
+    Link,
+    SetAdmin,
+    SetBackup,
+    SetCalendar,
+    SetDefaultDeadline,
+    SetManager,
+    SetMember,
+    SetTarget,
+    ShowPolicy,
+)
 from bot.commands.grammar import (
     MAX_CUSTOMER,
     MAX_TEXT,
     Ack,
-    Admin,
+    AdminCommand,
     Answer,
     Ask,
     Away,
@@ -356,10 +371,63 @@ def test_digest_rate_admin() -> None:
     assert p("digest <!subteam^S1|@billing>") == Digest("<!subteam^S1|@billing>")
     assert p("rate C-4 5") == Rate("C-4", 5, None)
     assert p("rate c4 1 slow but\nfriendly") == Rate("C-4", 1, "slow but\nfriendly")
-    assert p("admin teams") == Admin("teams", ())
-    assert p("ADMIN Team add billing <@U1|dana lee>  <!subteam^S1>") == Admin(
-        "team", ("add", "billing", "<@U1|dana lee>", "<!subteam^S1>")
+    assert p("ADMIN Team add billing <@U1|dana lee>  <!subteam^S1>") == AddTeam(
+        "billing", "<@U1|dana lee> <!subteam^S1>"
     )
+
+
+def test_admin_commands_are_typed() -> None:
+    dana = Ref("user", "U1", "dana lee")
+    assert p("admin person add kenji Kenji Sato KENJI@x.example") == AddPerson(
+        "kenji", "Kenji Sato", "kenji@x.example"
+    )
+    assert p("admin person add kenji Kenji Sato") == AddPerson("kenji", "Kenji Sato", None)
+    assert p("admin member add billing <@U1|dana lee>") == SetMember("billing", dana, member=True)
+    assert p("admin member remove billing @dana") == SetMember(
+        "billing", Ref("name", "dana"), member=False
+    )
+    assert p("admin manager billing @morgan") == SetManager(BILLING, Ref("name", "morgan"))
+    assert p("admin backup @dana @lee") == SetBackup(Ref("name", "dana"), Ref("name", "lee"))
+    assert p("admin calendar @dana Asia/Tokyo 10:00-18:00 mon-fri jp") == SetCalendar(
+        Ref("name", "dana"),
+        (
+            ("tz", "Asia/Tokyo"),
+            ("hours", "10:00-18:00"),
+            ("workdays", "mon-fri"),
+            ("country", "JP"),
+        ),
+    )
+    assert p("admin link @kenji teams 29:1abc") == Link(Ref("name", "kenji"), "teams", "29:1abc")
+    assert p("admin admin add @lee") == SetAdmin(Ref("name", "lee"), admin=True)
+    assert p("admin target billing on_time 95%") == SetTarget("billing", on_time=0.95)
+    assert p("admin target billing on_time 0.9") == SetTarget("billing", on_time=0.9)
+    assert p("admin target billing first_response 30") == SetTarget("billing", first_response=30)
+    assert p("admin digest at 08:30") == ConfigureDigest(None, ("at", "08:30"))
+    assert p("admin digest @morgan off") == ConfigureDigest(Ref("name", "morgan"), ("off",))
+    assert p("admin policy") == ShowPolicy()
+    assert p("admin policy buffer 2h") == ChangePolicy("buffer", "2h")
+    assert p("admin policy deadline p1 4h") == SetDefaultDeadline("P1", "4h")
+    assert all(isinstance(p(t), AdminCommand) for t in ("admin policy", "admin digest"))
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("admin teams", "I don't know `admin teams` used that way."),
+        ("admin person add kenji", "I don't know `admin person` used that way."),
+        ("admin member join billing @dana", "used that way"),
+        ("admin link @kenji discord 1", "used that way"),
+        ("admin manager @@ @morgan", "`@@` is not a person or team."),
+        ("admin target billing on_time", "I can't read that target."),
+        ("admin target billing first_response soon", "`soon` is not a number."),
+        ("admin target billing speed 3", "Targets are on_time or first_response."),
+        ("admin policy nudge", "I can't read that policy change."),
+    ],
+)
+def test_admin_errors_quote_the_admin_usage(text: str, needle: str) -> None:
+    e = err(text)
+    assert needle in e.message
+    assert "/case admin calendar <@person or team> <timezone>" in e.usage
 
 
 @pytest.mark.parametrize(

@@ -71,7 +71,7 @@ async def test_retry_is_answered_from_redis(redis_app: Ownit) -> None:
     first = await dispatch.handle(redis_app, "/case open Acme: invoice wrong", ALEX, key="ev-1")
     again = await dispatch.handle(redis_app, "/case open Acme: invoice wrong", ALEX, key="ev-1")
     assert first.ok and first.case == "C-1"
-    assert again.extra.get("duplicate") and again.case == "C-1"
+    assert again.duplicate and again.case == "C-1"
     assert again.plain() == first.plain()
     assert redis_app.metrics.deduplicated.labels("redis")._value.get() == 1
     assert await _count(redis_app, Case) == 1
@@ -89,8 +89,8 @@ async def test_redis_down_then_restarted(redis_app: Ownit, own_redis: RedisServe
     asked = await dispatch.handle(redis_app, "/case ask C-2 @dana why? by 4h", ALEX, key="ev-3")
     assert time.monotonic() - started < 5.0, "Redis down must not stall commands"
     assert down.ok and down.case == "C-2"
-    assert dup.extra.get("duplicate") and dup.case == "C-2"  # refused by the database
-    assert old_dup.extra.get("duplicate") and old_dup.case == "C-1"
+    assert dup.duplicate and dup.case == "C-2"  # refused by the database
+    assert old_dup.duplicate and old_dup.case == "C-1"
     assert asked.ok and asked.request == "R-1"
     assert redis_app.metrics.deduplicated.labels("database")._value.get() == 2
     assert not redis_app.shared.available
@@ -106,7 +106,7 @@ async def test_redis_down_then_restarted(redis_app: Ownit, own_redis: RedisServe
     assert redis_app.shared.available
     back = await dispatch.handle(redis_app, "/case open Gamma: three", ALEX, key="ev-4")
     again = await dispatch.handle(redis_app, "/case open Gamma: three", ALEX, key="ev-4")
-    assert back.ok and again.extra.get("duplicate") and again.case == back.case
+    assert back.ok and again.duplicate and again.case == back.case
     assert redis_app.metrics.deduplicated.labels("redis")._value.get() == 1
     # nothing lost, nothing doubled
     assert await _count(redis_app, Case) == 3 + n
@@ -138,7 +138,7 @@ async def test_database_unreachable_says_try_again_and_recovers(pg_url: str) -> 
         proxy.restore()
         retried = await dispatch.handle(app, "/case open Beta: two", ALEX, key="ev-2")
         assert retried.ok and retried.case == "C-2", retried.plain()
-        assert not retried.extra.get("duplicate")  # the failed attempt left nothing behind
+        assert not retried.duplicate  # the failed attempt left nothing behind
         assert await _count(app, Case) == 2
         assert await _count(app, Delivery) == 2
     finally:

@@ -21,19 +21,21 @@ from bot.messages import Message
 from bot.notices import when_for
 from bot.policy import parse_duration
 from bot.runtime.app import Ownit
+from bot.wording import sentence
 from handlers.console.render import render
+from storage.states import Platform
 from storage.tables import Outbox, Person
 
-CONSOLE_HELP = """Console commands (besides every /case command; `/case help` lists those):
-  /as <handle>          act as someone else        /who       people you can be
-  /clock                show the (simulated) time  /clock +3h or /clock tomorrow 09:00  move it
-  /quit                 leave"""
+
+def console_help() -> str:
+    """The console's own commands, besides every `/case` command."""
+    return sentence("console_help")
 
 
 class ConsoleChannel:
     """Reaches everyone: prints the message addressed to them."""
 
-    name = "console"
+    name: str = Platform.CONSOLE
 
     def __init__(self, out: Callable[[str], None]) -> None:
         self.out = out
@@ -46,7 +48,9 @@ class ConsoleChannel:
 
 
 def _addressed(handle: str, text: str, private: bool = False) -> str:
-    head = f"→ @{handle}" + (" (only you)" if private else "") + ": "
+    head = sentence(
+        "console_to", handle=handle, only_you=sentence("console_only_you") if private else ""
+    )
     return head + text.replace("\n", "\n   ")
 
 
@@ -75,12 +79,12 @@ class Console:
         elif word == "/clock":
             await self._clock(rest.strip())
         elif word in ("/help", "help") and not rest:
-            self.out(CONSOLE_HELP)
+            self.out(console_help())
             self.out(dispatch.c.usage())
         else:
             self.turn += 1
             reply = await dispatch.handle(
-                self.app, text, dispatch.Origin("console", self.actor), key=None
+                self.app, text, dispatch.Origin(Platform.CONSOLE, self.actor), key=None
             )
             for msg in reply.messages:
                 self.out(_addressed(self.actor, render(msg), private=msg.private or not reply.ok))
@@ -92,21 +96,22 @@ class Console:
         async with self.app.db.reader() as s:
             person = (await s.exec(select(Person).where(Person.handle == handle))).first()
         if person is None:
-            self.out(f"I don't know @{handle}. `/who` lists everyone.")
+            self.out(sentence("console_unknown_person", handle=handle))
             return
         self.actor = person.handle
-        self.out(f"You are now @{person.handle} ({person.name}).")
+        self.out(sentence("console_now_acting", handle=person.handle, name=person.name))
 
     async def _who(self) -> None:
         async with self.app.db.reader() as s:
             people = (await s.exec(select(Person).order_by(col(Person.handle)))).all()
-        self.out("People: " + ", ".join(f"@{p.handle} ({p.name})" for p in people))
+        listed = ", ".join(f"@{p.handle} ({p.name})" for p in people)
+        self.out(sentence("console_people", people=listed))
 
     async def _clock(self, arg: str) -> None:
         clock = self.app.clock
         if arg:
             if not isinstance(clock, SimClock):
-                self.out("The clock is real here; start with OWNIT_CLOCK=sim to move it.")
+                self.out(sentence("console_real_clock"))
                 return
             try:
                 if arg.startswith("+"):
@@ -115,15 +120,15 @@ class Console:
                     now = await clock.now()
                     await clock.set(parse_deadline(arg, now=now, calendar=self.app.calendar))
             except (ValueError, DeadlineError) as exc:
-                self.out(f"Can't move the clock: {exc}")
+                self.out(sentence("console_clock_refused", error=str(exc)))
                 return
-        self.out(f"Clock: {when_for(await clock.now(), self.app.calendar.tz)}")
+        self.out(sentence("console_clock", when=when_for(await clock.now(), self.app.calendar.tz)))
 
     async def run(self, stream: TextIO | None = None) -> None:
         stream = stream or sys.stdin
         interactive = stream.isatty()
         if interactive:
-            self.out("ownit console — type /help, /who, /as <handle>, /clock +3h, /quit")
+            self.out(sentence("console_welcome"))
         while True:
             if interactive:
                 try:

@@ -89,7 +89,7 @@ class Handling:
         reply = await self.runner.execute(
             command, where, key, case=case.key if case is not None else None, again=again
         )
-        if reply.extra.get("duplicate"):
+        if reply.duplicate:
             return False
         in_thread = case is not None and reply.case == case.key
         await self.replies.tell(where, for_actor(reply, command, in_case_thread=in_thread))

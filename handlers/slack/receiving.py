@@ -173,7 +173,7 @@ class Receiver:
             await ack(response_action="errors", errors=errors)
             return
         await ack()
-        if not reply.extra.get("duplicate"):
+        if not reply.duplicate:
             self.spawn(self.replies.tell(where, for_actor(reply, command)))
 
     async def _finish_later(self, job: Any, command: c.Command, where: p.Where) -> None:

@@ -65,7 +65,7 @@ class Runner:
             )
             reply = await dispatch.run(self.app, command, origin, key=key)
             if again:
-                reply.extra.pop("duplicate", None)
+                reply.duplicate = False
             if reply.ok and isinstance(command, c.Open) and reply.case:
                 await self._place(reply.case, where)
             return reply

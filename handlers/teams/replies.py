@@ -117,7 +117,7 @@ class Replies:
     async def beside_the_card(self, act: Activity, reply: Reply) -> None:
         """What an invoke's card response does not show: a case opened from the form lives
         in the form's place; the reply's further messages are posted after it."""
-        if not reply.ok or not reply.messages or reply.extra.get("duplicate"):
+        if not reply.ok or not reply.messages or reply.duplicate:
             return
         if isinstance(reply.command, c.Open) and reply.case:
             await self.attach(reply.case, act, act.reply_to_id)  # the form card becomes the case's

@@ -77,7 +77,7 @@ class TeamsBot:
             await self.replies.form(act)
             return
         reply = await dispatch.run(self.app, command, origin, key=a.delivery_key(act))
-        if reply.extra.get("duplicate") and not again:
+        if reply.duplicate and not again:
             return
         await self.replies.send(act, reply)
         await self.replies.refresh(reply)
@@ -85,7 +85,7 @@ class TeamsBot:
     async def on_submit(self, act: Activity, data: dict[str, Any], again: bool = False) -> None:
         """An `Action.Submit` (message back) from an older card: same command, card updated."""
         reply = await self.run_action(act, data)
-        if reply.extra.get("duplicate") and not again:
+        if reply.duplicate and not again:
             return
         await self.replies.refresh(reply)
         await self.replies.send(act, await self.replies.update_card(act, reply))
@@ -115,12 +115,12 @@ class TeamsBot:
         (`Answers`), else into the conversation (the request gave up, or died with its replica)."""
         reply = await self.run_action(act, a.card_action(act))
         if again:
-            reply.extra.pop("duplicate", None)
+            reply.duplicate = False
         if self.answers.answer(a.delivery_key(act), reply):
             await self.replies.beside_the_card(act, reply)
-        elif not reply.extra.get("duplicate"):
+        elif not reply.duplicate:
             await self.replies.send(act, reply)
-        if not reply.extra.get("duplicate"):
+        if not reply.duplicate:
             await self.replies.refresh(reply)
 
     # ------------------------------------------------------------------ installation

@@ -1,0 +1,103 @@
+"""The promise to the customer: recorded, moved, or kept; each move re-plans its ladder step."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import ladder
+from bot.cases.lookup import get_case, parse_when, require_case_manager, require_open
+from bot.directory import Rules, calendar_of
+from bot.errors import Refusal
+from bot.messages import Message, message
+from bot.notices import record, when_for
+from bot.wording import sentence
+from storage.states import OPEN_REQUEST_STATES, TimerOutcome
+from storage.tables import Person, Request
+
+
+async def set_promise(
+    *,
+    session: AsyncSession,
+    rules: Rules,
+    actor: Person,
+    case_key: str,
+    when: str | None,
+    what: str | None,
+    kept: bool,
+    now: datetime,
+) -> Message:
+    case = await get_case(session, case_key, lock=True)
+    owner = await require_case_manager(session, actor, case, "change the promise of")
+    require_open(case)
+    owner_cal = calendar_of(owner, rules.calendar)
+    if kept:
+        if case.promise_at is None:
+            raise Refusal(sentence("cmd_no_promise_to_keep", case_key=case.key))
+        case.promise_kept = now <= case.promise_at
+        session.add(case)
+        await ladder.cancel_promise_steps(session, case=case, outcome=TimerOutcome.KEPT)
+        record(
+            session,
+            case=case,
+            kind="promise_kept" if case.promise_kept else "promise_late",
+            at=now,
+            actor=actor,
+            text="the customer got the promised answer"
+            + ("" if case.promise_kept else " (after the promised time)"),
+        )
+        return message(
+            "promise_kept" if case.promise_kept else "promise_late",
+            case=case.key,
+            case_key=case.key,
+            customer=case.customer,
+        )
+    assert when is not None
+    at = parse_when(when, now=now, cal_of=owner, rules=rules)
+    previous = case.promise_at
+    case.promise_at = at
+    case.promise_text = what or case.promise_text
+    case.promise_version += 1
+    case.promise_kept = None
+    session.add(case)
+    await session.flush()
+    record(
+        session,
+        case=case,
+        kind="promised",
+        at=now,
+        actor=actor,
+        text=f"promised the customer an answer by {when_for(at, owner_cal.tz)}"
+        + (f": {what}" if what else ""),
+        promise_at=at.isoformat(),
+        previous=previous.isoformat() if previous else None,
+    )
+    await ladder.schedule_promise(
+        session, case=case, owner_cal=owner_cal, policy=rules.policy, now=now
+    )
+    late = [
+        r
+        for r in (
+            await session.exec(
+                select(Request).where(
+                    Request.case_id == case.id, col(Request.status).in_(OPEN_REQUEST_STATES)
+                )
+            )
+        ).all()
+        if ladder.breaks_promise(
+            case=case, deadline=r.deadline, owner_cal=owner_cal, policy=rules.policy
+        )
+    ]
+    warning = ""
+    if late:
+        warning = sentence("cmd_promise_too_close", requests=", ".join(r.key for r in late))
+    return message(
+        "promise_set",
+        case=case.key,
+        case_key=case.key,
+        customer=case.customer,
+        promise=when_for(at, owner_cal.tz),
+        warning=warning,
+    )

@@ -1,0 +1,137 @@
+"""The asked side: acknowledging (optionally with an ETA) and answering a request."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import ladder
+from bot.cases import parse_when
+from bot.directory import Rules, calendar_of, mention
+from bot.errors import Refusal
+from bot.messages import Action, Message, message
+from bot.notices import record, tell, when_for
+from bot.requests.lookup import claim, get_request, require_colleague
+from bot.wording import sentence
+from storage.states import RequestStatus, Step, TimerOutcome
+from storage.tables import Person
+
+
+async def acknowledge(
+    *,
+    session: AsyncSession,
+    rules: Rules,
+    actor: Person,
+    request_key: str,
+    eta: str | None,
+    now: datetime,
+) -> Message:
+    req = await get_request(session, request_key, lock=True)
+    case = await require_colleague(session, actor, req, "acknowledge")
+    claimed = claim(req, actor)
+    eta_at = parse_when(eta, now=now, cal_of=actor, rules=rules) if eta else None
+    if req.status == RequestStatus.ACKNOWLEDGED and eta_at is None:
+        raise Refusal(sentence("cmd_already_acked", request_key=req.key))
+    req.status = RequestStatus.ACKNOWLEDGED
+    req.acked_at = req.acked_at or now
+    req.eta = eta_at or req.eta
+    session.add(req)
+    owner = await session.get(Person, case.owner_id)
+    assert owner is not None
+    owner_tz = calendar_of(owner, rules.calendar).tz
+    late = eta_at is not None and eta_at > req.deadline
+    record(
+        session,
+        case=case,
+        request=req,
+        kind="acknowledged",
+        at=now,
+        actor=actor,
+        text=f"{actor.name} acknowledged {req.key}"
+        + (f", ETA {when_for(eta_at, owner_tz)}" if eta_at else "")
+        + (" (claimed for the team)" if claimed and req.team_id else ""),
+        eta=eta_at.isoformat() if eta_at else None,
+    )
+    if late:
+        await ladder.bring_forward(session, req=req, step=Step.AT_RISK, at=now)
+    tell(
+        session,
+        owner,
+        "request_acked_owner",
+        at=now,
+        case=case,
+        request=req,
+        colleague=mention(actor),
+        eta=f", ETA {when_for(eta_at, owner_tz)}" if eta_at else "",
+        late=" — that is after the deadline, so it is at risk now." if late else ".",
+    )
+    actor_tz = calendar_of(actor, rules.calendar).tz
+    return message(
+        "request_acked",
+        case=case.key,
+        request=req.key,
+        request_key=req.key,
+        deadline=when_for(req.deadline, actor_tz),
+        eta=f" Your ETA: {when_for(eta_at, actor_tz)}." if eta_at else "",
+        actions=(
+            Action("answer", req.key, "Answer"),
+            Action("more_time", req.key, "Need more time"),
+        ),
+    )
+
+
+async def answer(
+    *,
+    session: AsyncSession,
+    rules: Rules,
+    actor: Person,
+    request_key: str,
+    text: str,
+    now: datetime,
+) -> Message:
+    if not text.strip():
+        raise Refusal(sentence("cmd_answer_is_empty"))
+    req = await get_request(session, request_key, lock=True)
+    case = await require_colleague(session, actor, req, "answer")
+    claim(req, actor)
+    req.status = RequestStatus.ANSWERED
+    req.answered_at = now
+    req.answered_by_id = actor.id
+    req.answer = text.strip()
+    req.acked_at = req.acked_at or now
+    session.add(req)
+    await ladder.cancel_request_steps(session, req=req, outcome=TimerOutcome.ANSWERED)
+    on_time = now <= req.deadline
+    record(
+        session,
+        case=case,
+        request=req,
+        kind="answered",
+        at=now,
+        actor=actor,
+        text=f"{actor.name} answered {req.key}: {req.answer}",
+        on_time=on_time,
+    )
+    owner = await session.get(Person, case.owner_id)
+    assert owner is not None
+    if owner.id != actor.id:
+        tell(
+            session,
+            owner,
+            "request_answered_owner",
+            at=now,
+            case=case,
+            request=req,
+            colleague=mention(actor),
+            customer=case.customer,
+            answer=req.answer,
+            late="" if on_time else " (after its deadline)",
+        )
+    return message(
+        "request_answered",
+        case=case.key,
+        request=req.key,
+        request_key=req.key,
+        owner=mention(owner),
+    )

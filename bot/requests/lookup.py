@@ -1,0 +1,85 @@
+"""Finding a request by its key, whom it waits on, and who may act on it: the asked person
+or a member of the asked team on one side, the owner's side on the other."""
+
+from __future__ import annotations
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.cases import may_manage_case, parse_key
+from bot.directory import is_member, members
+from bot.errors import NotAllowed, NotFound, Refusal
+from bot.wording import sentence
+from storage.states import OPEN_REQUEST_STATES
+from storage.tables import Case, Person, Request, Team
+
+
+async def get_request(session: AsyncSession, key: str, *, lock: bool = False) -> Request:
+    req = await session.get(Request, parse_key(key, "R"), with_for_update=lock)
+    if req is None:
+        raise NotFound(sentence("cmd_no_request", key=key))
+    return req
+
+
+async def calendar_owner(session: AsyncSession, req: Request) -> Person | Team | None:
+    """Whose calendar the request runs on: its assignee, or the team it waits on."""
+    if req.assignee_id is not None:
+        return await session.get(Person, req.assignee_id)
+    return await session.get(Team, req.team_id) if req.team_id is not None else None
+
+
+async def asked_people(session: AsyncSession, req: Request) -> list[Person]:
+    if req.assignee_id is not None:
+        p = await session.get(Person, req.assignee_id)
+        return [p] if p else []
+    if req.team_id is not None:
+        team = await session.get(Team, req.team_id)
+        return [m for m in await members(session, team)] if team else []
+    return []
+
+
+async def may_answer(session: AsyncSession, actor: Person, req: Request) -> bool:
+    if req.assignee_id == actor.id:
+        return True
+    if req.assignee_id is None and req.team_id is not None:
+        assert actor.id is not None
+        return await is_member(session, req.team_id, actor.id)
+    return False
+
+
+async def require_colleague(session: AsyncSession, actor: Person, req: Request, verb: str) -> Case:
+    case = await session.get(Case, req.case_id)
+    assert case is not None
+    if req.status not in OPEN_REQUEST_STATES:
+        raise Refusal(
+            sentence("cmd_request_closed_for", request_key=req.key, status=req.status, verb=verb)
+        )
+    if not await may_answer(session, actor, req):
+        who = await asked_name(session, req)
+        raise NotAllowed(sentence("cmd_asked_of_other", request_key=req.key, who=who, verb=verb))
+    return case
+
+
+async def asked_name(session: AsyncSession, req: Request) -> str:
+    if req.assignee_id is not None:
+        p = await session.get(Person, req.assignee_id)
+        return f"@{p.handle}" if p else "someone else"
+    team = await session.get(Team, req.team_id) if req.team_id else None
+    return f"the {team.name} team" if team else "someone else"
+
+
+def claim(req: Request, actor: Person) -> bool:
+    """A team request belongs to its first responder."""
+    if req.assignee_id is None:
+        req.assignee_id = actor.id
+        return True
+    return False
+
+
+async def require_owner_side(session: AsyncSession, actor: Person, req: Request) -> Case:
+    case = await session.get(Case, req.case_id)
+    assert case is not None
+    if not (req.asked_by_id == actor.id or await may_manage_case(session, actor, case)):
+        raise NotAllowed(sentence("cmd_owner_side_only", case_key=case.key, request_key=req.key))
+    if req.status not in OPEN_REQUEST_STATES:
+        raise Refusal(sentence("cmd_request_closed", request_key=req.key, status=req.status))
+    return case

@@ -1,0 +1,95 @@
+"""Handing a request on to someone better placed, with a reason; counted as a handoff."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import ladder
+from bot.directory import Rules, calendar_of, members, mention
+from bot.errors import Refusal
+from bot.messages import Message, message
+from bot.notices import record, tell, when_for
+from bot.requests.absence import route_around_absence
+from bot.requests.lookup import asked_people, get_request, require_colleague
+from bot.wording import sentence
+from storage.states import RequestStatus
+from storage.tables import Person, Team
+
+
+async def redirect(
+    *,
+    session: AsyncSession,
+    rules: Rules,
+    actor: Person,
+    request_key: str,
+    to: Person | Team,
+    reason: str,
+    now: datetime,
+) -> Message:
+    req = await get_request(session, request_key, lock=True)
+    case = await require_colleague(session, actor, req, "redirect")
+    if not reason.strip():
+        raise Refusal(sentence("cmd_redirect_why"))
+    routed_note = None
+    if isinstance(to, Person):
+        if to.id == actor.id:
+            raise Refusal(sentence("cmd_redirect_to_self"))
+        new_person, routed_note = await route_around_absence(session, to, now)
+        req.assignee_id, req.team_id = new_person.id, None
+        target_name = new_person.name
+    else:
+        if not await members(session, to):
+            raise Refusal(sentence("cmd_team_empty", team=to.name))
+        req.assignee_id, req.team_id = None, to.id
+        target_name = f"the {to.name} team"
+    req.status = RequestStatus.OPEN
+    req.acked_at = None
+    req.eta = None
+    req.redirects += 1
+    case.handoffs += 1
+    session.add(req)
+    session.add(case)
+    record(
+        session,
+        case=case,
+        request=req,
+        kind="redirected",
+        at=now,
+        actor=actor,
+        text=f"{actor.name} redirected {req.key} to {target_name}: {reason}"
+        + (f" ({routed_note})" if routed_note else ""),
+    )
+    owner = await session.get(Person, case.owner_id)
+    assert owner is not None
+    for person in await asked_people(session, req):
+        tell(
+            session,
+            person,
+            "request_redirected_to_you",
+            at=now,
+            case=case,
+            request=req,
+            actions=ladder.colleague_actions(req),
+            by=mention(actor),
+            owner=mention(owner),
+            customer=case.customer,
+            question=req.question,
+            reason=reason,
+            deadline=when_for(req.deadline, calendar_of(person, rules.calendar).tz),
+        )
+    tell(
+        session,
+        owner,
+        "request_redirected_owner",
+        at=now,
+        case=case,
+        request=req,
+        by=mention(actor),
+        to=target_name,
+        reason=reason,
+    )
+    return message(
+        "request_redirected", case=case.key, request=req.key, request_key=req.key, to=target_name
+    )

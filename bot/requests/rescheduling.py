@@ -1,0 +1,106 @@
+"""Moving a request's deadline: its ladder re-planned, the asked told, the promise rule checked."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot import ladder
+from bot.cases import parse_when
+from bot.directory import Rules, calendar_of
+from bot.messages import Message, message
+from bot.notices import record, tell, when_for
+from bot.requests.lookup import asked_people, calendar_owner, get_request, require_owner_side
+from storage.tables import Case, Person, Request
+
+
+async def move_deadline(
+    session: AsyncSession,
+    *,
+    rules: Rules,
+    req: Request,
+    case: Case,
+    actor: Person,
+    new: datetime,
+    now: datetime,
+    why: str,
+) -> bool:
+    """Move the deadline and its pending steps; True if it now breaks the promise rule."""
+    old = req.deadline
+    req.deadline = new
+    req.pending_deadline = None
+    req.pending_reason = None
+    session.add(req)
+    cal = calendar_of(await calendar_owner(session, req), rules.calendar)
+    await ladder.schedule_request(session, req=req, cal=cal, policy=rules.policy)
+    record(
+        session,
+        case=case,
+        request=req,
+        kind="deadline_changed",
+        at=now,
+        actor=actor,
+        text=f"{req.key} deadline moved ({why})",
+        old=old.isoformat(),
+        new=new.isoformat(),
+    )
+    for person in await asked_people(session, req):
+        if person.id == actor.id:
+            continue
+        tell(
+            session,
+            person,
+            "deadline_changed",
+            at=now,
+            case=case,
+            request=req,
+            deadline=when_for(new, calendar_of(person, rules.calendar).tz),
+            why=why,
+        )
+    owner = await session.get(Person, case.owner_id)
+    return ladder.breaks_promise(
+        case=case,
+        deadline=new,
+        owner_cal=calendar_of(owner, rules.calendar),
+        policy=rules.policy,
+    )
+
+
+async def set_deadline(
+    *,
+    session: AsyncSession,
+    rules: Rules,
+    actor: Person,
+    request_key: str,
+    when: str,
+    now: datetime,
+) -> Message:
+    req = await get_request(session, request_key, lock=True)
+    case = await require_owner_side(session, actor, req)
+    try:
+        new = datetime.fromisoformat(when)
+        if new.tzinfo is None or new <= now:
+            raise ValueError
+    except ValueError:
+        new = parse_when(when, now=now, cal_of=await calendar_owner(session, req), rules=rules)
+    breaks = await move_deadline(
+        session,
+        rules=rules,
+        req=req,
+        case=case,
+        actor=actor,
+        new=new,
+        now=now,
+        why=f"changed by {actor.name}",
+    )
+    tz = calendar_of(actor, rules.calendar).tz
+    warn = " It still lands too close to your promise." if breaks else ""
+    return message(
+        "deadline_set",
+        case=case.key,
+        request=req.key,
+        request_key=req.key,
+        deadline=when_for(new, tz),
+        warning=warn,
+    )
