@@ -24,7 +24,7 @@ from storage.tables import Case, Person, Request, Team, Timer
 OPEN_STATES = OPEN_REQUEST_STATES
 """The request states still waiting on someone (kept here for the platforms that import it)."""
 
-SKIPPED = "skipped"
+SKIPPED = TimerOutcome.SKIPPED
 """The outcome of a step that found nothing left to do (not a `TimerOutcome` yet)."""
 
 
@@ -187,7 +187,7 @@ def breaks_promise(*, case: Case, deadline: datetime, owner_cal: Calendar, polic
 # --- firing --------------------------------------------------------------------------------------
 
 
-async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rules) -> str:
+async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rules) -> TimerOutcome:
     """Fire one claimed step; returns the outcome stored on the timer ("fired" or "skipped")."""
     case = await session.get(Case, timer.case_id)
     assert case is not None
@@ -294,7 +294,7 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
 
 async def _promise_at_risk(
     session: AsyncSession, *, timer: Timer, case: Case, owner: Person, now: datetime, rules: Rules
-) -> str:
+) -> TimerOutcome:
     if case.status != CaseStatus.OPEN or case.promise_kept or case.promise_at is None:
         return SKIPPED
     if timer.key != f"{case.key}:{Step.PROMISE_AT_RISK}:{case.promise_version}":

@@ -58,6 +58,7 @@ class TimerOutcome(StrEnum):
     KEPT = "kept"
     RESOLVED = "resolved"
     SUPERSEDED = "superseded"
+    SKIPPED = "skipped"  # fell due, but what it warns of was no longer true
 
 
 class OutboxStatus(StrEnum):

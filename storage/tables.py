@@ -13,12 +13,25 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from storage.states import CaseStatus, OutboxStatus, Priority, RequestStatus
-from storage.types import UTCDateTime
+from storage.states import (
+    CaseStatus,
+    OutboxStatus,
+    Platform,
+    Priority,
+    RequestStatus,
+    Step,
+    TimerOutcome,
+)
+from storage.types import State, UTCDateTime
 
 
 def _dt(**kw: Any) -> Any:
     return Field(sa_type=UTCDateTime, **kw)  # type: ignore[call-overload]
+
+
+def _state(enum: type[Any], length: int, **kw: Any) -> Any:
+    """A column of `enum` states, stored as their text (see `storage.types.State`)."""
+    return Field(sa_type=State(enum, length), **kw)  # type: ignore[call-overload]
 
 
 class Person(SQLModel, table=True):
@@ -79,9 +92,9 @@ class Case(SQLModel, table=True):
     customer: str = Field(max_length=200, index=True)
     summary: str = Field(sa_column=Column(Text, nullable=False))
     owner_id: int = Field(foreign_key="person.id")
-    priority: str = Field(default=Priority.P3, max_length=2)
+    priority: Priority = _state(Priority, 2, default=Priority.P3)
     category: str | None = Field(default=None, max_length=80, index=True)
-    status: str = Field(default=CaseStatus.OPEN, max_length=12, index=True)
+    status: CaseStatus = _state(CaseStatus, 12, default=CaseStatus.OPEN, index=True)
     promise_at: datetime | None = _dt(default=None)
     promise_text: str | None = Field(default=None, sa_column=Column(Text))
     promise_version: int = 0
@@ -91,10 +104,11 @@ class Case(SQLModel, table=True):
     handoffs: int = 0
     csat: int | None = None
     csat_comment: str | None = Field(default=None, sa_column=Column(Text))
-    platform: str | None = Field(default=None, max_length=16)
+    platform: Platform | None = _state(Platform, 16, default=None)
     channel: str | None = Field(default=None, max_length=200)
     thread: str | None = Field(default=None, max_length=200)
     message: str | None = Field(default=None, max_length=200)
+    posting_since: datetime | None = _dt(default=None)  # a process is posting its card
 
     @property
     def key(self) -> str:
@@ -119,7 +133,7 @@ class Request(SQLModel, table=True):
     assignee_id: int | None = Field(default=None, foreign_key="person.id")
     team_id: int | None = Field(default=None, foreign_key="team.id")
     question: str = Field(sa_column=Column(Text, nullable=False))
-    status: str = Field(default=RequestStatus.OPEN, max_length=12, index=True)
+    status: RequestStatus = _state(RequestStatus, 12, default=RequestStatus.OPEN, index=True)
     opened_at: datetime = _dt()
     deadline: datetime = _dt()
     acked_at: datetime | None = _dt(default=None)
@@ -130,11 +144,12 @@ class Request(SQLModel, table=True):
     redirects: int = 0
     pending_deadline: datetime | None = _dt(default=None)
     pending_reason: str | None = Field(default=None, sa_column=Column(Text))
-    platform: str | None = Field(default=None, max_length=16)
+    platform: Platform | None = _state(Platform, 16, default=None)
     channel: str | None = Field(default=None, max_length=200)
     thread: str | None = Field(default=None, max_length=200)
     dm_channel: str | None = Field(default=None, max_length=200)
     dm_message: str | None = Field(default=None, max_length=200)
+    posting_since: datetime | None = _dt(default=None)  # a process is posting it in the thread
 
     @property
     def key(self) -> str:
@@ -167,12 +182,12 @@ class Timer(SQLModel, table=True):
     __table_args__ = (Index("ix_timer_pending_due", "done", "due_at"),)
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(unique=True, max_length=120)
-    step: str = Field(max_length=40)
+    step: Step = _state(Step, 40)
     case_id: int = Field(foreign_key="case.id", index=True)
     request_id: int | None = Field(default=None, foreign_key="request.id", index=True)
     due_at: datetime = _dt()
     done: bool = False
-    outcome: str | None = Field(default=None, max_length=20)
+    outcome: TimerOutcome | None = _state(TimerOutcome, 20, default=None)
     claimed_until: datetime | None = _dt(default=None)
     fired_at: datetime | None = _dt(default=None)
 
@@ -192,9 +207,10 @@ class Outbox(SQLModel, table=True):
     sent: bool = False
     attempts: int = 0
     claimed_until: datetime | None = _dt(default=None)
-    status: str = Field(
+    status: OutboxStatus = _state(
+        OutboxStatus,
+        12,
         default=OutboxStatus.PENDING,
-        max_length=12,
         sa_column_kwargs={"server_default": OutboxStatus.PENDING.value},
     )
     error: str | None = Field(default=None, sa_column=Column(Text))  # why, in words
@@ -242,7 +258,7 @@ class ConversationRef(SQLModel, table=True):
     __tablename__ = "conversation_ref"
     id: int | None = Field(default=None, primary_key=True)
     person_id: int = Field(foreign_key="person.id", index=True)
-    platform: str = Field(max_length=16)
+    platform: Platform = _state(Platform, 16)
     conversation_id: str = Field(max_length=400)
     service_url: str | None = Field(default=None, max_length=400)
     tenant_id: str | None = Field(default=None, max_length=100)

@@ -62,3 +62,40 @@ async def test_outbox_status_is_filled_from_the_rows_as_they_were(db_url: str) -
     finally:
         await db.dispose()
     assert got == {kind: OutboxStatus(kind) for kind in rows}
+
+
+async def test_a_posting_claim_left_in_the_text_is_forgotten(db_url: str) -> None:
+    """0006 moves the Slack posting claim out of the columns Slack fills: a `pending:` value
+    there meant nothing was posted yet, so the column is emptied and the next sync posts it."""
+    db = Database(db_url)
+    at = datetime.now(UTC)
+    try:
+        await migrate(db, "0005")
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                text("INSERT INTO person (handle, name, is_admin) VALUES ('alex', 'Alex', false)")
+            )
+            person = (await conn.execute(text("SELECT id FROM person"))).scalar_one()
+            case = (
+                'INSERT INTO "case" (customer, summary, owner_id, priority, status,'
+                " promise_version, opened_at, handoffs, platform, channel, thread, message)"
+                " VALUES (:c, 's', :p, 'P3', 'open', 0, :at, 0, 'slack', 'C1', :t, :m)"
+            )
+            await conn.execute(
+                text(case), {"c": "posted", "p": person, "at": at, "t": "1.2", "m": "1.2"}
+            )
+            await conn.execute(
+                text(case),
+                {"c": "claimed", "p": person, "at": at, "t": None, "m": "pending:000001764000000"},
+            )
+        await migrate(db)
+        async with db.engine.connect() as conn:
+            got = {
+                row[0]: (row[1], row[2], row[3])
+                for row in await conn.execute(
+                    text('SELECT customer, thread, message, posting_since FROM "case"')
+                )
+            }
+    finally:
+        await db.dispose()
+    assert got == {"posted": ("1.2", "1.2", None), "claimed": (None, None, None)}

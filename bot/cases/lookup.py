@@ -14,7 +14,7 @@ from bot.deadlines import DeadlineError, parse_deadline
 from bot.directory import Rules, calendar_of, manages
 from bot.errors import NotAllowed, NotFound, Refusal
 from bot.wording import sentence
-from storage.states import CaseStatus, Priority
+from storage.states import CaseStatus, Platform, Priority
 from storage.tables import Case, Person, Team
 
 PRIORITIES: tuple[str, ...] = tuple(Priority)
@@ -74,7 +74,7 @@ async def attach_thread(
     *,
     session: AsyncSession,
     case: Case,
-    platform: str,
+    platform: Platform,
     channel: str,
     thread: str | None,
     message_id: str | None,

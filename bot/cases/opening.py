@@ -13,6 +13,7 @@ from bot.errors import Refusal
 from bot.messages import Message, message
 from bot.notices import record, when_for
 from bot.wording import sentence
+from storage.states import Priority
 from storage.tables import Case, Person
 
 
@@ -29,7 +30,7 @@ async def open_case(
     promise_text: str | None = None,
     category: str | None = None,
 ) -> tuple[Case, Message]:
-    prio = (priority or "P3").upper()
+    prio = (priority or Priority.P3).upper()
     if prio not in PRIORITIES:
         raise Refusal(sentence("cmd_bad_priority", priority=priority))
     promise_at = parse_when(promise, now=now, cal_of=owner, rules=rules) if promise else None
@@ -38,7 +39,7 @@ async def open_case(
         customer=customer.strip(),
         summary=summary.strip(),
         owner_id=owner.id,
-        priority=prio,
+        priority=Priority(prio),
         category=category,
         opened_at=now,
         promise_at=promise_at,
@@ -54,7 +55,7 @@ async def open_case(
         at=now,
         actor=owner,
         text=f"{case.key} opened for {case.customer}: {case.summary}",
-        priority=prio,
+        priority=Priority(prio),
     )
     tz = calendar_of(owner, rules.calendar).tz
     if promise_at:
@@ -81,7 +82,7 @@ async def open_case(
         customer=case.customer,
         summary=case.summary,
         owner=mention(owner),
-        priority=prio,
+        priority=Priority(prio),
         promise=when_for(promise_at, tz)
         if promise_at
         else sentence("cmd_no_promise_yet", case_key=case.key),

@@ -1,10 +1,11 @@
-"""Claims on a row about to be posted in Slack: `pending:<time>` in its message column, taken in
-one conditional update, so only one process posts it; a claim older than `CLAIM_SECONDS` was
-left by a crash and may be taken again."""
+"""Claims on a row about to be posted in Slack: its `posting_since` set in one conditional
+update, so only one process posts it; a claim older than `CLAIM_SECONDS` was left by a crash and
+may be taken again. The claim is wall-clock time (it is about processes, not the simulated clock).
+"""
 
 from __future__ import annotations
 
-import time
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -12,31 +13,32 @@ from sqlalchemy import and_, bindparam, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select, update
 
-from handlers.slack.card_reading import PENDING
 from storage.tables import Case, Person, Request
 
 CLAIM_SECONDS = 120
 
 
-def _pending_expired() -> Any:
-    return f"{PENDING}{int(time.time()) - CLAIM_SECONDS:012d}"
-
-
 async def claim(s: Any, table: Any, row_id: int, column: Any) -> bool:
-    """Mark the row as being posted (`pending:<time>`) unless it is posted or someone is at it."""
+    """Mark the row as being posted unless it is posted (`column` set) or someone is at it."""
     res = await s.exec(
         update(table)
-        .where(col(table.id) == row_id, unclaimed(column))
-        .values({column.key: _claim_value()})
+        .where(col(table.id) == row_id, unclaimed(table, column))
+        .values(posting_since=datetime.now(UTC))
     )
     return bool(res.rowcount == 1)
 
 
-def unclaimed(column: Any) -> Any:
-    """Nothing posted and nobody posting: no value, or a claim older than `CLAIM_SECONDS`."""
-    return or_(
+async def unclaim(s: Any, table: Any, row_id: int) -> None:
+    """Give the claim back (the post failed): the next sync tries again."""
+    await s.exec(update(table).where(col(table.id) == row_id).values(posting_since=None))
+
+
+def unclaimed(table: Any, column: Any) -> Any:
+    """Nothing posted and nobody posting: no value, and no claim younger than `CLAIM_SECONDS`."""
+    stale = datetime.now(UTC) - timedelta(seconds=CLAIM_SECONDS)
+    return and_(
         col(column).is_(None),
-        and_(col(column).startswith(PENDING), col(column) < _pending_expired()),
+        or_(col(table.posting_since).is_(None), col(table.posting_since) < stale),
     )
 
 
@@ -52,7 +54,3 @@ def request_to_post() -> Any:
         .outerjoin(assignee, col(assignee.id) == col(Request.assignee_id))
         .where(col(Request.id) == bindparam("id"))
     )
-
-
-def _claim_value() -> str:
-    return f"{PENDING}{int(time.time()):012d}"

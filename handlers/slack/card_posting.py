@@ -1,7 +1,7 @@
 """Posting what Slack is missing: a card for each Slack case without one (its thread becomes the
 case's home), and a post in that thread for each request of such a case.
 
-Each post is claimed in the database first (`pending:<time>`), so a retry, a restart or a second
+Each post is claimed in the database first (`posting_since`), so a retry, a restart or a second
 replica never posts twice, and a claim left by a crash expires and is taken again.
 """
 
@@ -19,8 +19,8 @@ from sqlmodel import col, select, update
 from bot.figures import execute
 from bot.runtime.app import Ownit
 from handlers.slack import render as rs
-from handlers.slack.card_claims import claim, request_to_post, unclaimed
-from handlers.slack.card_reading import PENDING, CardReader, Names, request_line
+from handlers.slack.card_claims import claim, request_to_post, unclaim, unclaimed
+from handlers.slack.card_reading import CardReader, Names, request_line
 from handlers.slack.wording import say
 from storage.states import Platform
 from storage.tables import Case, Person, Request
@@ -56,7 +56,7 @@ class CardPoster:
         cards = select(literal("card"), col(Case.id)).where(
             Case.platform == Platform.SLACK,
             col(Case.channel).is_not(None),
-            unclaimed(Case.message),
+            unclaimed(Case, Case.message),
         )
         posts = (
             select(literal("post"), col(Request.id))
@@ -64,8 +64,7 @@ class CardPoster:
             .where(
                 Case.platform == Platform.SLACK,
                 col(Case.thread).is_not(None),
-                col(Case.thread).not_like(f"{PENDING}%"),
-                unclaimed(Request.thread),
+                unclaimed(Request, Request.thread),
             )
         )
         async with self.app.db.reader() as s:
@@ -84,19 +83,15 @@ class CardPoster:
                 await self._post_card(case_id, names)
             except Exception:
                 log.exception("posting the card of case %s failed; will retry", case_id)
-                await self._unclaim(Case, case_id, Case.message)
+                await self._unclaim(Case, case_id)
 
     async def _claim(self, table: Any, row_id: int, column: Any) -> bool:
         async with self.app.db.session() as s:
             return await claim(s, table, row_id, column)
 
-    async def _unclaim(self, table: Any, row_id: int, column: Any) -> None:
+    async def _unclaim(self, table: Any, row_id: int) -> None:
         async with self.app.db.session() as s:
-            await s.exec(
-                update(table)
-                .where(col(table.id) == row_id, col(column).startswith(PENDING))
-                .values({column.key: None})
-            )
+            await unclaim(s, table, row_id)
 
     async def _post_card(self, case_id: int, names: Names) -> None:
         card, case = await self.reader.card(case_id, names)
@@ -116,6 +111,7 @@ class CardPoster:
             fresh = await s.get(Case, case_id)
             assert fresh is not None
             fresh.channel, fresh.thread, fresh.message = channel, ts, ts
+            fresh.posting_since = None
             s.add(fresh)
         self._seen[(channel, ts)] = self._digest(blocks)
         if self.on_posted is not None:
@@ -165,7 +161,7 @@ class CardPoster:
         try:
             await self._post_line(req_id, case, request_line(req, names, rules, now))
         except Exception:
-            await self._unclaim(Request, req_id, Request.thread)
+            await self._unclaim(Request, req_id)
             raise
 
     async def _post_line(self, req_id: int, case: Case, line: rs.RequestLine) -> None:
@@ -183,6 +179,8 @@ class CardPoster:
             await s.exec(
                 update(Request)
                 .where(col(Request.id) == req_id)
-                .values(platform=Platform.SLACK, channel=case.channel, thread=ts)
+                .values(
+                    platform=Platform.SLACK, channel=case.channel, thread=ts, posting_since=None
+                )
             )
         self._seen[(case.channel, ts)] = self._digest(blocks)

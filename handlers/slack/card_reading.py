@@ -24,9 +24,6 @@ from handlers.slack import render as rs
 from storage.states import OPEN_REQUEST_STATES, Platform
 from storage.tables import Case, Membership, Person, Request, Team
 
-PENDING = "pending:"
-"""A card or post being posted: `pending:<time>` in its message column until Slack answers."""
-
 
 @dataclass
 class Names:
@@ -220,7 +217,7 @@ def _late(deadline: datetime, now: datetime) -> bool:
 
 
 def _posted(ts: str | None) -> bool:
-    return bool(ts) and not str(ts).startswith(PENDING)
+    return bool(ts)
 
 
 CARD_REQUESTS = 20

@@ -3,7 +3,7 @@
 What should be in Slack is derived from the rows: a Slack case without a card gets one (its thread
 becomes the case's home), a request of such a case without a post gets one in that thread, and a
 card whose case changed is updated in place (`chat.update`). Posting is claimed in the database
-first (`pending:<time>`), so a retry, a restart or a second replica never posts twice, and a claim
+first (`posting_since`), so a retry, a restart or a second replica never posts twice, and a claim
 left by a crash expires and is taken again.
 """
 
@@ -25,7 +25,6 @@ from handlers.slack import render as rs
 from handlers.slack.card_posting import CardPoster
 from handlers.slack.card_reading import (
     CARD_REQUESTS,
-    PENDING,
     CardReader,
     Names,
     on_card,
@@ -166,4 +165,4 @@ def _digest(blocks: list[Any]) -> str:
     return hashlib.sha256(json.dumps(blocks, sort_keys=True).encode()).hexdigest()
 
 
-__all__ = ["CARD_REQUESTS", "PENDING", "CaseMirror", "on_card"]
+__all__ = ["CARD_REQUESTS", "CaseMirror", "on_card"]

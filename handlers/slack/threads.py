@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 from bot import cases
 from bot.errors import Refusal
-from handlers.slack.cards import PENDING
 from storage.db import Database
 from storage.states import Platform
 from storage.tables import Case
@@ -45,8 +44,6 @@ class ThreadLinks:
         async with self.db.reader() as s:
             case = await s.get(Case, case_id)
         if case is None or case.platform != Platform.SLACK or not case.channel or not case.thread:
-            return None
-        if case.thread.startswith(PENDING):
             return None
         base = self.workspace_url() or "https://slack.com/"
         if not base.endswith("/"):
