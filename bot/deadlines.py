@@ -32,13 +32,13 @@ from bot.dates.working_words import (
 __all__ = ["DeadlineError", "looks_like_deadline", "parse_deadline", "words_after_by"]
 
 # looks_like_deadline vocabulary: filler words may appear but say nothing about time alone.
-_FILLER = set("in at on the of and this next end close business working".split())
+_FILLER = set("in at on the of and this next end close business working -".split())
 _TIME_WORDS = """yesterday today tomorrow tmrw tmr eod eow cob eob nbd noon midday day days
     week weeks h hr hrs hour hours m min mins minute minutes d am pm""".split()
 _STRONG = {*_TIME_WORDS, *MONTHS, *WEEKDAY_ALIASES}
 # A leading minus keeps "-5h" a time (refused as negative), not words of the question.
 _NUM_TOKEN_RE = re.compile(
-    rf"-?(?:\d+(?:\.\d+)?{UNIT})+|\d[\d:./+-]*(?:t[\d:.+-]+)?z?(?:am|pm|st|nd|rd|th)?"
+    rf"-?(?:\d+(?:\.\d+)?{UNIT})+|-?\d[\d:./+-]*(?:t[\d:.+-]+)?z?(?:am|pm|st|nd|rd|th)?"
 )
 _NEGATIVE_RE = re.compile(rf"(?:in\s+)?-\s*(?P<duration>{DURATION})")
 _BY_RE = re.compile(r"(?<!\S)by(?=\s)", re.IGNORECASE)
