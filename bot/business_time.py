@@ -19,13 +19,20 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 
-__all__ = ["WEEKDAY_ALIASES", "Calendar", "format_when", "parse_workdays"]
+__all__ = [
+    "MONTH_NAMES",
+    "WEEKDAY_ALIASES",
+    "Calendar",
+    "format_day",
+    "format_when",
+    "parse_workdays",
+]
 
 # A safety net for day-by-day searches; real calendars find a business day within a week or two.
 _MAX_SEARCH_DAYS = 3660
 
 _DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 WEEKDAY_ALIASES = {
     "mon": 0, "monday": 0,
     "tue": 1, "tues": 1, "tuesday": 1,
@@ -241,8 +248,19 @@ def parse_workdays(text: str) -> frozenset[int]:
     return frozenset(days)
 
 
-def format_when(at: datetime, tz: str) -> str:
-    """Short human form such as "Tue 24 Nov 17:00", in `tz` (callers add the zone name)."""
+def format_when(at: datetime, tz: str, *, now: datetime | None = None) -> str:
+    """Short human form such as "Tue 24 Nov 17:00", in `tz` (callers add the zone name).
+
+    Given `now`, a time in another local year than now's says its year ("Tue 5 Jan 2027 17:00"),
+    so a date a year away never passes for one a few weeks away.
+    """
     local = _utc(at).astimezone(_zone(tz))
-    weekday = _DAY_NAMES[local.weekday()].capitalize()
-    return f"{weekday} {local.day} {_MONTH_NAMES[local.month - 1]} {local:%H:%M}"
+    this_year = None if now is None else _utc(now).astimezone(_zone(tz)).year
+    return f"{format_day(local.date(), this_year=this_year)} {local:%H:%M}"
+
+
+def format_day(day: date, *, this_year: int | None = None) -> str:
+    """ "Sat 28 Nov", or "Sat 28 Nov 2025" when `this_year` is given and is another year."""
+    weekday = _DAY_NAMES[day.weekday()].capitalize()
+    shown = f"{weekday} {day.day} {MONTH_NAMES[day.month - 1]}"
+    return shown if this_year in (None, day.year) else f"{shown} {day.year}"

@@ -17,12 +17,13 @@ from bot.messages import Action, Message, Segment, compose
 from storage.tables import Case, Event, Outbox, Person, Request
 
 
-def when_for(at: datetime | None, tz: str) -> str:
-    """A time as the reader sees it: their own zone, with its abbreviation."""
+def when_for(at: datetime | None, tz: str, *, now: datetime | None = None) -> str:
+    """A time as the reader sees it: their own zone, with its abbreviation (and its year when
+    that is not now's)."""
     if at is None:
         return "no time set"
     abbrev = at.astimezone(ZoneInfo(tz)).strftime("%Z")
-    return f"{format_when(at, tz)} {abbrev}".strip()
+    return f"{format_when(at, tz, now=now)} {abbrev}".strip()
 
 
 def record(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -61,8 +62,6 @@ class Policy:
 
 def parse_duration(text: str) -> timedelta:
     """`1h`, `30m`, `1h30m`, `90` (minutes) — for configuration values, not user deadlines."""
-    import re
-
     t = text.strip().lower().replace(" ", "")
     if t.isdigit():
         return timedelta(minutes=int(t))

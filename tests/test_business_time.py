@@ -297,3 +297,84 @@ def test_end_of_day_is_never_before_now(cal: Calendar, now: datetime) -> None:
     assert eod > now
     assert cal.is_business_day(eod.astimezone(cal.zone).date())
     assert cal.next_open(now) >= now
+
+
+# -- properties around DST changes, holidays and the turn of the year ----------------------------
+
+DST_ZONES = [
+    "Europe/London",
+    "America/New_York",
+    "Australia/Sydney",
+    "Australia/Lord_Howe",  # a half-hour DST shift
+    "America/Santiago",  # changes at midnight, so a local day may start at 01:00
+    "Asia/Kolkata",  # no DST, a half-hour offset
+]
+DST_HOURS = [*HOURS, (time(0, 30), time(2, 30)), (time(1), time(3))]  # spans a change can cut
+CHANGES = [date(2026, 3, 8), date(2026, 3, 29), date(2026, 4, 5), date(2026, 9, 6)]
+CHANGES += [date(2026, 10, 4), date(2026, 10, 25), date(2026, 11, 1), date(2026, 12, 25)]
+
+
+@st.composite
+def dst_calendars(draw: st.DrawFn) -> Calendar:
+    start, end = draw(st.sampled_from(DST_HOURS))
+    return Calendar(
+        tz=draw(st.sampled_from(DST_ZONES)),
+        workdays=draw(st.frozensets(st.integers(0, 6), min_size=1)),
+        start=start,
+        end=end,
+        country=draw(st.sampled_from([None, "US", "GB", "AU"])),
+    )
+
+
+near_changes = st.builds(
+    lambda day, minutes: (
+        datetime.combine(day, time(), tzinfo=UTC) + timedelta(days=-2, minutes=minutes)
+    ),
+    st.sampled_from(CHANGES),
+    st.integers(0, 4 * 24 * 60),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(dst_calendars(), st.one_of(near_changes, instants), durations)
+def test_adding_then_measuring_back_gives_the_same_amount(
+    cal: Calendar, start: datetime, delta: timedelta
+) -> None:
+    """From any start, in hours or not: what is added is what is measured back."""
+    assert cal.between(start, cal.add(start, delta)) == delta
+
+
+@settings(max_examples=200, deadline=None)
+@given(dst_calendars(), st.one_of(near_changes, instants), durations, durations)
+def test_business_time_adds_up_in_steps(
+    cal: Calendar, start: datetime, d1: timedelta, d2: timedelta
+) -> None:
+    """Adding d1 then d2 lands where adding d1 + d2 does, across any change of the clocks."""
+    assert cal.add(cal.add(start, d1), d2) == cal.add(start, d1 + d2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(dst_calendars(), st.one_of(near_changes, instants), durations)
+def test_added_time_lands_in_working_hours_around_changes(
+    cal: Calendar, start: datetime, delta: timedelta
+) -> None:
+    result = cal.add(start, delta)
+    assert result >= start
+    local_day = result.astimezone(cal.zone).date()
+    # a day's close is its closing instant, or its opening one when a change empties the day
+    at_close = result == max(
+        datetime.combine(local_day, cal.start, tzinfo=cal.zone),
+        datetime.combine(local_day, cal.end, tzinfo=cal.zone),
+    )
+    assert cal.is_open(result) or (at_close and cal.is_business_day(local_day))
+
+
+def test_format_when_shows_the_year_only_when_it_is_not_now_s() -> None:
+    new_year = utc(2027, 1, 5, 17)
+    assert format_when(new_year, "Europe/London") == "Tue 5 Jan 17:00"
+    assert format_when(new_year, "Europe/London", now=utc(2027, 1, 4)) == "Tue 5 Jan 17:00"
+    assert format_when(new_year, "Europe/London", now=utc(2026, 12, 31)) == "Tue 5 Jan 2027 17:00"
+    # the year is the reader's: 23:30 UTC on 31 Dec is already next year in Tokyo
+    eve = utc(2026, 12, 31, 23, 30)
+    assert format_when(eve, "Asia/Tokyo", now=utc(2026, 12, 31, 12)) == "Fri 1 Jan 2027 08:30"
+    assert format_when(eve, "Europe/London", now=utc(2026, 12, 31, 12)) == "Thu 31 Dec 23:30"

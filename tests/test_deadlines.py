@@ -1,6 +1,6 @@
 """Deadline words, counted in a calendar, with fixed clocks."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.business_time import Calendar
-from bot.deadlines import DeadlineError, looks_like_deadline, parse_deadline
+from bot.deadlines import DeadlineError, looks_like_deadline, parse_deadline, words_after_by
 
 LONDON = ZoneInfo("Europe/London")
 UK = Calendar(tz="Europe/London", country="GB", subdiv="ENG")
@@ -229,3 +229,190 @@ def test_any_text_is_a_future_time_or_a_deadline_error(text: str, now: datetime)
     assert result.tzinfo == UTC
     assert now < result <= now + timedelta(days=365)
     assert looks_like_deadline(text)
+
+
+# -- past, impossible and next-year dates ---------------------------------------------------------
+
+SUN_NOON = london(11, 29, 12)
+BOXING_DAY = london(12, 26, 12)  # a Saturday, the day after Christmas (a GB holiday)
+
+
+@pytest.mark.parametrize(
+    ("now", "text", "message"),
+    [
+        (SUN_NOON, "yesterday", "Yesterday was Sat 28 Nov, which has already passed"),
+        (SUN_NOON, "yesterday 17:00", "Yesterday was Sat 28 Nov"),
+        (SAT_NOON, "yesterday", "Yesterday was Fri 27 Nov"),
+        (MON_10, "yesterday", "Yesterday was Sun 22 Nov"),
+        (SUN_NOON, "2026-11-28", "That day (Sat 28 Nov) has already passed"),
+        (BOXING_DAY, "2026-12-25", "That day (Fri 25 Dec) has already passed"),
+        (BOXING_DAY, "yesterday", "Yesterday was Fri 25 Dec"),
+        (SUN_NOON, "28 nov", "Sat 28 Nov 2026 has already passed. If you mean Sun 28 Nov 2027"),
+        (london(12, 7, 10), "3 mar", "Tue 3 Mar 2026 has already passed"),
+        (london(12, 7, 10), "march 3rd 10:00", "write the year: 3 Mar 2027"),
+        (london(1, 5, 10, year=2027), "2026-12-31", "That day (Thu 31 Dec 2026) has already"),
+        (MON_10, "2026-11-23 08:00", "That time (Mon 23 Nov 08:00 Europe/London)"),
+        (london(1, 4, 10, year=2027), "2026-12-31 16:00", "(Thu 31 Dec 2026 16:00 Europe/London)"),
+    ],
+)
+def test_a_time_that_is_over_is_refused_and_named(now: datetime, text: str, message: str) -> None:
+    with pytest.raises(DeadlineError) as caught:
+        parse_deadline(text, now=now, calendar=UK)
+    assert message in str(caught.value)
+    assert "already passed" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("-5h", "'-5h' is a negative time, and a deadline must be ahead: did you mean 5h?"),
+        ("- 90 min", "did you mean 90 min?"),
+        ("in -2 business days", "did you mean 2 business days?"),
+        ("25:00", "'25:00' is not a time of day: hours go from 0 to 23, minutes from 0 to 59."),
+        ("fri 24:30", "'24:30' is not a time of day"),
+        ("0pm", "'0pm' is not a time of day: with am or pm, hours go from 1 to 12."),
+        ("31 feb", "'31 feb' reads as 31 Feb, which is not a date."),
+        ("feb 29", "'feb 29' reads as 29 Feb 2026, which is not a date."),
+        ("31 apr 2027", "'31 apr 2027' reads as 31 Apr 2027, which is not a date."),
+        ("0 dec", "reads as 0 Dec, which is not a date."),
+        ("nov 30 25:00", "'25:00' is not a time of day"),
+    ],
+)
+def test_impossible_times_are_refused_with_what_was_read(text: str, message: str) -> None:
+    assert looks_like_deadline(text)
+    with pytest.raises(DeadlineError) as caught:
+        parse_deadline(text, now=MON_10, calendar=UK)
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("now", "text", "expected"),
+    [
+        (london(12, 7, 10), "3 mar 2027", london(3, 3, 17, year=2027)),
+        (london(12, 7, 10), "jan 5 2027 3pm", london(1, 5, 15, year=2027)),
+        (london(12, 7, 10), "5 jan 2027", london(1, 5, 17, year=2027)),
+        (MON_10, "the 24th of november 15:00", london(11, 24, 15)),
+        (MON_10, "on dec 1", london(12, 1, 17)),
+        (MON_10, "sept 1 2027", london(9, 1, 17, year=2027)),
+        (SAT_NOON, "28 nov", london(11, 30, 17)),  # today, but a Saturday: Monday's close
+        (SAT_NOON, "today", london(11, 30, 17)),
+    ],
+)
+def test_dates_with_and_without_a_year(now: datetime, text: str, expected: datetime) -> None:
+    assert parse_deadline(text, now=now, calendar=UK) == expected
+
+
+@pytest.mark.parametrize(
+    ("question", "words"),
+    [
+        ("whether the invoice was paid by the customer", "the customer"),
+        ("paid by card, by the customer", "the customer"),
+        ("By whom?", "whom?"),
+        ("the line it stands by", None),  # nothing after "by"
+        ("nearby things", None),
+        ("no deadline here", None),
+    ],
+)
+def test_words_after_by(question: str, words: str | None) -> None:
+    assert words_after_by(question) == words
+
+
+# -- properties across weekends, holidays, DST changes and time zones ----------------------------
+
+ZONES = ["Europe/London", "America/New_York", "Australia/Sydney", "Australia/Lord_Howe", "UTC"]
+CALENDARS = [
+    UK,
+    US,
+    Calendar(tz="Australia/Sydney", country="AU", subdiv="NSW"),
+    Calendar(tz="Australia/Lord_Howe", start=time(8, 30), end=time(16, 30)),
+    Calendar(tz="Asia/Jerusalem", workdays=frozenset({6, 0, 1, 2, 3})),
+    Calendar(tz="America/New_York", workdays=frozenset(range(7)), start=time(0), end=time(23, 59)),
+]
+# Days around the 2026-2027 DST changes of those zones, Christmas, and the turn of the year.
+AROUND = [date(2026, 3, 8), date(2026, 3, 29), date(2026, 4, 5), date(2026, 10, 4)]
+AROUND += [date(2026, 10, 25), date(2026, 11, 1), date(2026, 12, 25), date(2026, 12, 31)]
+near_changes = st.builds(
+    lambda day, minutes: (
+        datetime.combine(day, time(), tzinfo=UTC) + timedelta(days=-3, minutes=minutes)
+    ),
+    st.sampled_from(AROUND),
+    st.integers(0, 7 * 24 * 60),
+)
+any_nows = st.one_of(near_changes, nows)
+# Forms without a time of day: they mean a working time, or a close of business.
+_DAYLESS = [
+    *"4h 30m 2d 1h30m 1.5h 8h 3d eod eow today tomorrow nbd fri monday sat sun".split(),
+    "90 min",
+    "in 2 business days",
+    "next business day",
+    "end of week",
+    "next tue",
+]
+
+
+@st.composite
+def day_words(draw: st.DrawFn, now: datetime) -> str:
+    """A date near `now`, in one of its written forms (some before today, some after)."""
+    day = now.date() + timedelta(days=draw(st.integers(-10, 40)))
+    form = draw(st.sampled_from(["iso", "day month", "month day", "day month year"]))
+    month = MONTHS_SHORT[day.month - 1]
+    return {
+        "iso": day.isoformat(),
+        "day month": f"{day.day} {month}",
+        "month day": f"{month} {day.day}",
+        "day month year": f"{day.day} {month} {day.year}",
+    }[form]
+
+
+MONTHS_SHORT = "jan feb mar apr may jun jul aug sep oct nov dec".split()
+
+
+def _in_working_hours(cal: Calendar, at: datetime) -> bool:
+    local_day = at.astimezone(cal.zone).date()
+    at_close = at == datetime.combine(local_day, cal.end, tzinfo=cal.zone)
+    return cal.is_open(at) or (at_close and cal.is_business_day(local_day))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(CALENDARS), any_nows, st.data())
+def test_a_deadline_without_a_clock_time_is_ahead_and_in_working_hours(
+    cal: Calendar, now: datetime, data: st.DataObject
+) -> None:
+    text = data.draw(st.one_of(st.sampled_from(_DAYLESS), day_words(now)))
+    try:
+        result = parse_deadline(text, now=now, calendar=cal)
+    except DeadlineError as exc:
+        assert "already passed" in str(exc) or "more than a year" in str(exc)
+        return
+    assert now < result <= now + timedelta(days=365)
+    assert _in_working_hours(cal, result), (text, result.astimezone(cal.zone))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(CALENDARS), any_nows, st.data())
+def test_a_named_day_before_today_is_always_refused(
+    cal: Calendar, now: datetime, data: st.DataObject
+) -> None:
+    today = now.astimezone(cal.zone).date()
+    day = today - timedelta(days=data.draw(st.integers(1, 20)))
+    month = MONTHS_SHORT[day.month - 1]
+    clock = data.draw(st.sampled_from(["", " 10:00", " 3pm"]))
+    forms = [day.isoformat(), f"{day.day} {month} {day.year}"]
+    if day.year == today.year:  # without a year, a day means this year's
+        forms.append(f"{day.day} {month}")
+    text = data.draw(st.sampled_from(forms))
+    with pytest.raises(DeadlineError, match="already passed"):
+        parse_deadline(text + clock, now=now, calendar=cal)
+    with pytest.raises(DeadlineError, match="already passed"):
+        parse_deadline("yesterday" + clock, now=now, calendar=cal)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(CALENDARS), any_nows, texts)
+def test_any_words_on_any_day_are_ahead_or_refused(cal: Calendar, now: datetime, text: str) -> None:
+    try:
+        result = parse_deadline(text, now=now, calendar=cal)
+    except DeadlineError as exc:
+        assert str(exc)
+        return
+    assert now < result <= now + timedelta(days=365)

@@ -69,7 +69,7 @@ async def set_promise(
         kind="promised",
         at=now,
         actor=actor,
-        text=f"promised the customer an answer by {when_for(at, owner_cal.tz)}"
+        text=f"promised the customer an answer by {when_for(at, owner_cal.tz, now=now)}"
         + (f": {what}" if what else ""),
         promise_at=at.isoformat(),
         previous=previous.isoformat() if previous else None,
@@ -98,6 +98,6 @@ async def set_promise(
         case=case.key,
         case_key=case.key,
         customer=case.customer,
-        promise=when_for(at, owner_cal.tz),
+        promise=when_for(at, owner_cal.tz, now=now),
         warning=warning,
     )

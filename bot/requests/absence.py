@@ -59,6 +59,6 @@ async def set_away(
     return message(
         "away",
         private=True,
-        until=when_for(at, tz),
+        until=when_for(at, tz, now=now),
         cover=mention(fallback) if fallback else sentence("cmd_no_cover"),
     )

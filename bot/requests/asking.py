@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import ladder, predict
 from bot.cases import get_case, parse_when, require_open
+from bot.deadlines import words_after_by
 from bot.directory import Rules, calendar_of, is_away, members, mention
 from bot.errors import Refusal
 from bot.messages import Action, Message, message
@@ -96,7 +97,7 @@ async def ask(
             customer=case.customer,
             question=req.question,
             team=f" (for the {team.name} team)" if team else "",
-            deadline=when_for(deadline, calendar_of(person, rules.calendar).tz),
+            deadline=when_for(deadline, calendar_of(person, rules.calendar).tz, now=now),
         )
 
     actor_tz = calendar_of(actor, rules.calendar).tz
@@ -108,11 +109,26 @@ async def ask(
             request_key=req.key,
             target=mention(assignee) if assignee else f"the {target_name} team",
             question=req.question,
-            deadline=when_for(deadline, actor_tz),
-            their_time=f" ({when_for(deadline, cal.tz)} their time)" if cal.tz != actor_tz else "",
+            deadline=when_for(deadline, actor_tz, now=now),
+            their_time=f" ({when_for(deadline, cal.tz, now=now)} their time)"
+            if cal.tz != actor_tz
+            else "",
             routed=f" Note: {routed_note}." if routed_note else "",
         )
     ]
+    if by is None and (words := words_after_by(req.question)):
+        replies.append(
+            message(
+                "dates_no_deadline_read",
+                case=case.key,
+                request=req.key,
+                private=True,
+                words=words,
+                priority=case.priority,
+                default=default_when,
+                deadline=when_for(deadline, actor_tz, now=now),
+            )
+        )
     if routed_note and owner.id != actor.id:
         tell(
             session,

@@ -40,7 +40,7 @@ async def more_time(
         raise Refusal(sentence("cmd_more_time_why"))
     new = parse_when(when, now=now, cal_of=actor, rules=rules)
     if new <= req.deadline:
-        due = when_for(req.deadline, calendar_of(actor, rules.calendar).tz)
+        due = when_for(req.deadline, calendar_of(actor, rules.calendar).tz, now=now)
         raise Refusal(sentence("cmd_more_time_not_later", request_key=req.key, due=due))
     claim(req, actor)
     req.pending_deadline = new
@@ -56,7 +56,8 @@ async def more_time(
         kind="more_time_asked",
         at=now,
         actor=actor,
-        text=f"{actor.name} asked to move {req.key} to {when_for(new, owner_cal.tz)}: {reason}",
+        text=f"{actor.name} asked to move {req.key} to "
+        f"{when_for(new, owner_cal.tz, now=now)}: {reason}",
         deadline=new.isoformat(),
     )
     breaks = ladder.breaks_promise(
@@ -70,12 +71,12 @@ async def more_time(
         case=case,
         request=req,
         colleague=mention(actor),
-        new=when_for(new, owner_cal.tz),
-        old=when_for(req.deadline, owner_cal.tz),
+        new=when_for(new, owner_cal.tz, now=now),
+        old=when_for(req.deadline, owner_cal.tz, now=now),
         reason=reason.strip(),
         promise_warning=(
             " That is past what your promise to the customer allows ("
-            f"{when_for(case.promise_at, owner_cal.tz)}); if you accept, update the "
+            f"{when_for(case.promise_at, owner_cal.tz, now=now)}); if you accept, update the "
             "customer."
         )
         if breaks and case.promise_at
@@ -88,7 +89,7 @@ async def more_time(
         request=req.key,
         request_key=req.key,
         owner=mention(owner),
-        new=when_for(new, calendar_of(actor, rules.calendar).tz),
+        new=when_for(new, calendar_of(actor, rules.calendar).tz, now=now),
     )
 
 
@@ -130,7 +131,7 @@ async def decide(
             case=case.key,
             request=req.key,
             request_key=req.key,
-            deadline=when_for(new, tz),
+            deadline=when_for(new, tz, now=now),
             warning=warn,
         )
     req.pending_deadline = None
@@ -155,7 +156,7 @@ async def decide(
             request=req,
             owner=mention(actor),
             note=f": {note}" if note else ".",
-            deadline=when_for(req.deadline, calendar_of(person, rules.calendar).tz),
+            deadline=when_for(req.deadline, calendar_of(person, rules.calendar).tz, now=now),
             actions=ladder.colleague_actions(req),
         )
     return message(
@@ -163,5 +164,5 @@ async def decide(
         case=case.key,
         request=req.key,
         request_key=req.key,
-        deadline=when_for(req.deadline, tz),
+        deadline=when_for(req.deadline, tz, now=now),
     )
