@@ -18,6 +18,7 @@ from bot.directory import Rules, calendar_of, manager_of, members, mention
 from bot.messages import Action
 from bot.notices import record, tell, when_for
 from bot.policy import Policy
+from bot.wording import sentence
 from storage.states import OPEN_REQUEST_STATES, CaseStatus, RequestStatus, Step, TimerOutcome
 from storage.tables import Case, Person, Request, Team, Timer
 
@@ -214,7 +215,7 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
         request=req,
         kind=f"step:{timer.step}",
         at=now,
-        text=f"{timer.step.replace('_', ' ')}: {req.key} asked of {target_name}",
+        text=sentence(f"timeline_step_{timer.step}", request_key=req.key, target=target_name),
     )
 
     def remind_colleagues(kind: str) -> None:
@@ -312,7 +313,7 @@ async def _promise_at_risk(
         case=case,
         kind=f"step:{Step.PROMISE_AT_RISK}",
         at=now,
-        text=f"promise at risk: due {case.promise_at.isoformat()}",
+        text=sentence("timeline_promise_at_risk", promise=case.promise_at.isoformat()),
     )
     manager = await manager_of(session, owner)
     kind = "promise_broken" if now >= case.promise_at else "promise_at_risk"

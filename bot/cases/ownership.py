@@ -44,7 +44,7 @@ async def transfer(
         kind="transferred",
         at=now,
         actor=actor,
-        text=f"owner changed from {old.name} to {to.name}: {reason}",
+        text=sentence("timeline_transferred", old=old.name, new=to.name, reason=reason),
         from_id=old.id,
         to_id=to.id,
     )

@@ -48,9 +48,13 @@ async def acknowledge(
         kind="acknowledged",
         at=now,
         actor=actor,
-        text=f"{actor.name} acknowledged {req.key}"
-        + (f", ETA {when_for(eta_at, owner_tz)}" if eta_at else "")
-        + (" (claimed for the team)" if claimed and req.team_id else ""),
+        text=sentence(
+            "timeline_acknowledged",
+            name=actor.name,
+            request_key=req.key,
+            eta=sentence("timeline_eta", eta=when_for(eta_at, owner_tz)) if eta_at else None,
+            claimed=sentence("timeline_claimed") if claimed and req.team_id else None,
+        ),
         eta=eta_at.isoformat() if eta_at else None,
     )
     if late:
@@ -110,7 +114,7 @@ async def answer(
         kind="answered",
         at=now,
         actor=actor,
-        text=f"{actor.name} answered {req.key}: {req.answer}",
+        text=sentence("timeline_answered", name=actor.name, request_key=req.key, answer=req.answer),
         on_time=on_time,
     )
     owner = await session.get(Person, case.owner_id)

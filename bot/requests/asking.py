@@ -72,7 +72,9 @@ async def ask(
         kind="asked",
         at=now,
         actor=actor,
-        text=f"{req.key} asked of {target_name}: {req.question}",
+        text=sentence(
+            "timeline_asked", request_key=req.key, target=target_name, question=req.question
+        ),
         deadline=deadline.isoformat(),
         assignee_id=req.assignee_id,
         team_id=req.team_id,
@@ -135,7 +137,7 @@ async def ask(
             request=req,
             kind="promise_rule",
             at=now,
-            text=f"{req.key} is due after the promise allows",
+            text=sentence("timeline_promise_rule", request_key=req.key),
         )
         replies.append(
             message(

@@ -56,7 +56,13 @@ async def more_time(
         kind="more_time_asked",
         at=now,
         actor=actor,
-        text=f"{actor.name} asked to move {req.key} to {when_for(new, owner_cal.tz)}: {reason}",
+        text=sentence(
+            "timeline_more_time_asked",
+            name=actor.name,
+            request_key=req.key,
+            new=when_for(new, owner_cal.tz),
+            reason=reason,
+        ),
         deadline=new.isoformat(),
     )
     breaks = ladder.breaks_promise(
@@ -143,7 +149,11 @@ async def decide(
         kind="more_time_declined",
         at=now,
         actor=actor,
-        text=f"more time on {req.key} declined" + (f": {note}" if note else ""),
+        text=sentence(
+            "timeline_more_time_declined",
+            request_key=req.key,
+            note=sentence("timeline_note", note=note) if note else None,
+        ),
     )
     for person in await asked_people(session, req):
         tell(

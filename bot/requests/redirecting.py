@@ -58,8 +58,14 @@ async def redirect(
         kind="redirected",
         at=now,
         actor=actor,
-        text=f"{actor.name} redirected {req.key} to {target_name}: {reason}"
-        + (f" ({routed_note})" if routed_note else ""),
+        text=sentence(
+            "timeline_redirected",
+            name=actor.name,
+            request_key=req.key,
+            target=target_name,
+            reason=reason,
+            routed=sentence("timeline_routed", note=routed_note) if routed_note else None,
+        ),
     )
     owner = await session.get(Person, case.owner_id)
     assert owner is not None

@@ -12,6 +12,7 @@ from bot.directory import Rules, calendar_of
 from bot.messages import Message, message
 from bot.notices import record, tell, when_for
 from bot.requests.lookup import asked_people, calendar_owner, get_request, require_owner_side
+from bot.wording import sentence
 from storage.tables import Case, Person, Request
 
 
@@ -41,7 +42,7 @@ async def move_deadline(
         kind="deadline_changed",
         at=now,
         actor=actor,
-        text=f"{req.key} deadline moved ({why})",
+        text=sentence("timeline_deadline_moved", request_key=req.key, why=why),
         old=old.isoformat(),
         new=new.isoformat(),
     )
