@@ -7,8 +7,10 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import ladder
+from bot.business_time import format_when
 from bot.cases import parse_when
 from bot.directory import Rules, calendar_of
+from bot.errors import Refusal
 from bot.messages import Message, message
 from bot.notices import record, tell, when_for
 from bot.requests.lookup import asked_people, calendar_owner, get_request, require_owner_side
@@ -75,16 +77,21 @@ async def set_deadline(
     actor: Person,
     request_key: str,
     when: str,
+    at: datetime | None = None,
     now: datetime,
 ) -> Message:
+    """Set the deadline to `when` (words, read in the calendar of whoever is asked) or to the
+    instant `at` (from a button: used as it is, if it is still ahead)."""
     req = await get_request(session, request_key, lock=True)
     case = await require_owner_side(session, actor, req)
-    try:
-        new = datetime.fromisoformat(when)
-        if new.tzinfo is None or new <= now:
-            raise ValueError
-    except ValueError:
-        new = parse_when(when, now=now, cal_of=await calendar_owner(session, req), rules=rules)
+    cal_owner = await calendar_owner(session, req)
+    if at is None:
+        new = parse_when(when, now=now, cal_of=cal_owner, rules=rules)
+    elif at <= now:
+        tz = calendar_of(cal_owner, rules.calendar).tz
+        raise Refusal(sentence("cmd_time_passed", when=f"{format_when(at, tz)} {tz}"))
+    else:
+        new = at
     breaks = await move_deadline(
         session,
         rules=rules,
