@@ -251,8 +251,10 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
             colleague=target_name,
             customer=case.customer,
             deadline=when_for(req.deadline, owner_tz),
-            eta=when_for(req.eta, owner_tz) if req.eta else "none",
-            promise=when_for(case.promise_at, owner_tz) if case.promise_at else "none",
+            eta=when_for(req.eta, owner_tz) if req.eta else sentence("cmd_none"),
+            promise=when_for(case.promise_at, owner_tz)
+            if case.promise_at
+            else sentence("cmd_none"),
             draft=draft,
         )
         remind_colleagues("at_risk_colleague")
@@ -276,7 +278,9 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
             customer=case.customer,
             question=req.question,
             deadline=when_for(req.deadline, manager_tz),
-            promise=when_for(case.promise_at, manager_tz) if case.promise_at else "none",
+            promise=when_for(case.promise_at, manager_tz)
+            if case.promise_at
+            else sentence("cmd_none"),
         )
     tell(
         session,
@@ -287,7 +291,7 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
         request=req,
         colleague=target_name,
         deadline=when_for(req.deadline, owner_tz),
-        manager=mention(manager) if manager else "nobody (no manager on file)",
+        manager=mention(manager) if manager else sentence("cmd_no_manager"),
     )
     remind_colleagues("overdue_colleague")
     return TimerOutcome.FIRED
@@ -307,7 +311,7 @@ async def _promise_at_risk(
             )
         )
     ).all()
-    waiting = ", ".join(r.key for r in open_reqs) or "nothing internal"
+    waiting = ", ".join(r.key for r in open_reqs) or sentence("cmd_nothing_internal")
     record(
         session,
         case=case,

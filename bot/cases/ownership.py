@@ -63,7 +63,7 @@ async def transfer(
         reason=reason,
         promise=when_for(case.promise_at, calendar_of(to, rules.calendar).tz)
         if case.promise_at
-        else "none",
+        else sentence("cmd_none"),
     )
     if old.id != actor.id:
         tell(

@@ -97,7 +97,7 @@ async def ask(
             owner=mention(actor),
             customer=case.customer,
             question=req.question,
-            team=f" (for the {team.name} team)" if team else "",
+            team=sentence("cmd_for_the_team", team=team.name) if team else None,
             deadline=when_for(deadline, calendar_of(person, rules.calendar).tz),
         )
 
@@ -108,11 +108,13 @@ async def ask(
             case=case.key,
             request=req.key,
             request_key=req.key,
-            target=mention(assignee) if assignee else f"the {target_name} team",
+            target=mention(assignee) if assignee else sentence("cmd_the_team", team=target_name),
             question=req.question,
             deadline=when_for(deadline, actor_tz),
-            their_time=f" ({when_for(deadline, cal.tz)} their time)" if cal.tz != actor_tz else "",
-            routed=f" Note: {routed_note}." if routed_note else "",
+            their_time=sentence("cmd_their_time", deadline=when_for(deadline, cal.tz))
+            if cal.tz != actor_tz
+            else None,
+            routed=sentence("cmd_routed_note", note=routed_note) if routed_note else None,
         )
     ]
     if routed_note and owner.id != actor.id:

@@ -43,7 +43,7 @@ async def redirect(
         if not await members(session, to):
             raise Refusal(sentence("cmd_team_empty", team=to.name))
         req.assignee_id, req.team_id = None, to.id
-        target_name = f"the {to.name} team"
+        target_name = sentence("cmd_the_team", team=to.name)
     req.status = RequestStatus.OPEN
     req.acked_at = None
     req.eta = None

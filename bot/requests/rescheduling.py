@@ -100,10 +100,10 @@ async def set_deadline(
         actor=actor,
         new=new,
         now=now,
-        why=f"changed by {actor.name}",
+        why=sentence("cmd_why_changed_by", name=actor.name),
     )
     tz = calendar_of(actor, rules.calendar).tz
-    warn = " It still lands too close to your promise." if breaks else ""
+    warn = sentence("cmd_deadline_too_close") if breaks else None
     return message(
         "deadline_set",
         case=case.key,
