@@ -18,6 +18,7 @@ from bot.directory import Rules, calendar_of, manager_of, members, mention
 from bot.messages import Action
 from bot.notices import record, tell, when_for
 from bot.policy import Policy
+from bot.wording import sentence
 from storage.states import OPEN_REQUEST_STATES, CaseStatus, RequestStatus, Step, TimerOutcome
 from storage.tables import Case, Person, Request, Team, Timer
 
@@ -214,7 +215,7 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
         request=req,
         kind=f"step:{timer.step}",
         at=now,
-        text=f"{timer.step.replace('_', ' ')}: {req.key} asked of {target_name}",
+        text=sentence(f"timeline_step_{timer.step}", request_key=req.key, target=target_name),
     )
 
     def remind_colleagues(kind: str) -> None:
@@ -250,8 +251,10 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
             colleague=target_name,
             customer=case.customer,
             deadline=when_for(req.deadline, owner_tz),
-            eta=when_for(req.eta, owner_tz) if req.eta else "none",
-            promise=when_for(case.promise_at, owner_tz) if case.promise_at else "none",
+            eta=when_for(req.eta, owner_tz) if req.eta else sentence("cmd_none"),
+            promise=when_for(case.promise_at, owner_tz)
+            if case.promise_at
+            else sentence("cmd_none"),
             draft=draft,
         )
         remind_colleagues("at_risk_colleague")
@@ -275,7 +278,9 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
             customer=case.customer,
             question=req.question,
             deadline=when_for(req.deadline, manager_tz),
-            promise=when_for(case.promise_at, manager_tz) if case.promise_at else "none",
+            promise=when_for(case.promise_at, manager_tz)
+            if case.promise_at
+            else sentence("cmd_none"),
         )
     tell(
         session,
@@ -286,7 +291,7 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
         request=req,
         colleague=target_name,
         deadline=when_for(req.deadline, owner_tz),
-        manager=mention(manager) if manager else "nobody (no manager on file)",
+        manager=mention(manager) if manager else sentence("cmd_no_manager"),
     )
     remind_colleagues("overdue_colleague")
     return TimerOutcome.FIRED
@@ -306,13 +311,13 @@ async def _promise_at_risk(
             )
         )
     ).all()
-    waiting = ", ".join(r.key for r in open_reqs) or "nothing internal"
+    waiting = ", ".join(r.key for r in open_reqs) or sentence("cmd_nothing_internal")
     record(
         session,
         case=case,
         kind=f"step:{Step.PROMISE_AT_RISK}",
         at=now,
-        text=f"promise at risk: due {case.promise_at.isoformat()}",
+        text=sentence("timeline_promise_at_risk", promise=case.promise_at.isoformat()),
     )
     manager = await manager_of(session, owner)
     kind = "promise_broken" if now >= case.promise_at else "promise_at_risk"

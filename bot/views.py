@@ -10,9 +10,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.cases import get_case
 from bot.directory import Rules, calendar_of
-from bot.messages import Message, Segment, Strong, join
+from bot.messages import Message, Segment, Strong, compose, join
 from bot.notices import when_for
 from bot.policy import format_duration
+from bot.wording import sentence
 from storage.states import OPEN_REQUEST_STATES, CaseStatus
 from storage.tables import Case, Event, Membership, Person, Request, Team
 
@@ -56,7 +57,10 @@ async def case_figures(session: AsyncSession, *, case: Case, rules: Rules) -> Ca
 
 def _name(people: dict[int, Person], pid: int | None) -> str:
     p = people.get(pid) if pid is not None else None
-    return p.name if p else "someone"
+    return p.name if p else sentence("view_someone")
+
+
+_KEPT = {True: "view_promise_kept", False: "view_promise_missed"}
 
 
 async def case_status(
@@ -76,39 +80,61 @@ async def case_status(
         )
     ).all()
     lines: list[tuple[Segment, ...] | Segment] = [
-        join(Strong(f"{case.key} · {case.customer}"), f" — {case.summary}"),
-        f"\nOwner: {_name(people, case.owner_id)} · {case.priority} · {case.status}"
-        + f" · handoffs: {case.handoffs}",
-        "\nPromise: "
-        + (when_for(case.promise_at, tz) if case.promise_at else "none")
-        + (f" ({case.promise_text})" if case.promise_text else "")
-        + {True: " — kept", False: " — missed", None: ""}[case.promise_kept],
+        Strong(sentence("view_case_title", case_key=case.key, customer=case.customer)),
+        compose("view_case_summary", summary=case.summary),
+        compose(
+            "view_case_owner",
+            owner=_name(people, case.owner_id),
+            priority=case.priority,
+            status=case.status,
+            handoffs=case.handoffs,
+        ),
+        compose(
+            "view_case_promise",
+            promise=when_for(case.promise_at, tz) if case.promise_at else sentence("cmd_none"),
+            what=sentence("view_promise_what", what=case.promise_text)
+            if case.promise_text
+            else None,
+            kept=None if case.promise_kept is None else sentence(_KEPT[case.promise_kept]),
+        ),
     ]
     if reqs:
-        lines.append(join("\n", Strong("Requests")))
+        lines.append(join("\n", Strong(sentence("view_requests"))))
         for r in reqs:
             team = await session.get(Team, r.team_id) if r.team_id else None
             who = _name(people, r.assignee_id) if r.assignee_id else (team.name if team else "?")
-            state = r.status + (f", ETA {when_for(r.eta, tz)}" if r.eta else "")
             lines.append(
-                f"\n• {r.key} → {who}: {r.question} — {state}, due {when_for(r.deadline, tz)}"
-                + (f"\n   answer: {r.answer}" if r.answer else "")
+                compose(
+                    "view_request",
+                    request_key=r.key,
+                    who=who,
+                    question=r.question,
+                    status=r.status,
+                    eta=sentence("cmd_eta", eta=when_for(r.eta, tz)) if r.eta else None,
+                    deadline=when_for(r.deadline, tz),
+                    answer=sentence("view_request_answer", answer=r.answer) if r.answer else None,
+                )
             )
-    lines.append(join("\n", Strong("Timeline")))
+    lines.append(join("\n", Strong(sentence("view_timeline"))))
     for e in events:
-        lines.append(f"\n{when_for(e.at, tz)} · {e.text}")
+        lines.append(compose("view_timeline_line", at=when_for(e.at, tz), text=e.text))
     figures = await case_figures(session, case=case, rules=rules)
-    lines.append(join("\n", Strong("Figures"), " ", figures_text(figures)))
+    lines.append(join("\n", Strong(sentence("view_figures")), " ", figures_text(figures)))
     return Message("status", join(*lines), case=case.key, private=True)
 
 
 def figures_text(f: CaseFigures) -> str:
-    answer_times = ", ".join(format_duration(t) for t in f.time_to_answer) or "—"
-    kept = {True: "kept", False: "broken", None: "not decided yet"}[f.promise_kept]
-    return (
-        f"requests {f.requests}, answered {f.answered} ({f.on_time} on time); "
-        f"time to answer (business time): {answer_times}; handoffs: {f.handoffs}; "
-        f"ladder steps fired: {f.escalations}; promise: {kept}"
+    answer_times = ", ".join(format_duration(t) for t in f.time_to_answer)
+    kept = {True: "view_figures_kept", False: "view_figures_broken", None: "view_figures_undecided"}
+    return sentence(
+        "view_figures_text",
+        requests=f.requests,
+        answered=f.answered,
+        on_time=f.on_time,
+        times=answer_times or sentence("view_no_times"),
+        handoffs=f.handoffs,
+        escalations=f.escalations,
+        kept=sentence(kept[f.promise_kept]),
     )
 
 
@@ -135,18 +161,32 @@ async def mine(session: AsyncSession, *, rules: Rules, actor: Person, now: datet
             .order_by(col(Request.deadline))
         )
     ).all()
-    lines: list[tuple[Segment, ...] | Segment] = [Strong("My cases")]
+    lines: list[tuple[Segment, ...] | Segment] = [Strong(sentence("view_my_cases"))]
     for c in cases:
-        promise = when_for(c.promise_at, tz) if c.promise_at else "no promise"
-        lines.append(f"\n• {c.key} {c.customer}: {c.summary} — promise {promise}")
-    if not cases:
-        lines.append("\nNo open cases.")
-    lines.append(join("\n", Strong("Asked of me")))
-    for r in asked:
-        late = " — OVERDUE" if r.deadline < now else ""
+        promise = when_for(c.promise_at, tz) if c.promise_at else sentence("view_no_promise")
         lines.append(
-            f"\n• {r.key} ({r.status}): {r.question} — due {when_for(r.deadline, tz)}{late}"
+            compose(
+                "view_my_case",
+                case_key=c.key,
+                customer=c.customer,
+                summary=c.summary,
+                promise=promise,
+            )
+        )
+    if not cases:
+        lines.append(sentence("view_no_cases"))
+    lines.append(join("\n", Strong(sentence("view_asked_of_me"))))
+    for r in asked:
+        lines.append(
+            compose(
+                "view_asked",
+                request_key=r.key,
+                status=r.status,
+                question=r.question,
+                deadline=when_for(r.deadline, tz),
+                late=sentence("view_overdue") if r.deadline < now else None,
+            )
         )
     if not asked:
-        lines.append("\nNothing is waiting on you.")
+        lines.append(sentence("view_nothing_asked"))
     return Message("mine", join(*lines), private=True)

@@ -12,10 +12,11 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.commands import grammar as c
 from bot.messages import Action, Code, Mention, Message, Strong
 from handlers.slack import modals
 from handlers.slack import render as rs
-from handlers.slack.payloads import SHORTCUT, plain_text, user_refs
+from handlers.slack.payloads import SHORTCUT, Click, button_command, plain_text, user_refs
 from handlers.slack.profiles import MemoryProfileCache, profile_from_user
 from tests.fakes.slack_api import readable
 
@@ -65,6 +66,15 @@ def test_segments() -> None:
     assert ack["action_id"] == "ownit_ack" and ack["style"] == "primary"
     assert rs.read_button_value(shorten["value"]) == ("R-1", "2026")
     assert rs.mention(Mention("x", "X", "not-an-id")) == "X"
+
+
+def test_the_shorten_button_carries_its_instant_not_words() -> None:
+    at = datetime(2026, 11, 24, 10, tzinfo=UTC)
+    button = rs.button(Action("shorten", "R-1", "Shorten to Tue 10:00", at.isoformat()))
+    key, value = rs.read_button_value(button["value"])
+    assert button_command(Click("shorten", key, value)) == c.Deadline("R-1", at=at)
+    assert button_command(Click("shorten", "R-1", "fri 3pm")) is None  # not a time ownit wrote
+    assert button_command(Click("shorten", "R-1", "2026-11-24T10:00:00")) is None  # no offset
 
 
 def test_long_messages_split_safely() -> None:

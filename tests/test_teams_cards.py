@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
 
@@ -149,7 +150,7 @@ def test_buttons_become_commands() -> None:
     assert cmd({"ownit": "ack", "key": "R-3; drop"}) is None
     assert cmd({"ownit": "nope", "key": "R-3"}) is None
     assert cmd({"ownit": "shorten", "key": "R-3", "value": "2026-11-24T10:00:00+00:00"}) == (
-        c.Deadline("R-3", "2026-11-24T10:00:00+00:00")
+        c.Deadline("R-3", at=datetime(2026, 11, 24, 10, tzinfo=UTC))
     )
     assert cmd(
         {"ownit": "more_time", "key": "R-3", "more_time.when": "wed 12:00", "more_time.reason": "x"}

@@ -54,7 +54,7 @@ async def resolve(
             kind="cancelled",
             at=now,
             actor=actor,
-            text=f"{req.key} cancelled: the case was resolved",
+            text=sentence("timeline_cancelled", request_key=req.key),
         )
         for person_id in {req.assignee_id} - {None}:
             person = await session.get(Person, person_id)
@@ -73,7 +73,7 @@ async def resolve(
         kind="resolved",
         at=now,
         actor=actor,
-        text="resolved" + (f": {note}" if note else ""),
+        text=sentence("timeline_resolved", note=_note(note)),
         promise_kept=case.promise_kept,
     )
     kept = {True: "cmd_promise_was_kept", False: "cmd_promise_missed", None: "cmd_no_promise"}
@@ -85,6 +85,11 @@ async def resolve(
         kept=sentence(kept[case.promise_kept]),
         actions=(Action("rate", case.key, "Record customer rating"),),
     )
+
+
+def _note(note: str | None) -> str | None:
+    """A note after a timeline line (`: …`), or nothing."""
+    return sentence("timeline_note", note=note) if note else None
 
 
 async def reopen(
@@ -99,7 +104,9 @@ async def reopen(
     if case.promise_at and case.promise_at > now:
         case.promise_kept = None
     session.add(case)
-    record(session, case=case, kind="reopened", at=now, actor=actor, text="reopened")
+    record(
+        session, case=case, kind="reopened", at=now, actor=actor, text=sentence("timeline_reopened")
+    )
     await ladder.schedule_promise(
         session,
         case=case,
@@ -132,7 +139,7 @@ async def rate(
         kind="rated",
         at=now,
         actor=actor,
-        text=f"customer rated {score}/5" + (f": {comment}" if comment else ""),
+        text=sentence("timeline_rated", score=score, comment=_note(comment)),
         score=score,
     )
     return message("case_rated", case=case.key, case_key=case.key, score=score)

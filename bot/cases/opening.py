@@ -54,7 +54,9 @@ async def open_case(
         kind="opened",
         at=now,
         actor=owner,
-        text=f"{case.key} opened for {case.customer}: {case.summary}",
+        text=sentence(
+            "timeline_opened", case_key=case.key, customer=case.customer, summary=case.summary
+        ),
         priority=Priority(prio),
     )
     tz = calendar_of(owner, rules.calendar).tz
@@ -65,7 +67,7 @@ async def open_case(
             kind="promised",
             at=now,
             actor=owner,
-            text=f"promised the customer an answer by {when_for(promise_at, tz)}",
+            text=sentence("timeline_promised", promise=when_for(promise_at, tz), what=None),
             promise_at=promise_at.isoformat(),
         )
         await ladder.schedule_promise(

@@ -44,7 +44,7 @@ async def transfer(
         kind="transferred",
         at=now,
         actor=actor,
-        text=f"owner changed from {old.name} to {to.name}: {reason}",
+        text=sentence("timeline_transferred", old=old.name, new=to.name, reason=reason),
         from_id=old.id,
         to_id=to.id,
     )
@@ -63,7 +63,7 @@ async def transfer(
         reason=reason,
         promise=when_for(case.promise_at, calendar_of(to, rules.calendar).tz)
         if case.promise_at
-        else "none",
+        else sentence("cmd_none"),
     )
     if old.id != actor.id:
         tell(

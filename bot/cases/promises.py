@@ -45,8 +45,9 @@ async def set_promise(
             kind="promise_kept" if case.promise_kept else "promise_late",
             at=now,
             actor=actor,
-            text="the customer got the promised answer"
-            + ("" if case.promise_kept else " (after the promised time)"),
+            text=sentence(
+                "timeline_promise_kept" if case.promise_kept else "timeline_promise_late"
+            ),
         )
         return message(
             "promise_kept" if case.promise_kept else "promise_late",
@@ -69,8 +70,11 @@ async def set_promise(
         kind="promised",
         at=now,
         actor=actor,
-        text=f"promised the customer an answer by {when_for(at, owner_cal.tz, now=now)}"
-        + (f": {what}" if what else ""),
+        text=sentence(
+            "timeline_promised",
+            promise=when_for(at, owner_cal.tz, now=now),
+            what=sentence("timeline_note", note=what) if what else None,
+        ),
         promise_at=at.isoformat(),
         previous=previous.isoformat() if previous else None,
     )

@@ -174,6 +174,7 @@ async def execute(
                 actor=actor,
                 request_key=cmd.request,
                 when=cmd.when,
+                at=cmd.at,
                 now=now,
             )
             return Reply([msg], request=cmd.request)

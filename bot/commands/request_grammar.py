@@ -4,6 +4,7 @@ and about oneself or one's team — away, back, digest — as dataclasses, with 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from bot.commands.words import Args, parse_ref, show
 from bot.directory import Ref
@@ -37,8 +38,12 @@ class Decide:
 
 @dataclass(frozen=True)
 class Deadline:
+    """A request's new deadline: `when` as typed (`deadline R-7 fri 3pm`), or `at`, the instant a
+    button offered, carried as it is so that no time ownit wrote out is read back as words."""
+
     request: str
-    when: str
+    when: str = ""
+    at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -48,9 +48,13 @@ async def acknowledge(
         kind="acknowledged",
         at=now,
         actor=actor,
-        text=f"{actor.name} acknowledged {req.key}"
-        + (f", ETA {when_for(eta_at, owner_tz)}" if eta_at else "")
-        + (" (claimed for the team)" if claimed and req.team_id else ""),
+        text=sentence(
+            "timeline_acknowledged",
+            name=actor.name,
+            request_key=req.key,
+            eta=sentence("timeline_eta", eta=when_for(eta_at, owner_tz)) if eta_at else None,
+            claimed=sentence("timeline_claimed") if claimed and req.team_id else None,
+        ),
         eta=eta_at.isoformat() if eta_at else None,
     )
     if late:
@@ -63,8 +67,8 @@ async def acknowledge(
         case=case,
         request=req,
         colleague=mention(actor),
-        eta=f", ETA {when_for(eta_at, owner_tz)}" if eta_at else "",
-        late=" — that is after the deadline, so it is at risk now." if late else ".",
+        eta=sentence("cmd_eta", eta=when_for(eta_at, owner_tz)) if eta_at else None,
+        late=sentence("cmd_eta_after_deadline" if late else "cmd_full_stop"),
     )
     actor_tz = calendar_of(actor, rules.calendar).tz
     return message(
@@ -73,7 +77,7 @@ async def acknowledge(
         request=req.key,
         request_key=req.key,
         deadline=when_for(req.deadline, actor_tz),
-        eta=f" Your ETA: {when_for(eta_at, actor_tz)}." if eta_at else "",
+        eta=sentence("cmd_your_eta", eta=when_for(eta_at, actor_tz)) if eta_at else None,
         actions=(
             Action("answer", req.key, "Answer"),
             Action("more_time", req.key, "Need more time"),
@@ -110,7 +114,7 @@ async def answer(
         kind="answered",
         at=now,
         actor=actor,
-        text=f"{actor.name} answered {req.key}: {req.answer}",
+        text=sentence("timeline_answered", name=actor.name, request_key=req.key, answer=req.answer),
         on_time=on_time,
     )
     owner = await session.get(Person, case.owner_id)
@@ -126,7 +130,7 @@ async def answer(
             colleague=mention(actor),
             customer=case.customer,
             answer=req.answer,
-            late="" if on_time else " (after its deadline)",
+            late=None if on_time else sentence("cmd_after_its_deadline"),
         )
     return message(
         "request_answered",

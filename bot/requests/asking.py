@@ -73,7 +73,9 @@ async def ask(
         kind="asked",
         at=now,
         actor=actor,
-        text=f"{req.key} asked of {target_name}: {req.question}",
+        text=sentence(
+            "timeline_asked", request_key=req.key, target=target_name, question=req.question
+        ),
         deadline=deadline.isoformat(),
         assignee_id=req.assignee_id,
         team_id=req.team_id,
@@ -96,7 +98,7 @@ async def ask(
             owner=mention(actor),
             customer=case.customer,
             question=req.question,
-            team=f" (for the {team.name} team)" if team else "",
+            team=sentence("cmd_for_the_team", team=team.name) if team else None,
             deadline=when_for(deadline, calendar_of(person, rules.calendar).tz, now=now),
         )
 
@@ -107,13 +109,13 @@ async def ask(
             case=case.key,
             request=req.key,
             request_key=req.key,
-            target=mention(assignee) if assignee else f"the {target_name} team",
+            target=mention(assignee) if assignee else sentence("cmd_the_team", team=target_name),
             question=req.question,
             deadline=when_for(deadline, actor_tz, now=now),
-            their_time=f" ({when_for(deadline, cal.tz, now=now)} their time)"
+            their_time=sentence("cmd_their_time", deadline=when_for(deadline, cal.tz, now=now))
             if cal.tz != actor_tz
-            else "",
-            routed=f" Note: {routed_note}." if routed_note else "",
+            else None,
+            routed=sentence("cmd_routed_note", note=routed_note) if routed_note else None,
         )
     ]
     if by is None and (words := words_after_by(req.question)):
@@ -151,7 +153,7 @@ async def ask(
             request=req,
             kind="promise_rule",
             at=now,
-            text=f"{req.key} is due after the promise allows",
+            text=sentence("timeline_promise_rule", request_key=req.key),
         )
         replies.append(
             message(

@@ -62,9 +62,9 @@ async def require_colleague(session: AsyncSession, actor: Person, req: Request, 
 async def asked_name(session: AsyncSession, req: Request) -> str:
     if req.assignee_id is not None:
         p = await session.get(Person, req.assignee_id)
-        return f"@{p.handle}" if p else "someone else"
+        return f"@{p.handle}" if p else sentence("cmd_someone_else")
     team = await session.get(Team, req.team_id) if req.team_id else None
-    return f"the {team.name} team" if team else "someone else"
+    return sentence("cmd_the_team", team=team.name) if team else sentence("cmd_someone_else")
 
 
 def claim(req: Request, actor: Person) -> bool:

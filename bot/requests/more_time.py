@@ -56,8 +56,13 @@ async def more_time(
         kind="more_time_asked",
         at=now,
         actor=actor,
-        text=f"{actor.name} asked to move {req.key} to "
-        f"{when_for(new, owner_cal.tz, now=now)}: {reason}",
+        text=sentence(
+            "timeline_more_time_asked",
+            name=actor.name,
+            request_key=req.key,
+            new=when_for(new, owner_cal.tz, now=now),
+            reason=reason,
+        ),
         deadline=new.isoformat(),
     )
     breaks = ladder.breaks_promise(
@@ -74,13 +79,11 @@ async def more_time(
         new=when_for(new, owner_cal.tz, now=now),
         old=when_for(req.deadline, owner_cal.tz, now=now),
         reason=reason.strip(),
-        promise_warning=(
-            " That is past what your promise to the customer allows ("
-            f"{when_for(case.promise_at, owner_cal.tz, now=now)}); if you accept, update the "
-            "customer."
+        promise_warning=sentence(
+            "cmd_more_time_past_promise", promise=when_for(case.promise_at, owner_cal.tz, now=now)
         )
         if breaks and case.promise_at
-        else "",
+        else None,
         actions=(Action("accept", req.key, "Accept"), Action("decline", req.key, "Decline")),
     )
     return message(
@@ -118,14 +121,9 @@ async def decide(
             actor=actor,
             new=new,
             now=now,
-            why="more time accepted",
+            why=sentence("cmd_why_more_time_accepted"),
         )
-        warn = ""
-        if breaks:
-            warn = (
-                f" It now lands too close to your promise; update the customer with "
-                f"`/case update {case.key}` or `/case promise {case.key} <when>`."
-            )
+        warn = sentence("cmd_more_time_too_close", case_key=case.key) if breaks else None
         return message(
             "more_time_accepted",
             case=case.key,
@@ -144,7 +142,11 @@ async def decide(
         kind="more_time_declined",
         at=now,
         actor=actor,
-        text=f"more time on {req.key} declined" + (f": {note}" if note else ""),
+        text=sentence(
+            "timeline_more_time_declined",
+            request_key=req.key,
+            note=sentence("timeline_note", note=note) if note else None,
+        ),
     )
     for person in await asked_people(session, req):
         tell(
@@ -155,7 +157,7 @@ async def decide(
             case=case,
             request=req,
             owner=mention(actor),
-            note=f": {note}" if note else ".",
+            note=sentence("cmd_note", note=note) if note else sentence("cmd_full_stop"),
             deadline=when_for(req.deadline, calendar_of(person, rules.calendar).tz, now=now),
             actions=ladder.colleague_actions(req),
         )

@@ -43,7 +43,7 @@ async def redirect(
         if not await members(session, to):
             raise Refusal(sentence("cmd_team_empty", team=to.name))
         req.assignee_id, req.team_id = None, to.id
-        target_name = f"the {to.name} team"
+        target_name = sentence("cmd_the_team", team=to.name)
     req.status = RequestStatus.OPEN
     req.acked_at = None
     req.eta = None
@@ -58,8 +58,14 @@ async def redirect(
         kind="redirected",
         at=now,
         actor=actor,
-        text=f"{actor.name} redirected {req.key} to {target_name}: {reason}"
-        + (f" ({routed_note})" if routed_note else ""),
+        text=sentence(
+            "timeline_redirected",
+            name=actor.name,
+            request_key=req.key,
+            target=target_name,
+            reason=reason,
+            routed=sentence("timeline_routed", note=routed_note) if routed_note else None,
+        ),
     )
     owner = await session.get(Person, case.owner_id)
     assert owner is not None

@@ -7,11 +7,14 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import ladder
+from bot.business_time import format_when
 from bot.cases import parse_when
 from bot.directory import Rules, calendar_of
+from bot.errors import Refusal
 from bot.messages import Message, message
 from bot.notices import record, tell, when_for
 from bot.requests.lookup import asked_people, calendar_owner, get_request, require_owner_side
+from bot.wording import sentence
 from storage.tables import Case, Person, Request
 
 
@@ -41,7 +44,7 @@ async def move_deadline(
         kind="deadline_changed",
         at=now,
         actor=actor,
-        text=f"{req.key} deadline moved ({why})",
+        text=sentence("timeline_deadline_moved", request_key=req.key, why=why),
         old=old.isoformat(),
         new=new.isoformat(),
     )
@@ -74,16 +77,21 @@ async def set_deadline(
     actor: Person,
     request_key: str,
     when: str,
+    at: datetime | None = None,
     now: datetime,
 ) -> Message:
+    """Set the deadline to `when` (words, read in the calendar of whoever is asked) or to the
+    instant `at` (from a button: used as it is, if it is still ahead)."""
     req = await get_request(session, request_key, lock=True)
     case = await require_owner_side(session, actor, req)
-    try:
-        new = datetime.fromisoformat(when)
-        if new.tzinfo is None or new <= now:
-            raise ValueError
-    except ValueError:
-        new = parse_when(when, now=now, cal_of=await calendar_owner(session, req), rules=rules)
+    cal_owner = await calendar_owner(session, req)
+    if at is None:
+        new = parse_when(when, now=now, cal_of=cal_owner, rules=rules)
+    elif at <= now:
+        tz = calendar_of(cal_owner, rules.calendar).tz
+        raise Refusal(sentence("cmd_time_passed", when=f"{format_when(at, tz)} {tz}"))
+    else:
+        new = at
     breaks = await move_deadline(
         session,
         rules=rules,
@@ -92,10 +100,10 @@ async def set_deadline(
         actor=actor,
         new=new,
         now=now,
-        why=f"changed by {actor.name}",
+        why=sentence("cmd_why_changed_by", name=actor.name),
     )
     tz = calendar_of(actor, rules.calendar).tz
-    warn = " It still lands too close to your promise." if breaks else ""
+    warn = sentence("cmd_deadline_too_close") if breaks else None
     return message(
         "deadline_set",
         case=case.key,

@@ -21,6 +21,7 @@ from bot.directory import Rules, calendar_of, mention
 from bot.notices import when_for
 from bot.runtime.app import Ownit
 from handlers.slack import render as rs
+from handlers.slack.wording import say
 from storage.states import OPEN_REQUEST_STATES, Platform
 from storage.tables import Case, Membership, Person, Request, Team
 
@@ -184,11 +185,11 @@ def request_line(r: Request, names: Names, rules: Rules, now: datetime) -> rs.Re
     if assignee is not None:
         target: Any = mention(assignee)
     elif team is not None:
-        target = f"the {team.name} team"
+        target = say("slack_card_the_team", team=team.name)
         if team.id not in names.staffed:
-            target += " (no members)"
+            target += say("slack_card_no_members")
     else:
-        target = "someone"
+        target = say("slack_request_someone")
     tz = calendar_of(assignee or team, rules.calendar).tz
     return rs.RequestLine(
         key=r.key,

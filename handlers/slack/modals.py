@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.commands import grammar as c
 from bot.deadlines import looks_like_deadline
+from handlers.slack.wording import say
 
 OPEN, ANSWER, MORE_TIME, REDIRECT, RATE = (
     "ownit_open",
@@ -69,7 +70,7 @@ def _modal(callback: str, title: str, submit: str, blocks: list[Any], meta: dict
         "callback_id": callback,
         "title": _plain(title[:24]),
         "submit": _plain(submit),
-        "close": _plain("Cancel"),
+        "close": _plain(say("slack_form_cancel")),
         "private_metadata": json.dumps(meta, separators=(",", ":"))[:3000],
         "blocks": blocks,
     }
@@ -79,7 +80,7 @@ def open_case(meta: dict[str, Any], summary: str | None = None) -> Any:
     priority = {
         "type": "input",
         "block_id": "priority",
-        "label": _plain("Priority"),
+        "label": _plain(say("slack_form_priority")),
         "element": {
             "type": "static_select",
             "action_id": "value",
@@ -89,16 +90,16 @@ def open_case(meta: dict[str, Any], summary: str | None = None) -> Any:
     }
     return _modal(
         OPEN,
-        "Open a case",
-        "Open",
+        say("slack_form_open_title"),
+        say("slack_form_open_submit"),
         [
-            _input("customer", "Customer", max_length=c.MAX_CUSTOMER),
-            _input("summary", "What is the issue?", multiline=True, initial=summary),
+            _input("customer", say("slack_form_customer"), max_length=c.MAX_CUSTOMER),
+            _input("summary", say("slack_form_issue"), multiline=True, initial=summary),
             _input(
                 "promise",
-                "Promised the customer an answer by",
+                say("slack_form_promise"),
                 optional=True,
-                placeholder="tomorrow 17:00, eod, 4h, fri 3pm",
+                placeholder=say("slack_form_promise_hint"),
                 max_length=200,
             ),
             priority,
@@ -110,9 +111,9 @@ def open_case(meta: dict[str, Any], summary: str | None = None) -> Any:
 def answer(meta: dict[str, Any]) -> Any:
     return _modal(
         ANSWER,
-        f"Answer {meta['key']}",
-        "Send",
-        [_input("text", "Your answer", multiline=True)],
+        say("slack_form_answer_title", request_key=meta["key"]),
+        say("slack_form_answer_submit"),
+        [_input("text", say("slack_form_answer"), multiline=True)],
         meta,
     )
 
@@ -120,11 +121,16 @@ def answer(meta: dict[str, Any]) -> Any:
 def more_time(meta: dict[str, Any]) -> Any:
     return _modal(
         MORE_TIME,
-        f"More time: {meta['key']}",
-        "Ask",
+        say("slack_form_more_time_title", request_key=meta["key"]),
+        say("slack_form_more_time_submit"),
         [
-            _input("when", "New deadline", placeholder="tomorrow 12:00, fri 3pm", max_length=200),
-            _input("reason", "Why do you need more time?", multiline=True),
+            _input(
+                "when",
+                say("slack_form_new_deadline"),
+                placeholder=say("slack_form_new_deadline_hint"),
+                max_length=200,
+            ),
+            _input("reason", say("slack_form_more_time_why"), multiline=True),
         ],
         meta,
     )
@@ -135,17 +141,23 @@ def redirect(meta: dict[str, Any]) -> Any:
         "type": "input",
         "block_id": "person",
         "optional": True,
-        "label": _plain("Hand it to"),
+        "label": _plain(say("slack_form_hand_to")),
         "element": {"type": "users_select", "action_id": "value"},
     }
     return _modal(
         REDIRECT,
-        f"Redirect {meta['key']}",
-        "Redirect",
+        say("slack_form_redirect_title", request_key=meta["key"]),
+        say("slack_form_redirect_submit"),
         [
             person,
-            _input("team", "…or a team", optional=True, placeholder="billing", max_length=80),
-            _input("reason", "Why is it theirs?", multiline=True),
+            _input(
+                "team",
+                say("slack_form_or_team"),
+                optional=True,
+                placeholder=say("slack_form_team_hint"),
+                max_length=80,
+            ),
+            _input("reason", say("slack_form_redirect_why"), multiline=True),
         ],
         meta,
     )
@@ -155,18 +167,21 @@ def rate(meta: dict[str, Any]) -> Any:
     score = {
         "type": "input",
         "block_id": "score",
-        "label": _plain("The customer's rating"),
+        "label": _plain(say("slack_form_rating")),
         "element": {
             "type": "static_select",
             "action_id": "value",
-            "options": [{"text": _plain(f"{n} / 5"), "value": str(n)} for n in range(1, 6)],
+            "options": [
+                {"text": _plain(say("slack_form_score", score=n)), "value": str(n)}
+                for n in range(1, 6)
+            ],
         },
     }
     return _modal(
         RATE,
-        f"Rate {meta['key']}",
-        "Record",
-        [score, _input("comment", "Comment", multiline=True, optional=True)],
+        say("slack_form_rate_title", case_key=meta["key"]),
+        say("slack_form_rate_submit"),
+        [score, _input("comment", say("slack_form_comment"), multiline=True, optional=True)],
         meta,
     )
 
@@ -197,19 +212,20 @@ def _when(view: dict[str, Any], block: str, *, required: bool) -> str | None:
     when = " ".join(_value(view, block).split())
     if not when:
         if required:
-            raise FormError(block, "Give a time, like tomorrow 12:00.")
+            raise FormError(block, say("slack_form_give_time"))
         return None
     if not looks_like_deadline(when):
-        raise FormError(block, f"I can't read a time in “{when[:40]}”.")
+        raise FormError(block, say("slack_form_unreadable_time", when=when[:40]))
     return when
 
 
-def _need(view: dict[str, Any], block: str, message: str) -> str:
+def _need(view: dict[str, Any], block: str, missing: str) -> str:
+    """The field's value; if it is empty, the template `missing` says what it needs."""
     value = _value(view, block)
     if not value:
-        raise FormError(block, message)
+        raise FormError(block, say(missing))
     if len(value) > c.MAX_TEXT:
-        raise FormError(block, f"That is too long (the limit is {c.MAX_TEXT} characters).")
+        raise FormError(block, say("slack_form_too_long", limit=c.MAX_TEXT))
     return value
 
 
@@ -218,32 +234,32 @@ def command(callback: str, view: dict[str, Any]) -> c.Command:
     meta = metadata(view)
     key = str(meta.get("key") or "")
     if callback == OPEN:
-        customer = " ".join(_need(view, "customer", "Name the customer.").split())
-        summary = _need(view, "summary", "Say what the issue is.")
+        customer = " ".join(_need(view, "customer", "slack_form_name_customer").split())
+        summary = _need(view, "summary", "slack_form_say_issue")
         return c.Open(
             customer, summary, _when(view, "promise", required=False), _value(view, "priority")
         )
     if callback == ANSWER:
-        return c.Answer(key, _need(view, "text", "Write your answer."))
+        return c.Answer(key, _need(view, "text", "slack_form_write_answer"))
     if callback == MORE_TIME:
         when = _when(view, "when", required=True)
         assert when is not None
-        return c.MoreTime(key, when, _need(view, "reason", "Say why you need more time."))
+        return c.MoreTime(key, when, _need(view, "reason", "slack_form_say_why_time"))
     if callback == REDIRECT:
         user, team = _value(view, "person"), _value(view, "team").lstrip("@")
         if user and team:
-            raise FormError("team", "Choose a person or a team, not both.")
+            raise FormError("team", say("slack_form_person_or_team"))
         if user:
             ref = c.Ref("user", user)
         else:
             parsed = c.parse_ref(team) if team else None
             if parsed is None:
-                raise FormError("person", "Choose a person, or name a team below.")
+                raise FormError("person", say("slack_form_choose_target"))
             ref = parsed
-        return c.Redirect(key, ref, _need(view, "reason", "Say why you are handing it on."))
+        return c.Redirect(key, ref, _need(view, "reason", "slack_form_say_why_redirect"))
     if callback == RATE:
         score = _value(view, "score")
         if not score.isdigit():
-            raise FormError("score", "Choose a rating.")
+            raise FormError("score", say("slack_form_choose_rating"))
         return c.Rate(key, int(score), _value(view, "comment") or None)
-    raise FormError("", f"unknown form {callback}")
+    raise FormError("", say("slack_form_unknown", callback=callback))

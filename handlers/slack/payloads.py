@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from yarl import URL
@@ -128,6 +129,15 @@ def click(action: dict[str, Any]) -> Click:
     return Click(str(action.get("action_id", ""))[len(rs.ACTION_PREFIX) :], key, value)
 
 
+def instant(value: str) -> datetime | None:
+    """The time a button carries as ownit wrote it (ISO 8601 with its offset), or None."""
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else None
+
+
 def button_command(clicked: Click) -> c.Command | None:
     """The command a button stands for (None: a button that opens a form, or an unknown one)."""
     key = clicked.key
@@ -139,7 +149,8 @@ def button_command(clicked: Click) -> c.Command | None:
         case "decline":
             return c.Decide(key, False, None)
         case "shorten":
-            return c.Deadline(key, clicked.value)
+            at = instant(clicked.value)
+            return c.Deadline(key, at=at) if at else None
         case "update":
             return c.Update(key)
     return None

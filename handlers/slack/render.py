@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.messages import Action, Code, Mention, Message, Segment, Strong
+from handlers.slack.wording import say
 from storage.states import OPEN_REQUEST_STATES, CaseStatus, RequestStatus
 
 ZWSP = "\u200b"
@@ -73,8 +74,10 @@ def mrkdwn(segments: tuple[Segment, ...] | list[Segment]) -> str:
     return "".join(segment(s) for s in segments)
 
 
-def date(at: datetime | None, fallback: str = "no time set") -> str:
+def date(at: datetime | None, fallback: str | None = None) -> str:
     """A time each reader sees in their own zone (Slack's date formatting), with a fallback."""
+    if fallback is None:
+        fallback = say("slack_no_time_set")
     if at is None:
         return escape(fallback)
     safe = fallback.replace("|", "/").replace(">", "").replace("<", "")
@@ -155,7 +158,9 @@ def message_blocks(msg: Message, *, thread_link: str | None = None) -> list[Bloc
     """One message: its text in sections, a link to its case thread, its buttons."""
     blocks: list[Block] = [section(piece) for piece in _split(mrkdwn(msg.segments))]
     if thread_link:
-        label = f"Open the thread of {msg.case}" if msg.case else "Open the thread"
+        label = (
+            say("slack_open_thread_of", case_key=msg.case) if msg.case else say("slack_open_thread")
+        )
         blocks.append(context(link(thread_link, label)))
     if msg.actions:
         blocks.append(actions_block(msg.actions))
@@ -238,56 +243,74 @@ def _target(t: Mention | str) -> str:
 
 def request_state(r: RequestLine) -> str:
     if r.status == RequestStatus.ANSWERED:
-        who = mention(r.answered_by) if r.answered_by else "someone"
-        return f"answered by {who}"
+        who = mention(r.answered_by) if r.answered_by else say("slack_request_someone")
+        return say("slack_request_answered_by", who=who)
     state = escape(r.status)
     if r.eta:
-        state += f", ETA {date(r.eta, r.eta_text)}"
+        state += say("slack_request_eta", eta=date(r.eta, r.eta_text))
     if r.pending:
-        state += ", more time asked"
+        state += say("slack_request_more_time_asked")
     if r.late and r.status in OPEN_REQUEST_STATES:
-        state += ", *overdue*"
+        state += say("slack_request_overdue")
     return state
+
+
+_KEPT = {True: "slack_card_promise_kept", False: "slack_card_promise_missed"}
 
 
 def card_blocks(card: CaseCard) -> list[Block]:
     icon = _STATUS_ICON.get(card.status, ":black_circle:")
     head = f"{icon} *{escape(card.key)} · {escape(card.customer)}*\n{escape(card.summary)}"
-    promise = date(card.promise_at, card.promise_text) if card.promise_at else "none yet"
+    promise = (
+        date(card.promise_at, card.promise_text)
+        if card.promise_at
+        else say("slack_card_no_promise")
+    )
     if card.promise_what:
-        promise += f" ({escape(card.promise_what)})"
-    promise += {True: " — kept", False: " — missed", None: ""}[card.promise_kept]
-    facts = (
-        f"*Owner* {mention(card.owner)} · *{escape(card.priority)}* · *{escape(card.status)}*"
-        f" · handoffs {card.handoffs}\n*Promise to the customer* {promise}"
+        promise += say("slack_card_promise_what", what=escape(card.promise_what))
+    if card.promise_kept is not None:
+        promise += say(_KEPT[card.promise_kept])
+    facts = say(
+        "slack_card_facts",
+        owner=mention(card.owner),
+        priority=escape(card.priority),
+        status=escape(card.status),
+        handoffs=card.handoffs,
+        promise=promise,
     )
     blocks: list[Block] = [section(head[:SECTION_LIMIT]), section(facts)]
     if card.requests:
-        lines = []
-        for r in card.requests:
-            icon = _REQ_ICON.get(r.status, "")
-            lines.append(
-                f"{icon} *{escape(r.key)}* → {_target(r.target)}: {escape(_short(r.question))}"
-                f" — {request_state(r)}, due {date(r.deadline, r.deadline_text)}"
-            )
+        lines = [_request_line(r) for r in card.requests]
         if card.more:
-            plural = "s" if card.more != 1 else ""
-            which = (
-                f"{card.more} more request{plural} ({card.more_open} open)"
-                if card.more_open
-                else f"{card.more} earlier closed request{plural}"
-            )
-            lines.append(f"… and {which}: `/case status {escape_code(card.key)}` lists them all.")
+            lines.append(say("slack_card_more", which=_more(card), case_key=escape_code(card.key)))
         for piece in _split("\n".join(lines)):
             blocks.append(section(piece))
     blocks.append(
         context(
-            f"The thread of this message is the home of {escape(card.key)}: "
-            "ask with `@ownit ask @someone …`; `/case status "
-            f"{escape_code(card.key)}` shows the timeline."
+            say("slack_card_home", case_key=escape(card.key), case_key_code=escape_code(card.key))
         )
     )
     return blocks
+
+
+def _request_line(r: RequestLine) -> str:
+    return say(
+        "slack_card_request",
+        icon=_REQ_ICON.get(r.status, ""),
+        request_key=escape(r.key),
+        target=_target(r.target),
+        question=escape(_short(r.question)),
+        state=request_state(r),
+        deadline=date(r.deadline, r.deadline_text),
+    )
+
+
+def _more(card: CaseCard) -> str:
+    """The requests a card leaves off: how many, and how many of them are still open."""
+    many = "_many" if card.more != 1 else ""
+    if card.more_open:
+        return say(f"slack_card_more_open{many}", count=card.more, open=card.more_open)
+    return say(f"slack_card_more_closed{many}", count=card.more)
 
 
 def card_text(card: CaseCard) -> str:
@@ -295,17 +318,20 @@ def card_text(card: CaseCard) -> str:
 
 
 def request_post_blocks(r: RequestLine, case_key: str) -> list[Block]:
-    asker = mention(r.asked_by) if r.asked_by else "The owner"
-    text = (
-        f"*{escape(r.key)}* · {asker} asked {_target(r.target)}: {escape(r.question)}\n"
-        f"Due {date(r.deadline, r.deadline_text)} · {request_state(r)}"
+    asker = mention(r.asked_by) if r.asked_by else say("slack_post_the_owner")
+    text = say(
+        "slack_post_head",
+        request_key=escape(r.key),
+        asker=asker,
+        target=_target(r.target),
+        question=escape(r.question),
+        deadline=date(r.deadline, r.deadline_text),
+        state=request_state(r),
     )
     if r.answer:
-        text += f"\n*Answer:* {escape(r.answer)}"
+        text += say("slack_post_answer", answer=escape(r.answer))
     blocks = [section(p) for p in _split(text)]
-    blocks.append(
-        context(f"Reply in this thread, or use the buttons in your DM, to answer {escape(r.key)}.")
-    )
+    blocks.append(context(say("slack_post_hint", request_key=escape(r.key))))
     return blocks
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from bot.commands import grammar as c
@@ -110,7 +111,17 @@ def _redirect(key: str, i: _Inputs) -> c.Command:
 
 
 def _shorten(key: str, i: _Inputs) -> c.Command:
-    return c.Deadline(key, i.when(_one_line(i.data.get("value"))))
+    """The instant the button offered, as ownit wrote it on the card: not words to read."""
+    value = _one_line(i.data.get("value"))
+    if not value:
+        raise i.error("teams_input_needs_time")
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        raise i.error("teams_input_bad_time", when=_show(value))
+    return c.Deadline(key, at=at)
 
 
 def _update(key: str, i: _Inputs) -> c.Command:

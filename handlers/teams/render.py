@@ -18,6 +18,7 @@ from typing import Any
 from botbuilder.schema import Activity, ActivityTypes, Attachment
 
 from bot.messages import Action, Code, Mention, Message, Segment, Strong, compose
+from handlers.teams.wording import wording
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 CARD_VERSION = "1.4"
@@ -78,7 +79,7 @@ def _body(msg: Message, *, header: bool = True) -> list[dict[str, Any]]:
         body.append(
             {
                 "type": "TextBlock",
-                "text": f"ownit · {keys}",
+                "text": wording("teams_card_header", keys=keys),
                 "size": "Small",
                 "isSubtle": True,
                 "spacing": "None",
@@ -122,29 +123,47 @@ def _action(action: Action) -> dict[str, Any]:
     inputs: list[dict[str, Any]]
     match action.name:
         case "answer":
-            inputs = [_input(action, "text", "Your answer", isMultiline=True, isRequired=True)]
+            inputs = [
+                _input(
+                    action,
+                    "text",
+                    wording("teams_card_answer"),
+                    isMultiline=True,
+                    isRequired=True,
+                )
+            ]
         case "more_time":
             inputs = [
-                _input(action, "when", "New deadline", placeholder="tomorrow 12:00"),
-                _input(action, "reason", "Why", isRequired=True),
+                _input(
+                    action,
+                    "when",
+                    wording("teams_card_new_deadline"),
+                    placeholder=wording("teams_card_new_deadline_hint"),
+                ),
+                _input(action, "reason", wording("teams_card_why"), isRequired=True),
             ]
         case "redirect":
             inputs = [
-                _input(action, "to", "Hand on to", placeholder="@person or team"),
-                _input(action, "reason", "Why", isRequired=True),
+                _input(
+                    action,
+                    "to",
+                    wording("teams_card_hand_on_to"),
+                    placeholder=wording("teams_card_hand_on_hint"),
+                ),
+                _input(action, "reason", wording("teams_card_why"), isRequired=True),
             ]
         case "decline":
-            inputs = [_input(action, "note", "Note (optional)")]
+            inputs = [_input(action, "note", wording("teams_card_note"))]
         case "rate":
             inputs = [
                 {
                     "type": "Input.ChoiceSet",
                     "id": "rate.score",
-                    "label": "Customer rating",
+                    "label": wording("teams_card_rating"),
                     "choices": [{"title": str(n), "value": str(n)} for n in range(1, 6)],
                     "value": "5",
                 },
-                _input(action, "comment", "Comment (optional)"),
+                _input(action, "comment", wording("teams_card_comment")),
             ]
         case _:
             return _execute(action)
@@ -154,7 +173,7 @@ def _action(action: Action) -> dict[str, Any]:
         "card": {
             "type": "AdaptiveCard",
             "body": inputs,
-            "actions": [_execute(action, "Send")],
+            "actions": [_execute(action, wording("teams_card_send"))],
         },
     }
 
@@ -225,24 +244,29 @@ def open_form_card() -> dict[str, Any]:
     """A card with the fields of `case open`; its button runs the command without any parsing."""
     content = card(open_form())
     content["body"] += [
-        {"type": "Input.Text", "id": "open.customer", "label": "Customer", "isRequired": True},
+        {
+            "type": "Input.Text",
+            "id": "open.customer",
+            "label": wording("teams_form_customer"),
+            "isRequired": True,
+        },
         {
             "type": "Input.Text",
             "id": "open.summary",
-            "label": "The issue",
+            "label": wording("teams_form_issue"),
             "isMultiline": True,
             "isRequired": True,
         },
         {
             "type": "Input.Text",
             "id": "open.promise",
-            "label": "Promised an answer by (optional)",
-            "placeholder": "tomorrow 17:00",
+            "label": wording("teams_form_promise"),
+            "placeholder": wording("teams_form_promise_hint"),
         },
         {
             "type": "Input.ChoiceSet",
             "id": "open.priority",
-            "label": "Priority",
+            "label": wording("teams_form_priority"),
             "value": "P3",
             "choices": [{"title": p, "value": p} for p in ("P1", "P2", "P3", "P4")],
         },
@@ -250,7 +274,7 @@ def open_form_card() -> dict[str, Any]:
     content["actions"] = [
         {
             "type": "Action.Execute",
-            "title": "Open the case",
+            "title": wording("teams_form_open"),
             "verb": "open",
             "data": {"ownit": "open"},
         }
