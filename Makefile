@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SRC := bot handlers storage prompts tests $(wildcard bench)
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format audit bench clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -26,6 +26,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check $(SRC)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# Known vulnerabilities in the installed packages (PyPI's advisory service: needs the network).
+# --strict: a package that could not be looked up fails the audit rather than passing unseen.
+audit: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,audit]'
+	$(BIN)/pip-audit --local --skip-editable --strict --progress-spinner off
 
 format: $(STAMP)
 	$(BIN)/ruff format $(SRC)

@@ -8,6 +8,7 @@ import gc
 import logging
 import signal
 import sys
+import traceback
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -20,6 +21,7 @@ from bot.notices import when_for
 from bot.policy import parse_duration
 from bot.runtime.app import Ownit
 from bot.runtime.config import ConfigError, Settings, load_settings
+from handlers.redaction import Redactor, redact_logs
 from storage.db import Database, DatabaseUrlError
 from storage.migrate import migrate
 
@@ -174,12 +176,15 @@ async def _report(settings: Settings, args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    redact = Redactor()  # until the settings name the secrets: URL passwords only
     try:
         settings = load_settings()
+        redact = Redactor(settings.secrets)
         logging.basicConfig(
             level=settings.log_level.upper() if args.cmd == "serve" else logging.WARNING,
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
+        redact_logs(redact)
         if args.cmd == "run":
             args.cmd = "serve" if settings.has_chat else "console"
             args.actor = None
@@ -204,14 +209,17 @@ def main(argv: list[str] | None = None) -> int:
                 app_id = settings.microsoft_app_id or ""
                 print(build(Path(args.output), app_id, domain=args.domain))
     except (ConfigError, OrgFileError, DatabaseUrlError) as exc:
-        print(f"ownit: {exc}", file=sys.stderr)
+        print(redact(f"ownit: {exc}"), file=sys.stderr)
         return 2
     except (OSError, DBAPIError) as exc:  # at start: nothing was written, a supervisor retries
         where = make_url(settings.database_url).render_as_string(hide_password=True)
-        print(f"ownit: cannot reach the database at {where}: {exc}", file=sys.stderr)
+        print(redact(f"ownit: cannot reach the database at {where}: {exc}"), file=sys.stderr)
         return 3
     except KeyboardInterrupt:
         return 130
+    except Exception:  # what Python would print and exit with, but with the secrets hidden
+        sys.stderr.write(redact(traceback.format_exc()))
+        return 1
     return 0
 
 

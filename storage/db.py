@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,12 +22,27 @@ class DatabaseUrlError(ValueError):
     pass
 
 
+# `//user:password@` in a URL; greedy up to the last `@` of the run, in case the password has one.
+_USERINFO = re.compile(r"(//[^\s/@:]*:)[^\s/]*@")
+
+
+def hide_password(text: str) -> str:
+    """Every `//user:password@` in `text` as `//user:***@`.
+
+    Unlike SQLAlchemy's `render_as_string(hide_password=True)` it needs no parsable URL, so it
+    also serves a URL too malformed to parse and the text of an error that quotes one.
+    """
+    return _USERINFO.sub(r"\1***@", text)
+
+
 def async_url(url: str) -> str:
     """Accept the usual URL forms and pick the async driver for them."""
     try:
         parsed = make_url(url)
-    except Exception as exc:
-        raise DatabaseUrlError(f"DATABASE_URL is not a database URL: {url!r}") from exc
+    except Exception:
+        raise DatabaseUrlError(
+            f"DATABASE_URL is not a database URL: {hide_password(url)!r}"
+        ) from None
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         parsed = parsed.set(drivername="sqlite+aiosqlite")

@@ -1,19 +1,23 @@
 """Settings from the environment and `.env`, validated once at start.
 
 A bad value stops the process with a message that names the setting, rather than failing later
-in the middle of a conversation.
+in the middle of a conversation. Secrets (tokens, passwords, the passwords inside URLs) are left
+out of the settings' repr and of these messages; `Settings.secrets` lists them for redaction.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import quote, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from redis.connection import parse_url as parse_redis_url
+from sqlalchemy.engine import make_url
 
-from storage.db import DatabaseUrlError, async_url
+from storage.db import DatabaseUrlError, async_url, hide_password
 
 
 class ConfigError(ValueError):
@@ -23,9 +27,9 @@ class ConfigError(ValueError):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    database_url: str = Field("sqlite:///ownit.db", alias="DATABASE_URL")
+    database_url: str = Field("sqlite:///ownit.db", alias="DATABASE_URL", repr=False)
     role: Literal["all", "web", "worker"] = Field("all", alias="OWNIT_ROLE")
-    redis_url: str | None = Field(None, alias="REDIS_URL")
+    redis_url: str | None = Field(None, alias="REDIS_URL", repr=False)
     port: int = Field(3000, alias="PORT", ge=1, le=65535)
     host: str = Field("0.0.0.0", alias="HOST")
     timezone: str = Field("UTC", alias="OWNIT_TIMEZONE")
@@ -35,13 +39,13 @@ class Settings(BaseSettings):
     inbox_lease: float = Field(15.0, alias="OWNIT_INBOX_LEASE", gt=0.5, le=3600)
     inbox_workers: int = Field(8, alias="OWNIT_INBOX_WORKERS", ge=1, le=64)
 
-    slack_bot_token: str | None = Field(None, alias="SLACK_BOT_TOKEN")
-    slack_signing_secret: str | None = Field(None, alias="SLACK_SIGNING_SECRET")
-    slack_app_token: str | None = Field(None, alias="SLACK_APP_TOKEN")
+    slack_bot_token: str | None = Field(None, alias="SLACK_BOT_TOKEN", repr=False)
+    slack_signing_secret: str | None = Field(None, alias="SLACK_SIGNING_SECRET", repr=False)
+    slack_app_token: str | None = Field(None, alias="SLACK_APP_TOKEN", repr=False)
     slack_api_url: str | None = Field(None, alias="SLACK_API_URL")
 
     microsoft_app_id: str | None = Field(None, alias="MICROSOFT_APP_ID")
-    microsoft_app_password: str | None = Field(None, alias="MICROSOFT_APP_PASSWORD")
+    microsoft_app_password: str | None = Field(None, alias="MICROSOFT_APP_PASSWORD", repr=False)
     microsoft_app_tenant_id: str | None = Field(None, alias="MICROSOFT_APP_TENANT_ID")
     microsoft_app_type: Literal["MultiTenant", "SingleTenant", "UserAssignedMSI"] = Field(
         "MultiTenant", alias="MICROSOFT_APP_TYPE"
@@ -55,6 +59,19 @@ class Settings(BaseSettings):
             async_url(v)
         except DatabaseUrlError as exc:
             raise ValueError(str(exc)) from exc
+        return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                parse_redis_url(v)
+            except ValueError as exc:
+                raise ValueError(
+                    f"not a Redis URL ({hide_password(str(exc))}); "
+                    "use redis://[:password@]host[:port][/db]"
+                ) from None
         return v
 
     @field_validator("role")
@@ -96,6 +113,25 @@ class Settings(BaseSettings):
         return None if isinstance(v, str) and not v.strip() else v
 
     @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret set: tokens, the app password, and the passwords in the database and
+        Redis URLs (as written and decoded), for scrubbing from logs and messages."""
+        found = [
+            self.slack_bot_token,
+            self.slack_signing_secret,
+            self.slack_app_token,
+            self.microsoft_app_password,
+        ]
+        try:
+            found.append(make_url(self.database_url).password)
+        except Exception:  # validated already; a URL SQLAlchemy cannot read has no password
+            pass
+        if self.redis_url:
+            found.append(urlsplit(self.redis_url).password)
+        written = {s for s in found if s}
+        return tuple(sorted(written | {unquote(s) for s in written} | {quote(s) for s in written}))
+
+    @property
     def has_slack(self) -> bool:
         return bool(self.slack_bot_token and (self.slack_signing_secret or self.slack_app_token))
 
@@ -128,4 +164,5 @@ def load_settings(**overrides: object) -> Settings:
         for err in exc.errors():
             name = str(err["loc"][0]) if err["loc"] else "?"
             problems.append(f"{name}: {err['msg']}")
-        raise ConfigError("bad configuration — " + "; ".join(problems)) from exc
+        # Not chained: the validation error's text repeats each bad value, secrets included.
+        raise ConfigError("bad configuration — " + "; ".join(problems)) from None
