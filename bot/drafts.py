@@ -1,6 +1,7 @@
 """Drafts of customer updates, written from the case's timeline.
 
-The owner stays the author: ownit only drafts. The wording is honest by construction — it says
+The owner stays the author: ownit only drafts. The pieces are worded in `prompts/drafts.yaml`
+and set into `prompts/update.txt`. The wording is honest by construction — it says
 what is known, what is being done and when the customer will hear next, and never promises more
 than the recorded promise.
 """
@@ -15,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.directory import Rules, calendar_of
 from bot.notices import when_for
+from bot.wording import sentence
 from storage.states import OPEN_REQUEST_STATES, CaseStatus, RequestStatus
 from storage.tables import Case, Person, Request
 
@@ -35,27 +37,20 @@ async def customer_update(session: AsyncSession, *, case: Case, now: datetime, r
     answered = [r for r in reqs if r.status == RequestStatus.ANSWERED]
     waiting = [r for r in reqs if r.status in OPEN_REQUEST_STATES]
     if case.status != CaseStatus.OPEN:
-        progress = "Your issue is resolved."
+        progress = sentence("draft_resolved")
     elif waiting and answered:
-        progress = (
-            f"We have part of the answer and are still waiting on {len(waiting)} "
-            "check(s) with our specialists."
-        )
+        progress = sentence("draft_partly_answered", waiting=len(waiting))
     elif waiting:
         late = [r for r in waiting if r.deadline < now or (r.eta and r.eta > r.deadline)]
-        progress = (
-            "Our specialist team is still working on it and it is taking longer than we hoped."
-            if late
-            else "Our specialist team is looking into it now."
-        )
+        progress = sentence("draft_running_late" if late else "draft_in_hand")
     elif answered:
-        progress = "We have the information we needed and are preparing our reply."
+        progress = sentence("draft_answered")
     else:
-        progress = "I am looking into it."
+        progress = sentence("draft_looking")
     if case.promise_at and case.status == CaseStatus.OPEN:
-        next_step = f"You will hear from me again by {when_for(case.promise_at, tz)}."
+        next_step = sentence("draft_next_by", promise=when_for(case.promise_at, tz, now=now))
     else:
-        next_step = "I will keep you posted as soon as anything changes."
+        next_step = sentence("draft_next_open")
     return (
         _template()
         .format(
