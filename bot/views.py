@@ -1,4 +1,8 @@
-"""Read-only answers: a case with its requests and timeline, what is mine, a case's figures."""
+"""Read-only answers: a case with its requests and timeline, what is mine, a case's figures.
+
+A case is shown as far as its viewer's `Sight` goes: all of it to the owner's side, the header
+and their own requests to the people asked on it (docs/SECURITY.md).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.cases import get_case
 from bot.directory import Rules, calendar_of
+from bot.involvement import Sight
 from bot.messages import Message, Segment, Strong, join
 from bot.notices import when_for
 from bot.policy import format_duration
@@ -60,8 +65,10 @@ def _name(people: dict[int, Person], pid: int | None) -> str:
 
 
 async def case_status(
-    session: AsyncSession, *, rules: Rules, case_key: str, viewer: Person
+    session: AsyncSession, *, rules: Rules, case_key: str, viewer: Person, sight: Sight
 ) -> Message:
+    """The case as far as `sight` goes: the header and the viewer's requests to the people asked
+    on it; the promise, every request, the timeline and the figures to the owner's side."""
     case = await get_case(session, case_key)
     tz = calendar_of(viewer, rules.calendar).tz
     people = {p.id: p for p in (await session.exec(select(Person))).all() if p.id is not None}
@@ -70,36 +77,49 @@ async def case_status(
             select(Request).where(Request.case_id == case.id).order_by(col(Request.id))
         )
     ).all()
+    lines: list[tuple[Segment, ...] | Segment] = [
+        join(Strong(f"{case.key} · {case.customer}"), f" — {case.summary}"),
+        f"\nOwner: {_name(people, case.owner_id)} · {case.priority} · {case.status}"
+        + f" · handoffs: {case.handoffs}",
+    ]
+    if not sight.full:
+        lines += await _request_lines(session, [r for r in reqs if sight.shows(r)], people, tz)
+        return Message("status", join(*lines), case=case.key, private=True)
+    lines.append(
+        "\nPromise: "
+        + (when_for(case.promise_at, tz) if case.promise_at else "none")
+        + (f" ({case.promise_text})" if case.promise_text else "")
+        + {True: " — kept", False: " — missed", None: ""}[case.promise_kept]
+    )
+    lines += await _request_lines(session, list(reqs), people, tz)
     events = (
         await session.exec(
             select(Event).where(Event.case_id == case.id).order_by(col(Event.at), col(Event.id))
         )
     ).all()
-    lines: list[tuple[Segment, ...] | Segment] = [
-        join(Strong(f"{case.key} · {case.customer}"), f" — {case.summary}"),
-        f"\nOwner: {_name(people, case.owner_id)} · {case.priority} · {case.status}"
-        + f" · handoffs: {case.handoffs}",
-        "\nPromise: "
-        + (when_for(case.promise_at, tz) if case.promise_at else "none")
-        + (f" ({case.promise_text})" if case.promise_text else "")
-        + {True: " — kept", False: " — missed", None: ""}[case.promise_kept],
-    ]
-    if reqs:
-        lines.append(join("\n", Strong("Requests")))
-        for r in reqs:
-            team = await session.get(Team, r.team_id) if r.team_id else None
-            who = _name(people, r.assignee_id) if r.assignee_id else (team.name if team else "?")
-            state = r.status + (f", ETA {when_for(r.eta, tz)}" if r.eta else "")
-            lines.append(
-                f"\n• {r.key} → {who}: {r.question} — {state}, due {when_for(r.deadline, tz)}"
-                + (f"\n   answer: {r.answer}" if r.answer else "")
-            )
     lines.append(join("\n", Strong("Timeline")))
     for e in events:
         lines.append(f"\n{when_for(e.at, tz)} · {e.text}")
     figures = await case_figures(session, case=case, rules=rules)
     lines.append(join("\n", Strong("Figures"), " ", figures_text(figures)))
     return Message("status", join(*lines), case=case.key, private=True)
+
+
+async def _request_lines(
+    session: AsyncSession, reqs: list[Request], people: dict[int, Person], tz: str
+) -> list[tuple[Segment, ...] | Segment]:
+    if not reqs:
+        return []
+    lines: list[tuple[Segment, ...] | Segment] = [join("\n", Strong("Requests"))]
+    for r in reqs:
+        team = await session.get(Team, r.team_id) if r.team_id else None
+        who = _name(people, r.assignee_id) if r.assignee_id else (team.name if team else "?")
+        state = r.status + (f", ETA {when_for(r.eta, tz)}" if r.eta else "")
+        lines.append(
+            f"\n• {r.key} → {who}: {r.question} — {state}, due {when_for(r.deadline, tz)}"
+            + (f"\n   answer: {r.answer}" if r.answer else "")
+        )
+    return lines
 
 
 def figures_text(f: CaseFigures) -> str:

@@ -11,7 +11,7 @@ from bot.cases import parse_when
 from bot.directory import Rules, calendar_of
 from bot.messages import Message, message
 from bot.notices import record, tell, when_for
-from bot.requests.lookup import asked_people, calendar_owner, get_request, require_owner_side
+from bot.requests.lookup import asked_people, calendar_owner, get_request, still_open
 from storage.tables import Case, Person, Request
 
 
@@ -77,7 +77,7 @@ async def set_deadline(
     now: datetime,
 ) -> Message:
     req = await get_request(session, request_key, lock=True)
-    case = await require_owner_side(session, actor, req)
+    case = await still_open(session, req)
     try:
         new = datetime.fromisoformat(when)
         if new.tzinfo is None or new <= now:
