@@ -14,9 +14,16 @@ from storage.tables import Case, Person
 
 
 async def tell_owner(
-    *, session: AsyncSession, grant: Grant, need: Need, actor: Person, now: datetime
+    *,
+    session: AsyncSession,
+    grant: Grant,
+    need: Need,
+    actor: Person,
+    now: datetime,
+    request_key: str | None = None,
 ) -> None:
-    """Queue the notice `need.told` for the case's owner, unless they acted themselves."""
+    """Queue the notice `need.told` for the case's owner, unless they acted themselves;
+    `request_key` names the request the command made or changed."""
     if need.told is None or grant.case is None:
         return
     case = await session.get(Case, grant.case.id)
@@ -34,4 +41,5 @@ async def tell_owner(
         request=grant.request,
         by=mention(actor),
         customer=case.customer,
+        **({"request_key": request_key} if request_key and grant.request is None else {}),
     )

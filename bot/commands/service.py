@@ -135,7 +135,9 @@ async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str 
                 now=now,
                 grant=grant,
             )
-            await access.tell_owner(session=s, grant=grant, need=need, actor=actor, now=now)
+            await access.tell_owner(
+                session=s, grant=grant, need=need, actor=actor, now=now, request_key=reply.request
+            )
             reply.command = command
             if delivery is not None:
                 delivery.reply = reply.to_dict()
