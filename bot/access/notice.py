@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -32,7 +33,8 @@ async def tell_owner(
     owner = await session.get(Person, case.owner_id)
     if owner is None:
         return
-    tell(
+    send = partial(
+        tell,
         session,
         owner,
         need.told,
@@ -41,5 +43,8 @@ async def tell_owner(
         request=grant.request,
         by=mention(actor),
         customer=case.customer,
-        **({"request_key": request_key} if request_key and grant.request is None else {}),
     )
+    if request_key and grant.request is None:  # the request the command made (an ask)
+        send(request_key=request_key)
+    else:
+        send()
