@@ -20,6 +20,7 @@ from bot.business_time import Calendar, parse_workdays
 from bot.errors import NotFound, Refusal
 from bot.messages import Mention
 from bot.policy import Policy
+from bot.wording import sentence
 from storage.states import Platform
 from storage.tables import Membership, Person, Team
 
@@ -150,12 +151,17 @@ async def ensure_platform_person(
     name: str | None = None,
     email: str | None = None,
     tz: str | None = None,
-) -> Person:
-    """The person behind a platform user id, added on first sight with the default calendar.
+    member: bool,
+) -> Person | None:
+    """The person behind a platform user id; None for someone who is not one (docs/SECURITY.md).
 
     Someone listed in the org file with the same e-mail is linked rather than duplicated, which
-    is how one person comes to carry both a Slack id and a Teams id.
+    is how one person comes to carry both a Slack id and a Teams id. Anyone else is added on
+    first sight, with the default calendar, only when `member`: a full member of the
+    organisation's own workspace or tenant (as `bot.access.full_member` decides).
     """
+    if not uid.strip():
+        return None
     found = await person_by_platform(session, platform, uid)
     if found is not None:
         return found
@@ -163,6 +169,8 @@ async def ensure_platform_person(
     if email:
         person = (await session.exec(select(Person).where(Person.email == email.lower()))).first()
     if person is None:
+        if not member:
+            return None
         person = Person(
             handle=await free_handle(session, unique_handle_base(name or email or uid)),
             name=name or uid,
@@ -180,12 +188,10 @@ async def ensure_platform_person(
 
 async def resolve(session: AsyncSession, ref: Ref, *, platform: str | None = None) -> Person | Team:
     """A command's Ref to a Person or Team, or a NotFound that says who was not found."""
-    if ref.kind == "user":
+    if ref.kind == "user":  # the platform linked everyone it mentions who counts as a person
         person = await person_by_platform(session, platform or Platform.SLACK, ref.value)
         if person is None:
-            return await ensure_platform_person(
-                session, platform=platform or Platform.SLACK, uid=ref.value, name=ref.label
-            )
+            raise NotFound(sentence("access_not_a_person_named", who=ref.label or ref.value))
         return person
     if ref.kind == "team":
         team = await team_by_slack_group(session, ref.value)

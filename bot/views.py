@@ -1,4 +1,7 @@
-"""Read-only answers: a case with its requests and timeline, what is mine, a case's figures."""
+"""Read-only answers: a case with its requests and timeline, what is mine, a case's figures.
+
+A case is shown as far as its viewer's `Sight` goes: all of it to the owner's side, the header
+and their own requests to the people asked on it (docs/SECURITY.md)."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.cases import get_case
 from bot.directory import Rules, calendar_of
+from bot.involvement import Sight
 from bot.messages import Message, Segment, Strong, compose, join
 from bot.notices import when_for
 from bot.policy import format_duration
@@ -64,19 +68,16 @@ _KEPT = {True: "view_promise_kept", False: "view_promise_missed"}
 
 
 async def case_status(
-    session: AsyncSession, *, rules: Rules, case_key: str, viewer: Person
+    session: AsyncSession, *, rules: Rules, case_key: str, viewer: Person, sight: Sight
 ) -> Message:
+    """The case as far as `sight` goes: the header and the viewer's requests to the people asked
+    on it; the promise, every request, the timeline and the figures to the owner's side."""
     case = await get_case(session, case_key)
     tz = calendar_of(viewer, rules.calendar).tz
     people = {p.id: p for p in (await session.exec(select(Person))).all() if p.id is not None}
     reqs = (
         await session.exec(
             select(Request).where(Request.case_id == case.id).order_by(col(Request.id))
-        )
-    ).all()
-    events = (
-        await session.exec(
-            select(Event).where(Event.case_id == case.id).order_by(col(Event.at), col(Event.id))
         )
     ).all()
     lines: list[tuple[Segment, ...] | Segment] = [
@@ -89,6 +90,11 @@ async def case_status(
             status=case.status,
             handoffs=case.handoffs,
         ),
+    ]
+    if not sight.full:
+        lines += await _request_lines(session, [r for r in reqs if sight.shows(r)], people, tz)
+        return Message("status", join(*lines), case=case.key, private=True)
+    lines.append(
         compose(
             "view_case_promise",
             promise=when_for(case.promise_at, tz) if case.promise_at else sentence("cmd_none"),
@@ -96,31 +102,44 @@ async def case_status(
             if case.promise_text
             else None,
             kept=None if case.promise_kept is None else sentence(_KEPT[case.promise_kept]),
-        ),
-    ]
-    if reqs:
-        lines.append(join("\n", Strong(sentence("view_requests"))))
-        for r in reqs:
-            team = await session.get(Team, r.team_id) if r.team_id else None
-            who = _name(people, r.assignee_id) if r.assignee_id else (team.name if team else "?")
-            lines.append(
-                compose(
-                    "view_request",
-                    request_key=r.key,
-                    who=who,
-                    question=r.question,
-                    status=r.status,
-                    eta=sentence("cmd_eta", eta=when_for(r.eta, tz)) if r.eta else None,
-                    deadline=when_for(r.deadline, tz),
-                    answer=sentence("view_request_answer", answer=r.answer) if r.answer else None,
-                )
-            )
+        )
+    )
+    lines += await _request_lines(session, list(reqs), people, tz)
+    events = (
+        await session.exec(
+            select(Event).where(Event.case_id == case.id).order_by(col(Event.at), col(Event.id))
+        )
+    ).all()
     lines.append(join("\n", Strong(sentence("view_timeline"))))
     for e in events:
         lines.append(compose("view_timeline_line", at=when_for(e.at, tz), text=e.text))
     figures = await case_figures(session, case=case, rules=rules)
     lines.append(join("\n", Strong(sentence("view_figures")), " ", figures_text(figures)))
     return Message("status", join(*lines), case=case.key, private=True)
+
+
+async def _request_lines(
+    session: AsyncSession, reqs: list[Request], people: dict[int, Person], tz: str
+) -> list[tuple[Segment, ...] | Segment]:
+    if not reqs:
+        return []
+    lines: list[tuple[Segment, ...] | Segment] = [join("\n", Strong(sentence("view_requests")))]
+    for r in reqs:
+        team = await session.get(Team, r.team_id) if r.team_id else None
+        who = _name(people, r.assignee_id) if r.assignee_id else (team.name if team else "?")
+        lines.append(
+            compose(
+                "view_request",
+                request_key=r.key,
+                who=who,
+                question=r.question,
+                status=r.status,
+                eta=sentence("cmd_eta", eta=when_for(r.eta, tz)) if r.eta else None,
+                deadline=when_for(r.deadline, tz),
+                answer=sentence("view_request_answer", answer=r.answer) if r.answer else None,
+            )
+        )
+    return lines
 
 
 def figures_text(f: CaseFigures) -> str:

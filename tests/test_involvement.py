@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from bot import involvement
-from storage.states import CaseStatus, Platform, RequestStatus
-from storage.tables import Case, Membership, Person, Request, Team
+from storage.states import CaseStatus, Platform, RequestStatus, Step, TimerOutcome
+from storage.tables import Case, Membership, Person, Request, Team, Timer
 from tests.conftest import ConsoleBot
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -53,7 +53,21 @@ async def _people(bot: ConsoleBot) -> dict[str, Person]:
         s.add(case)
         await s.flush()
         base = {"case_id": case.id, "asked_by_id": made["t.asker"].id, "opened_at": NOW}
-        s.add(Request(**base, assignee_id=made["t.colleague"].id, question="q1", deadline=NOW))
+        q1 = Request(**base, assignee_id=made["t.colleague"].id, question="q1", deadline=NOW)
+        s.add(q1)
+        await s.flush()
+        # q1 went overdue: the ladder told the colleague's manager, who may see it from then on
+        s.add(
+            Timer(
+                key=f"{q1.id}:overdue",
+                step=Step.OVERDUE,
+                case_id=case.id,
+                request_id=q1.id,
+                due_at=NOW,
+                done=True,
+                outcome=TimerOutcome.FIRED,
+            )
+        )
         s.add(Request(**base, team_id=team.id, question="q2", deadline=NOW + timedelta(hours=1)))
         s.add(
             Request(

@@ -266,9 +266,10 @@ async def test_status_only_for_the_involved(ws: Workspace) -> None:
     await ws.case_thread()
     outsider = await ws.drive.command("kenji", "status C-1", channel="CENGINEERING")
     assert outsider.json()["response_type"] == "ephemeral"
-    assert "people working on it" in outsider.text() and "invoice wrong" not in outsider.text()
+    assert "There is no case C-1." in outsider.text() and "invoice wrong" not in outsider.text()
+    # being in the case's channel is no way in either (docs/SECURITY.md)
     in_channel = await ws.drive.command("kenji", "status C-1", channel="CSUPPORT")
-    assert "invoice wrong" in in_channel.text()
+    assert "There is no case C-1." in in_channel.text() and "invoice wrong" not in in_channel.text()
     owner = await ws.drive.command("alex", "status C-1", channel="DUALEX")
     assert "invoice wrong" in owner.text() and owner.json()["response_type"] == "ephemeral"
 

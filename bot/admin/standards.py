@@ -8,8 +8,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import digests
 from bot.admin.commands import ChangePolicy, ConfigureDigest, SetDefaultDeadline, SetTarget
 from bot.admin.replies import person, say, usage
-from bot.directory import manages, normalise_handle, team_by_key
-from bot.errors import NotAllowed, Refusal
+from bot.directory import normalise_handle, team_by_key
+from bot.errors import Refusal
 from bot.messages import Message
 from bot.policy import Policy
 from bot.wording import sentence
@@ -27,12 +27,6 @@ async def set_target(s: AsyncSession, *, actor: Person, command: SetTarget) -> M
     team = await team_by_key(s, command.team)
     if team is None:
         raise Refusal(sentence("cmd_admin_no_team", key=normalise_handle(command.team)))
-    manager = await s.get(Person, team.manager_id) if team.manager_id else None
-    allowed = actor.is_admin or (
-        manager is not None and (manager.id == actor.id or await manages(s, actor, manager))
-    )
-    if not allowed:
-        raise NotAllowed(sentence("cmd_admin_target_not_allowed", team=team.key))
     if command.on_time is not None:
         if not 0 < command.on_time <= 1:
             raise Refusal(sentence("cmd_admin_on_time_range"))

@@ -1,7 +1,7 @@
-"""Finding a case by its key, and who may act on it.
+"""Finding a case by its key, its owner, and whether it is open.
 
-Every case service starts here: the key read (`C-42`), the row locked for the change, the actor
-checked against the owner's side (owner, their managers, admins), the case checked open.
+Every case service starts here: the key read (`C-42`), the row locked for the change, the case
+checked open. Who may act on it was decided before the service ran (`bot.access`).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.deadlines import DeadlineError, parse_deadline
-from bot.directory import Rules, calendar_of, manages
-from bot.errors import NotAllowed, NotFound, Refusal
+from bot.directory import Rules, calendar_of
+from bot.errors import NotFound, Refusal
 from bot.wording import sentence
 from storage.states import CaseStatus, Platform, Priority
 from storage.tables import Case, Person, Team
@@ -45,23 +45,9 @@ def parse_when(text: str, *, now: datetime, cal_of: Person | Team | None, rules:
         raise Refusal(str(exc)) from None
 
 
-async def may_manage_case(session: AsyncSession, actor: Person, case: Case) -> bool:
-    """The owner, anyone above the owner, or an admin."""
-    if actor.id == case.owner_id or actor.is_admin:
-        return True
-    owner = await session.get(Person, case.owner_id)
-    return owner is not None and await manages(session, actor, owner)
-
-
-async def require_case_manager(
-    session: AsyncSession, actor: Person, case: Case, verb: str
-) -> Person:
+async def owner_of(session: AsyncSession, case: Case) -> Person:
     owner = await session.get(Person, case.owner_id)
     assert owner is not None
-    if not await may_manage_case(session, actor, case):
-        raise NotAllowed(
-            sentence("cmd_only_case_manager", case_key=case.key, owner=owner.handle, verb=verb)
-        )
     return owner
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import ladder
-from bot.cases.lookup import get_case, require_case_manager, require_open
+from bot.cases.lookup import get_case, owner_of, require_open
 from bot.directory import Rules, calendar_of, is_away, mention
 from bot.errors import Refusal
 from bot.messages import Message, message
@@ -27,7 +27,7 @@ async def transfer(
     now: datetime,
 ) -> Message:
     case = await get_case(session, case_key, lock=True)
-    old = await require_case_manager(session, actor, case, "transfer")
+    old = await owner_of(session, case)
     require_open(case)
     if to.id == case.owner_id:
         raise Refusal(sentence("cmd_already_owner", handle=to.handle, case_key=case.key))

@@ -8,7 +8,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import ladder
-from bot.cases.lookup import get_case, parse_when, require_case_manager, require_open
+from bot.cases.lookup import get_case, owner_of, parse_when, require_open
 from bot.directory import Rules, calendar_of
 from bot.errors import Refusal
 from bot.messages import Message, message
@@ -30,7 +30,7 @@ async def set_promise(
     now: datetime,
 ) -> Message:
     case = await get_case(session, case_key, lock=True)
-    owner = await require_case_manager(session, actor, case, "change the promise of")
+    owner = await owner_of(session, case)
     require_open(case)
     owner_cal = calendar_of(owner, rules.calendar)
     if kept:

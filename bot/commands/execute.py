@@ -2,6 +2,7 @@
 
 This is the table from command to service: it resolves the people and teams a command names,
 calls the service with keyword arguments, and says which case or request the reply is about.
+Whether the actor may run it was decided before (`bot.access.authorize`, from `needs`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import admin, cases, digests, drafts, requests, views
+from bot.access import Grant
 from bot.commands import grammar as c
+from bot.commands.needs import case_key
 from bot.commands.origin import Origin
 from bot.commands.reply import Reply, refusal
 from bot.directory import Rules, resolve, resolve_person
@@ -20,14 +23,6 @@ from bot.messages import Message
 from bot.policy import Policy
 from bot.wording import sentence
 from storage.tables import Person
-
-
-def case_key(command_case: str | None, origin: Origin) -> str:
-    """The case a command is about: its own key, or else the thread's case."""
-    key = command_case or origin.case
-    if not key:
-        raise Refusal(sentence("cmd_which_case"), c.usage("ask"))
-    return key
 
 
 async def execute(
@@ -39,8 +34,9 @@ async def execute(
     actor: Person,
     origin: Origin,
     now: datetime,
+    grant: Grant,
 ) -> Reply:
-    """Run `command` as `actor`; a Refusal raised here rolls the whole transaction back."""
+    """Run `command` as `actor`, as `grant` allows; a Refusal here rolls it all back."""
     s, cmd, platform = session, command, origin.directory_platform
     match cmd:
         case c.Open():
@@ -85,7 +81,11 @@ async def execute(
             return Reply([msg], case=cmd.case)
         case c.Status():
             return Reply(
-                [await views.case_status(s, rules=rules, case_key=cmd.case, viewer=actor)],
+                [
+                    await views.case_status(
+                        s, rules=rules, case_key=cmd.case, viewer=actor, sight=grant.sight
+                    )
+                ],
                 case=cmd.case,
             )
         case c.Mine():

@@ -7,6 +7,9 @@ first answer again. With Redis, the first answer is also kept there: a retry lan
 is answered from it without touching the database (the database row stays the source of truth,
 so with Redis down duplicates are still refused). A database that cannot be reached gets a clear
 "try again" reply, and nothing is half-written: the transaction never committed.
+
+Who may run what is decided here, once, before the command runs (`bot.access`): who counts as a
+person (`identify`), then the command's need against the rows it names (`authorize`).
 """
 
 from __future__ import annotations
@@ -17,14 +20,17 @@ import time
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import access
 from bot.commands import grammar as c
 from bot.commands.execute import execute
+from bot.commands.needs import need_of
 from bot.commands.origin import Origin
 from bot.commands.outage import database_down, database_unreachable
 from bot.commands.reply import Reply, refusal
 from bot.deadlines import looks_like_deadline
 from bot.directory import ensure_platform_person, person_by_handle
-from bot.errors import Refusal
+from bot.errors import NotAllowed, Refusal
+from bot.messages import text
 from bot.runtime.app import Ownit
 from bot.wording import sentence
 from storage.db import written
@@ -117,6 +123,8 @@ async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str 
                 s.add(delivery)
                 await s.flush()
             actor = await identify(s, origin)
+            need = need_of(command, origin)
+            grant = await access.authorize(session=s, actor=actor, need=need)
             reply = await execute(
                 session=s,
                 base_policy=app.base_policy,
@@ -125,6 +133,10 @@ async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str 
                 actor=actor,
                 origin=origin,
                 now=now,
+                grant=grant,
+            )
+            await access.tell_owner(
+                session=s, grant=grant, need=need, actor=actor, now=now, request_key=reply.request
             )
             reply.command = command
             if delivery is not None:
@@ -150,16 +162,27 @@ async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str 
 
 
 async def identify(s: AsyncSession, origin: Origin) -> Person:
+    """The person behind a command. On a platform, someone not yet known becomes a person only
+    if they are in the org file or a full member of the organisation's workspace or tenant;
+    anyone else is refused with help and how to be added, and no row is written for them."""
     if origin.platform == Platform.CONSOLE:
         person = await person_by_handle(s, origin.user)
         if person is None:
             raise Refusal(sentence("cmd_unknown_console_user", handle=origin.user))
         return person
-    return await ensure_platform_person(
+    access.admit(origin)
+    found = await ensure_platform_person(
         s,
         platform=origin.platform,
         uid=origin.user,
         name=origin.name,
         email=origin.email,
         tz=origin.tz,
+        member=access.full_member(origin),
     )
+    if found is None:
+        log.info(
+            "refused %s user %s: not a person of the organisation", origin.platform, origin.user
+        )
+        raise NotAllowed(text("access_not_a_person"), c.usage(None))
+    return found

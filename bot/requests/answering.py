@@ -12,7 +12,7 @@ from bot.directory import Rules, calendar_of, mention
 from bot.errors import Refusal
 from bot.messages import Action, Message, message
 from bot.notices import record, tell, when_for
-from bot.requests.lookup import claim, get_request, require_colleague
+from bot.requests.lookup import claim, get_request, open_for
 from bot.wording import sentence
 from storage.states import RequestStatus, Step, TimerOutcome
 from storage.tables import Person
@@ -28,7 +28,7 @@ async def acknowledge(
     now: datetime,
 ) -> Message:
     req = await get_request(session, request_key, lock=True)
-    case = await require_colleague(session, actor, req, "acknowledge")
+    case = await open_for(session, req, "acknowledge")
     claimed = claim(req, actor)
     eta_at = parse_when(eta, now=now, cal_of=actor, rules=rules) if eta else None
     if req.status == RequestStatus.ACKNOWLEDGED and eta_at is None:
@@ -97,7 +97,7 @@ async def answer(
     if not text.strip():
         raise Refusal(sentence("cmd_answer_is_empty"))
     req = await get_request(session, request_key, lock=True)
-    case = await require_colleague(session, actor, req, "answer")
+    case = await open_for(session, req, "answer")
     claim(req, actor)
     req.status = RequestStatus.ANSWERED
     req.answered_at = now

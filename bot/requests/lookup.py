@@ -1,13 +1,13 @@
-"""Finding a request by its key, whom it waits on, and who may act on it: the asked person
-or a member of the asked team on one side, the owner's side on the other."""
+"""Finding a request by its key, whom it waits on, and whether it is still open. Who may act on
+it (the asked side, or the asker and the owner's side) was decided before (`bot.access`)."""
 
 from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.cases import may_manage_case, parse_key
-from bot.directory import is_member, members
-from bot.errors import NotAllowed, NotFound, Refusal
+from bot.cases import parse_key
+from bot.directory import members
+from bot.errors import NotFound, Refusal
 from bot.wording import sentence
 from storage.states import OPEN_REQUEST_STATES
 from storage.tables import Case, Person, Request, Team
@@ -37,25 +37,14 @@ async def asked_people(session: AsyncSession, req: Request) -> list[Person]:
     return []
 
 
-async def may_answer(session: AsyncSession, actor: Person, req: Request) -> bool:
-    if req.assignee_id == actor.id:
-        return True
-    if req.assignee_id is None and req.team_id is not None:
-        assert actor.id is not None
-        return await is_member(session, req.team_id, actor.id)
-    return False
-
-
-async def require_colleague(session: AsyncSession, actor: Person, req: Request, verb: str) -> Case:
+async def open_for(session: AsyncSession, req: Request, verb: str) -> Case:
+    """The request's case, once the request is known to be still open for `verb`."""
     case = await session.get(Case, req.case_id)
     assert case is not None
     if req.status not in OPEN_REQUEST_STATES:
         raise Refusal(
             sentence("cmd_request_closed_for", request_key=req.key, status=req.status, verb=verb)
         )
-    if not await may_answer(session, actor, req):
-        who = await asked_name(session, req)
-        raise NotAllowed(sentence("cmd_asked_of_other", request_key=req.key, who=who, verb=verb))
     return case
 
 
@@ -75,11 +64,10 @@ def claim(req: Request, actor: Person) -> bool:
     return False
 
 
-async def require_owner_side(session: AsyncSession, actor: Person, req: Request) -> Case:
+async def still_open(session: AsyncSession, req: Request) -> Case:
+    """The request's case, once the request is known to be still open."""
     case = await session.get(Case, req.case_id)
     assert case is not None
-    if not (req.asked_by_id == actor.id or await may_manage_case(session, actor, case)):
-        raise NotAllowed(sentence("cmd_owner_side_only", case_key=case.key, request_key=req.key))
     if req.status not in OPEN_REQUEST_STATES:
         raise Refusal(sentence("cmd_request_closed", request_key=req.key, status=req.status))
     return case

@@ -16,8 +16,8 @@ from bot.requests.lookup import (
     asked_people,
     claim,
     get_request,
-    require_colleague,
-    require_owner_side,
+    open_for,
+    still_open,
 )
 from bot.requests.rescheduling import move_deadline
 from bot.wording import sentence
@@ -35,7 +35,7 @@ async def more_time(
     now: datetime,
 ) -> Message:
     req = await get_request(session, request_key, lock=True)
-    case = await require_colleague(session, actor, req, "ask more time for")
+    case = await open_for(session, req, "ask more time for")
     if not reason.strip():
         raise Refusal(sentence("cmd_more_time_why"))
     new = parse_when(when, now=now, cal_of=actor, rules=rules)
@@ -107,7 +107,7 @@ async def decide(
     now: datetime,
 ) -> Message:
     req = await get_request(session, request_key, lock=True)
-    case = await require_owner_side(session, actor, req)
+    case = await still_open(session, req)
     if req.pending_deadline is None:
         raise Refusal(sentence("cmd_no_more_time_asked", request_key=req.key))
     tz = calendar_of(actor, rules.calendar).tz

@@ -12,7 +12,7 @@ from bot.errors import Refusal
 from bot.messages import Message, message
 from bot.notices import record, tell, when_for
 from bot.requests.absence import route_around_absence
-from bot.requests.lookup import asked_people, get_request, require_colleague
+from bot.requests.lookup import asked_people, get_request, open_for
 from bot.wording import sentence
 from storage.states import RequestStatus
 from storage.tables import Person, Team
@@ -29,7 +29,7 @@ async def redirect(
     now: datetime,
 ) -> Message:
     req = await get_request(session, request_key, lock=True)
-    case = await require_colleague(session, actor, req, "redirect")
+    case = await open_for(session, req, "redirect")
     if not reason.strip():
         raise Refusal(sentence("cmd_redirect_why"))
     routed_note = None

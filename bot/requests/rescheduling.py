@@ -13,7 +13,7 @@ from bot.directory import Rules, calendar_of
 from bot.errors import Refusal
 from bot.messages import Message, message
 from bot.notices import record, tell, when_for
-from bot.requests.lookup import asked_people, calendar_owner, get_request, require_owner_side
+from bot.requests.lookup import asked_people, calendar_owner, get_request, still_open
 from bot.wording import sentence
 from storage.tables import Case, Person, Request
 
@@ -83,7 +83,7 @@ async def set_deadline(
     """Set the deadline to `when` (words, read in the calendar of whoever is asked) or to the
     instant `at` (from a button: used as it is, if it is still ahead)."""
     req = await get_request(session, request_key, lock=True)
-    case = await require_owner_side(session, actor, req)
+    case = await still_open(session, req)
     cal_owner = await calendar_owner(session, req)
     if at is None:
         new = parse_when(when, now=now, cal_of=cal_owner, rules=rules)

@@ -60,7 +60,9 @@ class SlackBot:
         self.socket: Any = None
         self.http_session: aiohttp.ClientSession | None = None
         self.whoami = Whoami(self.client, settings.slack_bot_token)
-        self.profiles = Profiles(self.client, SharedProfileCache(app.shared))
+        self.profiles = Profiles(
+            self.client, SharedProfileCache(app.shared), workspace=lambda: self.whoami.team_id
+        )
         self.mirror = CaseMirror(app, self.client)
         self.links = ThreadLinks(app.db, lambda: self.whoami.url)
         self.homes = Homes(

@@ -35,6 +35,11 @@ class Whoami:
         return self.identity.user_id if self.identity else None
 
     @property
+    def team_id(self) -> str | None:
+        """The organisation's own workspace: requests from any other are refused."""
+        return self.identity.team_id if self.identity else None
+
+    @property
     def url(self) -> str | None:
         return self.identity.url if self.identity else None
 

@@ -1,5 +1,8 @@
 """Slack users as people: name, time zone and e-mail from `users.info`, cached.
 
+A Slack user becomes a person only as `bot.access` decides from what `users.info` says (a guest,
+a bot, or someone of another workspace does not; someone of the org file by e-mail does).
+
 The cache is a tiny get/set interface storing JSON-ready dicts, so a Redis twin can stand in for
 the in-process one when several replicas share the work.
 """
@@ -9,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
@@ -17,6 +21,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
+from bot import access
+from bot.commands.origin import Origin
 from bot.directory import ensure_platform_person
 from storage.db import Database
 from storage.states import Platform
@@ -36,6 +42,8 @@ class Profile:
     email: str | None = None
     tz: str | None = None
     is_bot: bool = False
+    guest: bool = False  # a multi- or single-channel guest (`is_restricted`, `is_ultra_restricted`)
+    team: str | None = None  # the workspace the user belongs to
 
 
 class ProfileCache(Protocol):
@@ -79,15 +87,39 @@ def profile_from_user(user: dict[str, Any]) -> Profile:
         name=str(name),
         email=(str(prof["email"]).lower() if prof.get("email") else None),
         tz=str(user["tz"]) if user.get("tz") else None,
-        is_bot=bool(user.get("is_bot")),
+        is_bot=bool(user.get("is_bot")) or user.get("id") == "USLACKBOT",
+        guest=bool(user.get("is_restricted") or user.get("is_ultra_restricted")),
+        team=str(user["team_id"]) if user.get("team_id") else None,
+    )
+
+
+def facts(uid: str, profile: Profile | None, workspace: str | None, team: str = "") -> Origin:
+    """What Slack says of a user, as the command origin `bot.access` decides from."""
+    return Origin(
+        Platform.SLACK,
+        uid,
+        name=profile.name if profile else None,
+        email=profile.email if profile else None,
+        tz=profile.tz if profile else None,
+        guest=profile.guest if profile else False,
+        bot=profile.is_bot if profile else False,
+        known=profile is not None,
+        home=(profile.team if profile else None) or team or None,
+        org_home=workspace,
     )
 
 
 class Profiles:
     def __init__(
-        self, client: AsyncWebClient, cache: ProfileCache | None = None, ttl: float = TTL
+        self,
+        client: AsyncWebClient,
+        cache: ProfileCache | None = None,
+        ttl: float = TTL,
+        *,
+        workspace: Callable[[], str | None] | None = None,
     ) -> None:
         self.client = client
+        self.workspace = workspace
         self.cache: ProfileCache = cache or MemoryProfileCache()
         self.ttl = ttl
         self.lookups = 0
@@ -111,12 +143,17 @@ class Profiles:
         await self.cache.set(key, asdict(profile), self.ttl)
         return profile
 
-    async def link(self, db: Database, uids: set[str]) -> None:
-        """Make sure each Slack user is a person, linked by e-mail to the org file's entry."""
+    def org_home(self) -> str | None:
+        """The organisation's own workspace (from `auth.test`), once Slack has said it."""
+        return self.workspace() if self.workspace else None
+
+    async def link(self, db: Database, uids: set[str]) -> dict[str, Origin]:
+        """Make sure each Slack user who counts as a person is one, linked by e-mail to the org
+        file's entry; what Slack said of those looked up now (not yet people) is returned."""
         now = time.monotonic()
         uids = {u for u in uids if u and now - self._linked.get(u, now - LINKED_FOR) >= LINKED_FOR}
         if not uids:
-            return  # the usual case: everyone named was linked moments ago
+            return {}  # the usual case: everyone named was linked moments ago
         async with db.reader() as s:
             known = set(
                 (await s.exec(select(Person.slack_id).where(col(Person.slack_id).in_(uids)))).all()
@@ -124,24 +161,30 @@ class Profiles:
         self._seen_linked({k for k in known if k}, now)
         missing = sorted(uids - {k for k in known if k})
         if not missing:
-            return
+            return {}
         found = await asyncio.gather(*(self.get(u) for u in missing))
-        for uid, profile in zip(missing, found, strict=True):
+        said = {uid: facts(uid, p, self.org_home()) for uid, p in zip(missing, found, strict=True)}
+        linked = set()
+        for uid, origin in said.items():
             for _attempt in range(2):
                 try:
                     async with db.session() as s:
-                        await ensure_platform_person(
+                        person = await ensure_platform_person(
                             s,
                             platform=Platform.SLACK,
                             uid=uid,
-                            name=profile.name if profile else None,
-                            email=profile.email if profile else None,
-                            tz=profile.tz if profile else None,
+                            name=origin.name,
+                            email=origin.email,
+                            tz=origin.tz,
+                            member=access.full_member(origin),
                         )
+                    if person is not None:
+                        linked.add(uid)
                     break
                 except IntegrityError:
                     continue  # someone else linked them at the same moment
-        self._seen_linked(set(missing), now)
+        self._seen_linked(linked, now)
+        return said
 
     def _seen_linked(self, uids: set[str], now: float) -> None:
         """Remember for a while who is linked: every command names its author, and looking them

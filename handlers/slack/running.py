@@ -1,21 +1,21 @@
-"""Running one command for a Slack user: people linked first, the case's details kept from
-whoever is not involved, the command run in one transaction, a new case placed in Slack."""
+"""Running one command for a Slack user: people linked first (those who count as people), what
+Slack says of the author handed to the domain, the command run in one transaction, a new case
+placed in Slack. Who may see or do what is the domain's to decide (`bot.access`)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
-from bot import cases, involvement
+from bot import cases
 from bot.commands import grammar as c
 from bot.commands import service as dispatch
-from bot.commands.service import Origin, Reply
-from bot.directory import person_by_platform
-from bot.errors import Refusal
+from bot.commands.service import Reply
 from bot.runtime.app import Ownit
 from handlers.slack.payloads import Where, user_refs
-from handlers.slack.profiles import Profiles
+from handlers.slack.profiles import Profiles, facts
 from handlers.slack.wording import say
 from storage.states import Platform
 
@@ -55,13 +55,15 @@ class Runner:
         duplicate's reply (the first one's) is given as new, to be shown to the person.
         """
         try:
-            await self.profiles.link(self.app.db, {where.user} | user_refs(command))
-            if isinstance(command, c.Status | c.Update):
-                hidden = await self._hidden(command.case, where)
-                if hidden is not None:
-                    return hidden
-            origin = Origin(
-                Platform.SLACK, where.user, channel=where.channel, thread=where.thread, case=case
+            said = await self.profiles.link(self.app.db, {where.user} | user_refs(command))
+            author = said.get(where.user) or facts(where.user, None, self.profiles.org_home())
+            origin = replace(
+                author,
+                known=author.known or where.user not in said,  # not looked up: linked already
+                home=author.home or where.team or None,
+                channel=where.channel,
+                thread=where.thread,
+                case=case,
             )
             reply = await dispatch.run(self.app, command, origin, key=key)
             if again:
@@ -90,22 +92,6 @@ class Runner:
                     message_id=None,
                 )
         self.placed()
-
-    async def _hidden(self, case_key: str, where: Where) -> Reply | None:
-        """A case's details are for its channel and the people involved, nobody else."""
-        async with self.app.db.reader() as s:
-            try:
-                case = await cases.get_case(s, case_key)
-            except Refusal:
-                return None
-            if case.channel and where.channel == case.channel:
-                return None
-            person = await person_by_platform(s, Platform.SLACK, where.user)
-            if person is not None and await involvement.involved(
-                session=s, person=person, case=case
-            ):
-                return None
-        return dispatch.refusal(say("slack_case_hidden", case_key=case_key))
 
     async def within(self, job: asyncio.Task[Reply], budget: float) -> Reply | None:
         """The reply of a command started as `job` if it comes within `budget` seconds."""

@@ -2,14 +2,15 @@
 
 A Teams user is found by their AAD object id; on first sight their profile (fetched from the Bot
 Connector before any transaction, so no lock waits on Teams) gives the e-mail that links them to
-the same person in the org file or in Slack. Mentions become `<@id|name>` in the command text,
-the form the grammar reads for any platform.
+the same person in the org file or in Slack. Whether someone new counts as a person (not a guest,
+not a bot, of the organisation's own tenant) is `bot.access`'s to decide from what Teams says.
+Mentions become `<@id|name>` in the command text, the form the grammar reads for any platform.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from botbuilder.schema import Activity, ChannelAccount
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import access
 from bot.commands.service import Origin
 from bot.directory import ensure_platform_person, person_by_platform
 from bot.runtime.app import Ownit
@@ -33,12 +35,15 @@ Profiles = dict[str, dict[str, Any]]
 
 @dataclass
 class Sender:
-    person: Person
+    """Who sent an activity; `person` is None for someone who is not a person of the org."""
+
+    person: Person | None
     uid: str
     name: str | None
     email: str | None
     tz: str | None
     missed: int = 0
+    facts: Origin | None = None
 
 
 def email_of(member: dict[str, Any]) -> str | None:
@@ -47,6 +52,10 @@ def email_of(member: dict[str, Any]) -> str | None:
         if isinstance(value, str) and "@" in value:
             return value.lower()
     return None
+
+
+def is_guest(member: dict[str, Any] | None) -> bool:
+    return bool(member) and str((member or {}).get("userRole") or "").lower() == "guest"
 
 
 class People:
@@ -86,24 +95,50 @@ class People:
     ) -> Sender:
         """The sender as a person; on first sight their e-mail links them across platforms."""
         frm = act.from_property or ChannelAccount(id="unknown")
-        uid = frm.aad_object_id or frm.id
+        uid = frm.aad_object_id or frm.id or ""
         tz = a.timezone_of(act)
-        person = await person_by_platform(s, a.PLATFORM, uid)
+        person = await person_by_platform(s, a.PLATFORM, uid) if uid else None
         email = None
         name = frm.name
-        if person is None:
-            member = profiles.get(frm.id)
-            if member:
-                email = email_of(member)
-                name = member.get("name") or name
-                uid = member.get("aadObjectId") or uid
+        member = profiles.get(frm.id) if person is None else None
+        if member:
+            email = email_of(member)
+            name = member.get("name") or name
+            uid = member.get("aadObjectId") or uid
+        facts = replace(
+            self.facts(act, uid, member, known=person is not None or bool(member)),
+            bot=frm.role == "bot",
+            name=name,
+            email=email,
+            tz=tz,
+        )
+        if person is None and not access.outsider(facts):
             person = await ensure_platform_person(
-                s, platform=a.PLATFORM, uid=uid, name=name, email=email, tz=tz
+                s,
+                platform=a.PLATFORM,
+                uid=uid,
+                name=name,
+                email=email,
+                tz=tz,
+                member=access.full_member(facts),
             )
         missed = 0
-        if await references.remember(s, person, act, frm):
+        if person is not None and await references.remember(s, person, act, frm):
             missed = await references.requeue_missed(s, person, now)
-        return Sender(person, uid, name, email, tz, missed)
+        return Sender(person, uid, name, email, tz, missed, facts)
+
+    def facts(
+        self, act: Activity, uid: str, member: dict[str, Any] | None, *, known: bool
+    ) -> Origin:
+        """What Teams says of a user, as the origin `bot.access` decides from."""
+        return Origin(
+            a.PLATFORM,
+            uid,
+            guest=is_guest(member),
+            known=known,
+            home=str((member or {}).get("tenantId") or a.tenant_of(act) or "") or None,
+            org_home=self.app.settings.microsoft_app_tenant_id or None,
+        )
 
     async def sender(self, act: Activity) -> Sender:
         """`identify` in its own transaction; poke delivery if messages waited for them."""
@@ -130,10 +165,17 @@ class People:
                 uid = str(member["aadObjectId"])
                 person = await person_by_platform(s, a.PLATFORM, uid)
             if person is None:
+                facts = self.facts(act, uid, member, known=bool(member))
                 person = await ensure_platform_person(
-                    s, platform=a.PLATFORM, uid=uid, name=name, email=email
+                    s,
+                    platform=a.PLATFORM,
+                    uid=uid,
+                    name=name,
+                    email=email,
+                    member=access.full_member(facts),
                 )
-        await references.remember(s, person, act, ChannelAccount(id=mid, name=name))
+        if person is not None:
+            await references.remember(s, person, act, ChannelAccount(id=mid, name=name))
         return uid
 
     async def command_text(self, act: Activity, s: AsyncSession, profiles: Profiles) -> str:
@@ -169,12 +211,9 @@ class People:
         if sender.missed:
             self.app.poke()
         conv = act.conversation.id
-        origin = Origin(
-            a.PLATFORM,
-            sender.uid,
-            name=sender.name,
-            email=sender.email,
-            tz=sender.tz,
+        assert sender.facts is not None
+        origin = replace(
+            sender.facts,
             channel=a.thread_root(conv),
             thread=a.thread_of(conv),
             case=case,

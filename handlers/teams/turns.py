@@ -131,7 +131,7 @@ class TeamsBot:
             await self._forget(act)
             return
         sender = await self.people.sender(act)
-        if added:
+        if added and sender.person is not None:  # someone not of the org gets help on asking
             await self.replies.welcome(act, sender.person, sender.missed)
         self.app.poke()
 
