@@ -189,7 +189,7 @@ async def test_unreachable_colleague_is_reported_then_caught_up(sqlite_url: str)
         # Kenji has no Teams or Slack id at all: the owner is told how to link him.
         await w.post(w.channel(ALEX, "ask @kenji is the API down?", root="1700000000001"))
         await w.settle()
-        assert any("/case admin link @kenji" in t for t in w.fake.texts(THREAD))
+        assert any("@ownit admin link @kenji" in t for t in w.fake.texts(THREAD))  # Teams words
         async with w.app.db.reader() as s:
             kinds = [e.kind for e in (await s.exec(select(Event))).all()]
             assert kinds.count("unreachable") == 2

@@ -34,6 +34,18 @@ log = logging.getLogger(__name__)
 SEEN_FOR = 3600.0
 
 
+def answer_text(event: dict[str, Any]) -> str:
+    """What a thread reply answers: its words, and the files it shares (`file_share`), each by
+    its name and link as links in the words are."""
+    parts = [p.plain_text(str(event.get("text") or "")).strip()]
+    for f in event.get("files") or []:
+        if isinstance(f, dict):
+            name = str(f.get("title") or f.get("name") or "").strip()
+            link = str(f.get("permalink") or "").strip()
+            parts.append(f"{name} ({link})" if name and link else name or link)
+    return "\n".join(part for part in parts if part)
+
+
 class Handling:
     def __init__(
         self,
@@ -150,6 +162,8 @@ class Handling:
         key = p.event_key(body)
         text = str(event.get("text") or "")
         if is_dm and (not thread or thread == ts):
+            if event.get("subtype") and not text.strip():  # a file alone is no command
+                return
             try:
                 command = p.parse(text)
             except c.UsageError as exc:
@@ -167,7 +181,7 @@ class Handling:
             if hint and await self._once(key):
                 await self.replies.tell(where, [Message("hint", hint, private=True)])
             return
-        answer = p.plain_text(text).strip()
+        answer = answer_text(event)
         if answer:
             await self._run(c.Answer(req_key, answer[: c.MAX_TEXT]), where, key, again)
 

@@ -235,10 +235,16 @@ def message_where(body: dict[str, Any], event: dict[str, Any]) -> Where:
     )
 
 
+PERSON_SUBTYPES = frozenset({"thread_broadcast", "file_share"})
+"""Message subtypes that are a person writing (a reply also sent to the channel, a message with a
+file); the others are edits, deletions, bots, joins and the like."""
+
+
 def message_for_ownit(event: dict[str, Any], bot_user: str | None) -> bool:
     """Whether a message event is ownit's to keep: a person's DM to the bot, or a reply in a
     thread (a possible answer). A mention is left to its own `app_mention` event."""
-    if event.get("subtype") or event.get("bot_id") or not event.get("user"):
+    subtype = event.get("subtype")
+    if (subtype and subtype not in PERSON_SUBTYPES) or event.get("bot_id") or not event.get("user"):
         return False
     if bot_user is not None and event.get("user") == bot_user:
         return False

@@ -53,7 +53,16 @@ def delivery_key(act: Activity) -> str | None:
 
 
 def is_personal(act: Activity) -> bool:
-    return (act.conversation.conversation_type or "personal") == "personal"
+    """A one-to-one chat with the bot. Teams may leave out `conversationType` (its documented
+    channel messages do): a channel shows in `channelData` or in a `;messageid=` thread id, and
+    channels and group chats are `isGroup` with `19:` ids."""
+    conv = act.conversation
+    if conv.conversation_type:
+        return conv.conversation_type == "personal"
+    data = as_dict(act.channel_data)
+    if data.get("channel") or data.get("teamsChannelId") or data.get("team") or conv.is_group:
+        return False
+    return not str(conv.id or "").startswith("19:") and thread_of(str(conv.id or "")) is None
 
 
 def thread_root(conversation_id: str) -> str:

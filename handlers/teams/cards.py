@@ -19,6 +19,7 @@ from bot.messages import Action, Message, Segment, Strong, compose, join
 from bot.notices import when_for
 from bot.runtime.app import Ownit
 from handlers.teams import render as render_teams
+from handlers.teams import syntax
 from handlers.teams.activities import PLATFORM
 from handlers.teams.connector import Connector
 from handlers.teams.wording import wording
@@ -121,7 +122,7 @@ class CaseCards:
         service_url = (ref.service_url if ref else None) or self.default_service_url
         if not service_url:
             return
-        msg = await case_message(self.app, case)
+        msg = syntax.message(await case_message(self.app, case), in_channel=True)
         activity = render_teams.activity(msg)
         digest = hashlib.sha256(
             json.dumps(render_teams.card(msg), sort_keys=True).encode()

@@ -2,9 +2,9 @@
 
 A notice to a case's owner about a case that lives in a Teams channel goes into the case's reply
 chain (the conversation id with its `;messageid=` part), mentioning the owner; everything else
-goes to the person's personal chat with the bot. A person seen only in a channel or in a mention
-gets a personal chat created on first use. Someone the bot cannot reach yet raises `Unreachable`
-with what to do, and delivery tells the case owner.
+goes to the person's personal chat with the bot; either names commands as they are sent there.
+A person seen only in a channel or in a mention gets a personal chat created on first use. Someone
+the bot cannot reach yet raises `Unreachable` with what to do, and delivery tells the case owner.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from bot.messages import Message
 from bot.runtime.app import Ownit
 from bot.runtime.delivery import Unreachable
 from handlers.teams import render as render_teams
+from handlers.teams import syntax
 from handlers.teams.activities import PLATFORM
 from handlers.teams.cards import CaseCards
 from handlers.teams.connector import Connector, ConnectorError
@@ -81,7 +82,8 @@ class TeamsChannel:
         ):
             service_url = (ref.service_url if ref else None) or fallback_url
             if service_url:
-                activity = render_teams.activity(msg, to=mention(person))
+                in_thread = syntax.message(msg, in_channel=True)
+                activity = render_teams.activity(in_thread, to=mention(person))
                 try:
                     await self.connector.send(service_url, case.thread, activity)
                     return
@@ -96,7 +98,8 @@ class TeamsChannel:
             raise Unreachable(install_hint(person))
         conversation_id = ref.conversation_id or await self._open_personal(person, ref, service_url)
         try:
-            await self.connector.send(service_url, conversation_id, render_teams.activity(msg))
+            personal = syntax.message(msg, in_channel=False)
+            await self.connector.send(service_url, conversation_id, render_teams.activity(personal))
         except ConnectorError as exc:
             if exc.status in GONE:
                 raise Unreachable(install_hint(person)) from exc

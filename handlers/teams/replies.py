@@ -2,11 +2,14 @@
 
 A reply goes where the command was typed, but a private one (or a refusal) typed in a channel goes
 to the author's personal chat when ownit can reach them there. A case opened in Teams makes the
-conversation it was opened in (its reply chain, or the personal chat) the case's home.
+conversation it was opened in (its reply chain, or the personal chat) the case's home. Commands
+named in a reply are worded as they are sent in the conversation it goes to (`syntax`), and a
+request card pressed by the person asked keeps their buttons while the request is open.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from botbuilder.schema import Activity, ActivityTypes, Attachment
@@ -15,15 +18,18 @@ from bot.cases import attach_thread, get_case
 from bot.commands import grammar as c
 from bot.commands.service import Reply
 from bot.directory import person_by_platform
+from bot.ladder import colleague_actions
 from bot.messages import Message, compose
 from bot.requests import get_request
 from bot.runtime.app import Ownit
 from handlers.teams import activities as a
 from handlers.teams import render as render_teams
+from handlers.teams import syntax
 from handlers.teams.cards import CaseCards
 from handlers.teams.connector import Connector
 from handlers.teams.references import reference_of
 from handlers.teams.wording import wording
+from storage.states import OPEN_REQUEST_STATES
 from storage.tables import Case, Person
 
 MESSAGE_RESPONSE = "application/vnd.microsoft.activity.message"
@@ -47,7 +53,7 @@ class Replies:
 
     async def post(self, act: Activity, msg: Message) -> str | None:
         """One message in the activity's conversation; the posted activity's id."""
-        activity = render_teams.activity(msg)
+        activity = render_teams.activity(syntax.message(msg, in_channel=not a.is_personal(act)))
         return await self.connector.send(act.service_url, act.conversation.id, activity)
 
     async def send(self, act: Activity, reply: Reply) -> None:
@@ -70,9 +76,8 @@ class Replies:
             ref = await reference_of(s, person.id) if person is not None else None
         if ref is None or not ref.conversation_id:
             return False
-        await self.connector.send(
-            ref.service_url or act.service_url, ref.conversation_id, render_teams.activity(msg)
-        )
+        personal = render_teams.activity(syntax.message(msg, in_channel=False))
+        await self.connector.send(ref.service_url or act.service_url, ref.conversation_id, personal)
         return True
 
     async def attach(self, case_key: str, act: Activity, message_id: str | None) -> None:
@@ -143,6 +148,7 @@ class Replies:
             return reply
         first, *rest = reply.messages
         context = await self.context(first.request)
+        first = syntax.message(first, in_channel=not a.is_personal(act))
         await self.connector.update(
             act.service_url,
             act.conversation.id,
@@ -150,6 +156,29 @@ class Replies:
             render_teams.activity(first, note=context),
         )
         return Reply(rest, case=reply.case, request=reply.request)
+
+    async def for_the_card(self, act: Activity, reply: Reply) -> Reply:
+        """A pressed card's reply as the card will show it: in the words of its conversation and,
+        on a request card pressed by the person it is asked of, with their buttons for as long as
+        the request is open (an answer or a redirect ends them; asking for more time does not)."""
+        reply = syntax.reply(reply, in_channel=not a.is_personal(act))
+        if not reply.ok or not reply.messages or reply.messages[0].actions:
+            return reply
+        first = reply.messages[0]
+        key, uid = first.request or reply.request, a.sender_uid(act)
+        if not key or not uid:
+            return reply
+        async with self.app.db.reader() as s:
+            try:
+                req = await get_request(s, key)
+            except Exception:
+                return reply
+            person = await person_by_platform(s, a.PLATFORM, uid)
+        if person is None or req.assignee_id != person.id or req.status not in OPEN_REQUEST_STATES:
+            return reply
+        actions = tuple(b for b in colleague_actions(req) if not (b.name == "ack" and req.acked_at))
+        first = dataclasses.replace(first, actions=actions)
+        return dataclasses.replace(reply, messages=[first, *reply.messages[1:]])
 
     async def context(self, key: str | None) -> Message | None:
         """What the card was about, kept on the card after a button replaces it."""

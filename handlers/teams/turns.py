@@ -5,7 +5,9 @@ A message is typed text (a command, or `case open` alone for the form) or an old
 from a personal chat. Each runs its command through `bot.commands.service` with the activity's
 delivery key, so a Bot Framework retry, or a row handled again after its replica died, changes
 nothing. `again` (taken over from a replica that died) means the person may not have been told:
-the reply is given, even if the command turns out to be a duplicate.
+the reply is given, even if the command turns out to be a duplicate. Teams announces one install
+twice (a `conversationUpdate` adding the bot and an `installationUpdate`), perhaps to two workers
+at once: the person is greeted once.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from handlers.teams.replies import Replies
 from handlers.teams.wording import wording
 
 log = logging.getLogger(__name__)
+
+GREETED_FOR = 24 * 3600.0  # seconds an install's greeting is remembered (forgotten on removal)
 
 
 class TeamsBot:
@@ -84,7 +88,7 @@ class TeamsBot:
 
     async def on_submit(self, act: Activity, data: dict[str, Any], again: bool = False) -> None:
         """An `Action.Submit` (message back) from an older card: same command, card updated."""
-        reply = await self.run_action(act, data)
+        reply = await self.replies.for_the_card(act, await self.run_action(act, data))
         if reply.duplicate and not again:
             return
         await self.replies.refresh(reply)
@@ -113,7 +117,7 @@ class TeamsBot:
     async def on_invoke(self, act: Activity, again: bool = False) -> None:
         """Run the press; its reply goes on the HTTP response if the request still waits for it
         (`Answers`), else into the conversation (the request gave up, or died with its replica)."""
-        reply = await self.run_action(act, a.card_action(act))
+        reply = await self.replies.for_the_card(act, await self.run_action(act, a.card_action(act)))
         if again:
             reply.duplicate = False
         if self.answers.answer(a.delivery_key(act), reply):
@@ -129,11 +133,24 @@ class TeamsBot:
         added, removed = a.install_change(act)
         if removed:
             await self._forget(act)
+            await self.app.shared.forget(_greeted(act))
             return
+        first = added and await self._first_of_install(act)
         sender = await self.people.sender(act)
-        if added and sender.person is not None:  # someone not of the org gets help on asking
+        if first and sender.person is not None:  # someone not of the org gets help on asking
             await self.replies.welcome(act, sender.person, sender.missed)
         self.app.poke()
+
+    async def _first_of_install(self, act: Activity) -> bool:
+        """Whether this activity is the first to announce the install: ownit could not reach the
+        person in this chat yet, and no other activity of the install claimed the greeting."""
+        uid = a.sender_uid(act)
+        async with self.app.db.reader() as s:
+            person = await person_by_platform(s, a.PLATFORM, uid) if uid else None
+            ref = await references.reference_of(s, person.id) if person is not None else None
+        if ref is not None and ref.conversation_id == act.conversation.id:
+            return False
+        return await self.app.shared.claim(_greeted(act), GREETED_FOR) is not False
 
     async def _forget(self, act: Activity) -> None:
         uid = a.sender_uid(act)
@@ -141,3 +158,7 @@ class TeamsBot:
             person = await person_by_platform(s, a.PLATFORM, uid) if uid else None
             if person is not None:
                 await references.forget(s, person)
+
+
+def _greeted(act: Activity) -> str:
+    return f"teams:greeted:{act.conversation.id}"
