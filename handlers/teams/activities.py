@@ -7,6 +7,7 @@ are answered once, here.
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from typing import Any
 
@@ -24,6 +25,32 @@ class Kind(StrEnum):
     MESSAGE = "message"  # typed text, or an older card's `Action.Submit`
     INVOKE = "invoke"  # an `Action.Execute` press, answered on its own HTTP response
     INSTALL = "install"  # the app added to or removed from a personal chat
+
+
+def bearer(header: str) -> bool:
+    """Whether an Authorization header carries a bearer token at all (checked before the body is
+    read; the token itself is validated against the activity)."""
+    scheme, _, token = header.partition(" ")
+    return scheme.lower() == "bearer" and bool(token.strip()) and header.isascii()
+
+
+def read_activity(raw: bytes) -> tuple[Activity | None, dict[str, Any]]:
+    """A body as an activity ownit can route, and as the dict kept in the inbox; (None, {}) for
+    anything else: not UTF-8, not JSON, not an object, or missing what every activity has."""
+    try:
+        body = json.loads(raw.decode())
+    except (ValueError, RecursionError):
+        return None, {}
+    if not isinstance(body, dict):
+        return None, {}
+    try:
+        act = Activity().deserialize(body)
+    except Exception:  # msrest raises its own errors for a field of the wrong shape
+        return None, {}
+    routable = isinstance(act.type, str) and isinstance(act.service_url, str)
+    if not (routable and act.type and act.conversation is not None and act.service_url):
+        return None, {}
+    return act, body
 
 
 def as_dict(obj: Any) -> dict[str, Any]:
