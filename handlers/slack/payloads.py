@@ -67,7 +67,7 @@ def _json_object(text: str) -> dict[str, Any]:
         raise Malformed("not JSON") from None
     if not isinstance(data, dict):
         raise Malformed("not a JSON object")
-    if not slack_shaped(data):
+    if not (slack_shaped(data) and bolt_readable(data)):
         raise Malformed("not of Slack's shape")
     return data
 
@@ -97,6 +97,33 @@ _OBJECT = frozenset(
     "workflow_step state".split()
 )
 _OBJECTS = frozenset("actions authorizations response_urls".split())
+
+
+_NEEDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "view_submission": ("view", ("type", "callback_id")),
+    "view_closed": ("view", ("type", "callback_id")),
+    "event_callback": ("event", ("type",)),
+}
+"""What bolt reads without asking first, by the type of delivery: the part, and its texts."""
+
+
+def bolt_readable(data: dict[str, Any]) -> bool:
+    """Whether the parts bolt takes for granted are there: a view's type and callback, an
+    event's type, each action's id, a shortcut's callback."""
+    kind = data.get("type")
+    if kind in _NEEDS:
+        part, names = _NEEDS[kind]
+        inner = data.get(part)
+        if not isinstance(inner, dict) or not all(isinstance(inner.get(n), str) for n in names):
+            return False
+    if kind in ("shortcut", "message_action") and not isinstance(data.get("callback_id"), str):
+        return False
+    actions = data.get("actions")
+    return kind != "block_actions" or (
+        isinstance(actions, list)
+        and bool(actions)
+        and all(isinstance(act, dict) and isinstance(act.get("action_id"), str) for act in actions)
+    )
 
 
 def slack_shaped(data: dict[str, Any], depth: int = 0) -> bool:
