@@ -1,7 +1,13 @@
-"""The aiohttp application every platform plugs into: health, readiness and its own routes."""
+"""The aiohttp application every platform plugs into: health, readiness and its own routes.
+
+Every route refuses malformed, oversized or unauthenticated input itself, with a 4xx; the
+middleware here is the last guard, so that a failure nobody foresaw is logged and answered with a
+bare status, never with a traceback (aiohttp shows one in debug mode).
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -12,6 +18,22 @@ from bot.runtime.app import Ownit
 APP_KEY = web.AppKey("ownit", Ownit)
 
 Plugin = Callable[[web.Application, Ownit], Awaitable[None]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+MAX_BODY = 1024**2  # bytes; a larger body is refused (413) before it is read
+
+log = logging.getLogger(__name__)
+
+
+@web.middleware
+async def no_tracebacks(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return web.json_response({"error": "internal error"}, status=500)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -36,7 +58,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def make_web_app(app: Ownit, plugins: list[Plugin] | None = None) -> web.Application:
-    web_app = web.Application(client_max_size=1024**2)
+    web_app = web.Application(client_max_size=MAX_BODY, middlewares=[no_tracebacks])
     web_app[APP_KEY] = app
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/readyz", readyz)

@@ -20,21 +20,33 @@ from storage.tables import Case, Person, Team
 PRIORITIES: tuple[str, ...] = tuple(Priority)
 
 
+LARGEST = 2**31 - 1
+"""The largest number a case or request can have (an INTEGER column on PostgreSQL)."""
+
+
 def parse_key(key: str, prefix: str) -> int:
-    try:
-        head, num = key.upper().split("-", 1)
-        if head != prefix:
-            raise ValueError
-        return int(num)
-    except ValueError:
+    """The number of a key (`C-42`: 42). A number no row can have is a key that names nothing
+    (`NotFound`, in the words used for any key that does not exist), not a database error."""
+    head, _, num = key.upper().partition("-")
+    if head != prefix or not (num.isascii() and num.isdigit()):
         what = "cmd_not_a_case_key" if prefix == "C" else "cmd_not_a_request_key"
-        raise Refusal(sentence(what, key=key)) from None
+        raise Refusal(sentence(what, key=shown(key)))
+    number = int(num.lstrip("0") or "0") if len(num) <= 20 else LARGEST + 1
+    if number > LARGEST:
+        missing = "cmd_no_case" if prefix == "C" else "cmd_no_request"
+        raise NotFound(sentence(missing, key=shown(key)))
+    return number
+
+
+def shown(key: str) -> str:
+    """A key as quoted back to a person: a hostile one cut short."""
+    return key if len(key) <= 24 else key[:23] + "…"
 
 
 async def get_case(session: AsyncSession, key: str, *, lock: bool = False) -> Case:
     case = await session.get(Case, parse_key(key, "C"), with_for_update=lock)
     if case is None:
-        raise NotFound(sentence("cmd_no_case", key=key))
+        raise NotFound(sentence("cmd_no_case", key=shown(key)))
     return case
 
 

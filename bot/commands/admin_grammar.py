@@ -26,7 +26,16 @@ from bot.admin.commands import (
     ShowPolicy,
 )
 from bot.commands.usage import admin_usage
-from bot.commands.words import Args, parse_ref
+from bot.commands.words import (
+    MAX_EMAIL,
+    MAX_HANDLE,
+    MAX_INTEGER,
+    MAX_NAME,
+    MAX_PLATFORM_ID,
+    MAX_SLACK_ID,
+    Args,
+    parse_ref,
+)
 from bot.directory import Ref
 from storage.states import Platform
 
@@ -51,6 +60,12 @@ class _Admin:
     def unknown(self) -> Exception:
         return self.c.error("cmd_admin_unknown", verb=self.verb)
 
+    def fits(self, value: str, limit: int, what: str) -> str:
+        """`value`, or the refusal that says it is longer than the column that would keep it."""
+        if len(value) > limit:
+            raise self.c.error("cmd_text_too_long", what=what, length=len(value), limit=limit)
+        return value
+
 
 def parse_admin(c: Args) -> AdminCommand:
     if not c.toks:
@@ -69,14 +84,19 @@ def _person(w: _Admin) -> AdminCommand:
         raise w.unknown()
     email = a[-1] if "@" in a[-1] and len(a) >= 4 else None
     name = " ".join(a[2 : -1 if email else None])
-    return AddPerson(a[1], name, email.lower() if email else None)
+    handle = w.fits(a[1], MAX_HANDLE + 1, "handle")  # `@dana`: the @ is not kept
+    w.fits(name, MAX_NAME, "name")
+    if email:
+        w.fits(email, MAX_EMAIL, "e-mail")
+    return AddPerson(handle, name, email.lower() if email else None)
 
 
 def _team(w: _Admin) -> AdminCommand:
     a = w.a
     if a[:1] != ["add"] or len(a) < 3:
         raise w.unknown()
-    return AddTeam(a[1], " ".join(a[2:]))
+    key = w.fits(a[1], MAX_HANDLE + 1, "team key")
+    return AddTeam(key, w.fits(" ".join(a[2:]), MAX_NAME, "name"))
 
 
 def _member(w: _Admin) -> AdminCommand:
@@ -118,7 +138,9 @@ def _link(w: _Admin) -> AdminCommand:
     a = w.a
     if len(a) != 3 or a[1] not in (Platform.SLACK, Platform.TEAMS):
         raise w.unknown()
-    return Link(w.ref(a[0]), Platform(a[1]), a[2])
+    platform = Platform(a[1])
+    widest = MAX_SLACK_ID if platform == Platform.SLACK else MAX_PLATFORM_ID
+    return Link(w.ref(a[0]), platform, w.fits(a[2], widest, f"{platform} id"))
 
 
 def _admin(w: _Admin) -> AdminCommand:
@@ -138,7 +160,10 @@ def _target(w: _Admin) -> AdminCommand:
             share = float(value.rstrip("%")) / (100 if value.endswith("%") else 1)
             return SetTarget(team, on_time=share)
         if name == "first_response":
-            return SetTarget(team, first_response=int(value))
+            minutes = int(value)
+            if minutes > MAX_INTEGER:
+                raise ValueError(value)
+            return SetTarget(team, first_response=minutes)
     except ValueError:
         raise w.c.error("cmd_admin_not_a_number", value=value) from None
     raise w.c.error("cmd_admin_target_names")

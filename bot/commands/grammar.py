@@ -60,7 +60,16 @@ from bot.commands.request_grammar import (
     parse_redirect,
 )
 from bot.commands.usage import TOPIC_ALIASES, TOPICS, canonical, usage
-from bot.commands.words import MAX_CUSTOMER, MAX_INPUT, MAX_TEXT, Args, UsageError, parse_ref
+from bot.commands.words import (
+    MAX_CUSTOMER,
+    MAX_HANDLE,
+    MAX_INPUT,
+    MAX_SLACK_ID,
+    MAX_TEXT,
+    Args,
+    UsageError,
+    parse_ref,
+)
 from bot.commands.words import show as _show
 from bot.commands.words import tokens as _tokens
 from bot.directory import Ref
@@ -68,6 +77,8 @@ from bot.wording import sentence
 
 __all__ = [
     "MAX_CUSTOMER",
+    "MAX_HANDLE",
+    "MAX_SLACK_ID",
     "MAX_TEXT",
     "Ack",
     "AdminCommand",

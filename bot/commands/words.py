@@ -18,9 +18,33 @@ from bot.commands.usage import usage
 from bot.directory import Ref
 from bot.wording import sentence
 
-MAX_TEXT = 3000  # free text: questions, answers, summaries, reasons, notes
-MAX_CUSTOMER = 200
+# The limits of what a person types, named once: the width of the column a value is kept in
+# (storage/tables.py), or a bound for free text that a person can still read in one go. A value
+# over its limit is refused with a message that says the limit, and nothing is written.
+MAX_TEXT = 3000  # free text: questions, answers, summaries, reasons, notes, comments
+MAX_CUSTOMER = 200  # case.customer
+MAX_HANDLE = 80  # person.handle, team.key
+MAX_NAME = 200  # person.name, team.name
+MAX_EMAIL = 320  # person.email
+MAX_PLATFORM_ID = 200  # person.teams_id, the widest platform id a mention carries
+MAX_SLACK_ID = 40  # person.slack_id, team.slack_group_id
 MAX_INPUT = 10_000  # the whole command; bounds the work done on hostile input
+MAX_INTEGER = 2**31 - 1  # an INTEGER column: case and request numbers, minutes
+
+LIMITS: dict[str, tuple[tuple[str, int], ...]] = {
+    "open": (("customer name", MAX_CUSTOMER), ("summary", MAX_TEXT)),
+    "ask": (("question", MAX_TEXT),),
+    "promise": (("promise text", MAX_TEXT),),
+    "resolve": (("note", MAX_TEXT),),
+    "transfer": (("reason", MAX_TEXT),),
+    "answer": (("answer", MAX_TEXT),),
+    "more-time": (("reason", MAX_TEXT),),
+    "decline": (("note", MAX_TEXT),),
+    "redirect": (("reason", MAX_TEXT),),
+    "rate": (("comment", MAX_TEXT),),
+    "admin": (("handle or team key", MAX_HANDLE), ("name", MAX_NAME), ("e-mail", MAX_EMAIL)),
+}
+"""What each command's usage says of its limits."""
 
 
 class UsageError(ValueError):
@@ -43,8 +67,6 @@ _HANDLE = re.compile(r"@?([\w.\-]+)")
 BROADCAST = frozenset({"@channel", "@here", "@everyone"})
 _ENTITIES = re.compile(r"&(amp|lt|gt);")
 _ENTITY_CHARS = {"amp": "&", "lt": "<", "gt": ">"}
-_MAX_HANDLE = 80
-_MAX_KEY_DIGITS = 9
 
 
 class Tok(NamedTuple):
@@ -71,15 +93,15 @@ def show(token: str) -> str:
 
 def parse_ref(token: str) -> Ref | None:
     """`<@U1|dana>`, `<!subteam^S1|@billing>`, `@dana` or `billing` as a `Ref`; else None."""
-    if m := _USER.fullmatch(token):
+    if (m := _USER.fullmatch(token)) and len(m.group(1)) <= MAX_PLATFORM_ID:
         label = (m.group(2) or "").strip().lstrip("@") or None
         return Ref("user", m.group(1), label)
-    if m := TEAM.fullmatch(token):
+    if (m := TEAM.fullmatch(token)) and len(m.group(1)) <= MAX_SLACK_ID:
         label = (m.group(2) or "").strip().lstrip("@") or None
         return Ref("team", m.group(1), label)
     if token.lower() in BROADCAST:
         return None
-    if (m := _HANDLE.fullmatch(token)) and len(m.group(1)) <= _MAX_HANDLE:
+    if (m := _HANDLE.fullmatch(token)) and len(m.group(1)) <= MAX_HANDLE:
         handle = m.group(1)
         if any(c.isalnum() for c in handle):
             return Ref("name", handle)
@@ -87,14 +109,22 @@ def parse_ref(token: str) -> Ref | None:
 
 
 def normal_key(raw: str, pattern: re.Pattern[str], prefix: str) -> str | None:
-    """`c042` as `C-42`; None when `raw` is not such a key."""
+    """`c042` as `C-42`; None when `raw` is not such a key. A number too large to be one is
+    still a key, of a case or request that does not exist (`bot.cases.lookup` says so)."""
     m = pattern.fullmatch(raw)
     if m is None:
         return None
     digits = m.group(1).lstrip("0") or "0"
-    if len(digits) > _MAX_KEY_DIGITS:
-        return None
     return f"{prefix}-{digits}"
+
+
+def with_limits(cmd: str, text: str) -> str:
+    """A command's usage, with the limits of what it takes (`LIMITS`) said after it."""
+    limits = LIMITS.get(cmd)
+    if not limits:
+        return text
+    said = ", ".join(sentence("edges_limit", what=what, limit=n) for what, n in limits)
+    return f"{text}\n{sentence('edges_limits', limits=said)}"
 
 
 class Args:
@@ -118,7 +148,7 @@ class Args:
     def error(self, key: str, /, **fields: str | int | None) -> UsageError:
         """The UsageError worded by the template `key`, with this command's usage."""
         text = self.usage_text if self.usage_text is not None else usage(self.cmd)
-        return UsageError(sentence(key, **fields), text)
+        return UsageError(sentence(key, **fields), with_limits(self.cmd, text))
 
     def after(self, i: int) -> str:
         """The raw text after token `i` (all of it when `i` is -1)."""

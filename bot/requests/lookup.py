@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.cases import parse_key
+from bot.cases.lookup import shown
 from bot.directory import members
 from bot.errors import NotFound, Refusal
 from bot.wording import sentence
@@ -16,7 +17,7 @@ from storage.tables import Case, Person, Request, Team
 async def get_request(session: AsyncSession, key: str, *, lock: bool = False) -> Request:
     req = await session.get(Request, parse_key(key, "R"), with_for_update=lock)
     if req is None:
-        raise NotFound(sentence("cmd_no_request", key=key))
+        raise NotFound(sentence("cmd_no_request", key=shown(key)))
     return req
 
 

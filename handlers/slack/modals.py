@@ -8,6 +8,7 @@ from (request key, channel, thread) as JSON.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from bot.commands import grammar as c
@@ -22,6 +23,8 @@ OPEN, ANSWER, MORE_TIME, REDIRECT, RATE = (
     "ownit_rate",
 )
 CALLBACKS = (OPEN, ANSWER, MORE_TIME, REDIRECT, RATE)
+WHEN_LIMIT = 200  # a time typed into a form (a promise, a new deadline)
+SCORE = re.compile(r"[0-9]{1,6}")  # a number; the service says it must be from 1 to 5
 
 
 class FormError(ValueError):
@@ -100,7 +103,7 @@ def open_case(meta: dict[str, Any], summary: str | None = None) -> Any:
                 say("slack_form_promise"),
                 optional=True,
                 placeholder=say("slack_form_promise_hint"),
-                max_length=200,
+                max_length=WHEN_LIMIT,
             ),
             priority,
         ],
@@ -128,7 +131,7 @@ def more_time(meta: dict[str, Any]) -> Any:
                 "when",
                 say("slack_form_new_deadline"),
                 placeholder=say("slack_form_new_deadline_hint"),
-                max_length=200,
+                max_length=WHEN_LIMIT,
             ),
             _input("reason", say("slack_form_more_time_why"), multiline=True),
         ],
@@ -155,7 +158,7 @@ def redirect(meta: dict[str, Any]) -> Any:
                 say("slack_form_or_team"),
                 optional=True,
                 placeholder=say("slack_form_team_hint"),
-                max_length=80,
+                max_length=c.MAX_HANDLE,
             ),
             _input("reason", say("slack_form_redirect_why"), multiline=True),
         ],
@@ -197,19 +200,33 @@ def metadata(view: dict[str, Any]) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def _value(view: dict[str, Any], block: str) -> str:
-    state = ((view.get("state") or {}).get("values") or {}).get(block) or {}
-    element = state.get("value") or {}
+    """A field's value as typed or chosen; '' for a field missing or not of Slack's shape."""
+    state = _obj(_obj(_obj(view.get("state")).get("values")).get(block))
+    element = _obj(state.get("value"))
     if element.get("type") in ("static_select",):
-        option = element.get("selected_option") or {}
-        return str(option.get("value") or "")
+        return _text(_obj(element.get("selected_option")).get("value"))
     if element.get("type") == "users_select":
-        return str(element.get("selected_user") or "")
-    return str(element.get("value") or "").strip()
+        return _text(element.get("selected_user"))
+    return _text(element.get("value")).strip()
+
+
+def _fits(block: str, value: str, limit: int) -> str:
+    if len(value) > limit:
+        raise FormError(block, say("slack_form_too_long", limit=limit))
+    return value
 
 
 def _when(view: dict[str, Any], block: str, *, required: bool) -> str | None:
-    when = " ".join(_value(view, block).split())
+    when = _fits(block, " ".join(_value(view, block).split()), WHEN_LIMIT)
     if not when:
         if required:
             raise FormError(block, say("slack_form_give_time"))
@@ -224,17 +241,16 @@ def _need(view: dict[str, Any], block: str, missing: str) -> str:
     value = _value(view, block)
     if not value:
         raise FormError(block, say(missing))
-    if len(value) > c.MAX_TEXT:
-        raise FormError(block, say("slack_form_too_long", limit=c.MAX_TEXT))
-    return value
+    return _fits(block, value, c.MAX_TEXT)
 
 
 def command(callback: str, view: dict[str, Any]) -> c.Command:
     """The submitted modal as a Command, or a FormError naming the field that is wrong."""
     meta = metadata(view)
-    key = str(meta.get("key") or "")
+    key = _text(meta.get("key"))
     if callback == OPEN:
         customer = " ".join(_need(view, "customer", "slack_form_name_customer").split())
+        _fits("customer", customer, c.MAX_CUSTOMER)
         summary = _need(view, "summary", "slack_form_say_issue")
         return c.Open(
             customer, summary, _when(view, "promise", required=False), _value(view, "priority")
@@ -250,7 +266,7 @@ def command(callback: str, view: dict[str, Any]) -> c.Command:
         if user and team:
             raise FormError("team", say("slack_form_person_or_team"))
         if user:
-            ref = c.Ref("user", user)
+            ref = c.Ref("user", _fits("person", user, c.MAX_SLACK_ID))
         else:
             parsed = c.parse_ref(team) if team else None
             if parsed is None:
@@ -259,7 +275,8 @@ def command(callback: str, view: dict[str, Any]) -> c.Command:
         return c.Redirect(key, ref, _need(view, "reason", "slack_form_say_why_redirect"))
     if callback == RATE:
         score = _value(view, "score")
-        if not score.isdigit():
+        if not SCORE.fullmatch(score):
             raise FormError("score", say("slack_form_choose_rating"))
-        return c.Rate(key, int(score), _value(view, "comment") or None)
+        comment = _fits("comment", _value(view, "comment"), c.MAX_TEXT)
+        return c.Rate(key, int(score), comment or None)
     raise FormError("", say("slack_form_unknown", callback=callback))

@@ -9,6 +9,7 @@ directly, never through the words of `/case`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,6 +56,120 @@ def form_fields(body: str) -> dict[str, str]:
     return dict(URL.build(query_string=body, encoded=True).query)
 
 
+class Malformed(ValueError):
+    """A signed body that is not what Slack sends: not JSON, or not an object where one must be."""
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than json can read
+        raise Malformed("not JSON") from None
+    if not isinstance(data, dict):
+        raise Malformed("not a JSON object")
+    if not (slack_shaped(data) and bolt_readable(data)):
+        raise Malformed("not of Slack's shape")
+    return data
+
+
+def delivery_body(text: str, content_type: str) -> dict[str, Any]:
+    """A delivery's body read as bolt reads it (JSON, a form's `payload` of JSON, or a form), so
+    that what bolt would trip over is refused first. `content_type` without its parameters."""
+    if not text:
+        return {}
+    if content_type == "application/json" or text.startswith("{"):
+        return _json_object(text)
+    fields = form_fields(text)
+    if "payload" in text and "payload" in fields:
+        return _json_object(fields["payload"])
+    return fields
+
+
+_TEXT = frozenset(
+    "type token team_id api_app_id event_id callback_id trigger_id response_url command user_id "
+    "channel_id enterprise_id action_id block_id value action_ts id ts thread_ts subtype "
+    "channel_type bot_id tab private_metadata app_installed_team_id execution_id event_ts "
+    "selected_user".split()
+)
+_TEXT_OR_OBJECT = frozenset("text user team channel enterprise".split())
+_OBJECT = frozenset(
+    "event view container message previous_message item assistant_thread function_data "
+    "workflow_step state".split()
+)
+_OBJECTS = frozenset("actions authorizations response_urls".split())
+
+
+_NEEDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "view_submission": ("view", ("type", "callback_id")),
+    "view_closed": ("view", ("type", "callback_id")),
+    "event_callback": ("event", ("type",)),
+}
+"""What bolt reads without asking first, by the type of delivery: the part, and its texts."""
+
+
+def bolt_readable(data: dict[str, Any]) -> bool:
+    """Whether the parts bolt takes for granted are there: a view's type and callback, an
+    event's type, each action's id, a shortcut's callback."""
+    kind = data.get("type")
+    if kind in _NEEDS:
+        part, names = _NEEDS[kind]
+        inner = data.get(part)
+        if not isinstance(inner, dict) or not all(isinstance(inner.get(n), str) for n in names):
+            return False
+    if kind in ("shortcut", "message_action") and not isinstance(data.get("callback_id"), str):
+        return False
+    actions = data.get("actions")
+    return kind != "block_actions" or (
+        isinstance(actions, list)
+        and bool(actions)
+        and all(isinstance(act, dict) and isinstance(act.get("action_id"), str) for act in actions)
+    )
+
+
+def slack_shaped(data: dict[str, Any], depth: int = 0) -> bool:
+    """Whether a body has Slack's shape where Slack's parts are read (ownit's code and bolt's
+    routing): ids and times as text, the parts that are objects as objects, the lists of objects
+    as such. Bolt trips over anything else with a 500, so it is refused first."""
+    if depth > 8:
+        return False
+    for name, value in data.items():
+        if value is None:
+            continue
+        if name in _TEXT and not isinstance(value, str):
+            return False
+        if name in _TEXT_OR_OBJECT and not isinstance(value, str | dict):
+            return False
+        if name in _OBJECT and not isinstance(value, dict):
+            return False
+        if name in _OBJECTS and not (
+            isinstance(value, list) and all(isinstance(v, dict) for v in value)
+        ):
+            return False
+        parts = value if name in _OBJECTS else [value]
+        for part in parts:
+            if isinstance(part, dict) and name in _OBJECT | _OBJECTS | _TEXT_OR_OBJECT:
+                if not slack_shaped(part, depth + 1):
+                    return False
+    return True
+
+
+def is_ssl_check(raw: bytes) -> bool:
+    """Slack's check of the certificate (`ssl_check=1`), which comes unsigned."""
+    if len(raw) > 200:
+        return False
+    return form_fields(raw.decode(errors="replace")).get("ssl_check") == "1"
+
+
+def obj(value: Any) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one: a payload's parts read without trust."""
+    return value if isinstance(value, dict) else {}
+
+
+def text_of(value: Any) -> str:
+    """A payload's scalar as text ('' for nothing, an object or a list)."""
+    return "" if value is None or isinstance(value, dict | list) else str(value)
+
+
 def parse(text: str) -> c.Command:
     """Words a person typed (Slack's markup for people and teams understood)."""
     return c.parse(text, is_when=looks_like_deadline, slack_entities=True)
@@ -97,19 +212,23 @@ def user_refs(command: c.Command) -> set[str]:
 # --------------------------------------------------------------------------- slash command
 
 
+def _opt(value: Any) -> str | None:
+    return text_of(value) or None
+
+
 def command_where(body: dict[str, Any]) -> Where:
     return Where(
-        team=str(body.get("team_id") or ""),
-        user=str(body.get("user_id") or ""),
-        channel=body.get("channel_id"),
-        response_url=body.get("response_url"),
+        team=text_of(body.get("team_id")),
+        user=text_of(body.get("user_id")),
+        channel=_opt(body.get("channel_id")),
+        response_url=_opt(body.get("response_url")),
     )
 
 
 def command_key(body: dict[str, Any]) -> str | None:
     """A slash command is one delivery per trigger id (Slack always sends one)."""
-    trigger = body.get("trigger_id")
-    return f"slack:{body.get('team_id') or ''}:cmd:{trigger}" if trigger else None
+    trigger = text_of(body.get("trigger_id"))
+    return f"slack:{text_of(body.get('team_id'))}:cmd:{trigger}" if trigger else None
 
 
 # --------------------------------------------------------------------------- buttons
@@ -125,8 +244,8 @@ class Click:
 
 
 def click(action: dict[str, Any]) -> Click:
-    key, value = rs.read_button_value(action.get("value"))
-    return Click(str(action.get("action_id", ""))[len(rs.ACTION_PREFIX) :], key, value)
+    key, value = rs.read_button_value(text_of(action.get("value")))
+    return Click(text_of(action.get("action_id"))[len(rs.ACTION_PREFIX) :], key, value)
 
 
 def instant(value: str) -> datetime | None:
@@ -160,21 +279,25 @@ def opens_form(clicked: Click) -> bool:
     return clicked.name in modals.BUILDERS
 
 
+def _team(body: dict[str, Any], user: dict[str, Any]) -> str:
+    return text_of(obj(body.get("team")).get("id") or user.get("team_id"))
+
+
 def action_where(body: dict[str, Any]) -> Where:
-    user = body.get("user") or {}
+    user = obj(body.get("user"))
     return Where(
-        team=str((body.get("team") or {}).get("id") or user.get("team_id") or ""),
-        user=str(user.get("id") or ""),
-        channel=(body.get("channel") or {}).get("id"),
-        thread=(body.get("container") or {}).get("thread_ts"),
-        response_url=body.get("response_url"),
+        team=_team(body, user),
+        user=text_of(user.get("id")),
+        channel=_opt(obj(body.get("channel")).get("id")),
+        thread=_opt(obj(body.get("container")).get("thread_ts")),
+        response_url=_opt(body.get("response_url")),
     )
 
 
 def action_key(body: dict[str, Any], action: dict[str, Any]) -> str:
     """A click is one delivery: its time, who clicked, which button and on what."""
     where, clicked = action_where(body), click(action)
-    at = action.get("action_ts")
+    at = text_of(action.get("action_ts"))
     return f"slack:{where.team}:act:{at}:{where.user}:{clicked.name}:{clicked.key}"
 
 
@@ -183,55 +306,75 @@ def action_key(body: dict[str, Any], action: dict[str, Any]) -> str:
 
 def view_where(body: dict[str, Any], view: dict[str, Any]) -> Where:
     meta = modals.metadata(view)
-    user = body.get("user") or {}
+    user = obj(body.get("user"))
     return Where(
-        team=str((body.get("team") or {}).get("id") or user.get("team_id") or ""),
-        user=str(user.get("id") or ""),
-        channel=meta.get("channel"),
-        thread=meta.get("thread"),
+        team=_team(body, user),
+        user=text_of(user.get("id")),
+        channel=_opt(meta.get("channel")),
+        thread=_opt(meta.get("thread")),
     )
 
 
 def view_key(where: Where, view: dict[str, Any]) -> str:
-    return f"slack:{where.team}:view:{view.get('id')}"
+    return f"slack:{where.team}:view:{text_of(view.get('id'))}"
 
 
 def shortcut_where(body: dict[str, Any]) -> Where:
     return Where(
-        team=str((body.get("team") or {}).get("id") or ""),
-        user=str((body.get("user") or {}).get("id") or ""),
-        channel=(body.get("channel") or {}).get("id"),
+        team=text_of(obj(body.get("team")).get("id")),
+        user=text_of(obj(body.get("user")).get("id")),
+        channel=_opt(obj(body.get("channel")).get("id")),
     )
 
 
 def shortcut_summary(body: dict[str, Any]) -> str:
     """The message a shortcut was used on, as the new case's summary."""
-    return plain_text(str((body.get("message") or {}).get("text") or ""))[: c.MAX_TEXT]
+    return plain_text(text_of(obj(body.get("message")).get("text")))[: c.MAX_TEXT]
 
 
 # --------------------------------------------------------------------------- events
 
 
+_EVENT_TEXT = ("user", "text", "channel", "ts", "thread_ts", "channel_type", "subtype", "bot_id")
+
+
+def _texts(data: Any, names: tuple[str, ...]) -> bool:
+    return isinstance(data, dict) and all(isinstance(data.get(n), str | None) for n in names)
+
+
+def well_formed_event(body: dict[str, Any], event: Any) -> bool:
+    """Whether an event has Slack's shape where ownit reads it (text where text is expected), so
+    that nothing kept in the inbox trips its handler."""
+    return _texts(event, _EVENT_TEXT) and _texts(body, ("team_id", "event_id"))
+
+
+def well_formed_action(body: dict[str, Any], action: Any) -> bool:
+    """Whether a click has Slack's shape where ownit reads it."""
+    parts = all(isinstance(body.get(n), dict | None) for n in ("user", "team", "channel"))
+    texts = _texts(body, ("trigger_id", "response_url"))
+    return parts and texts and _texts(action, ("action_id", "value", "action_ts"))
+
+
 def event_key(body: dict[str, Any]) -> str:
-    return f"slack:{body.get('team_id') or ''}:{body.get('event_id')}"
+    return f"slack:{text_of(body.get('team_id'))}:{text_of(body.get('event_id'))}"
 
 
 def mention_where(body: dict[str, Any], event: dict[str, Any]) -> Where:
     return Where(
-        team=str(body.get("team_id") or ""),
-        user=str(event.get("user") or ""),
-        channel=event.get("channel"),
-        thread=event.get("thread_ts") or event.get("ts"),
+        team=text_of(body.get("team_id")),
+        user=text_of(event.get("user")),
+        channel=_opt(event.get("channel")),
+        thread=_opt(event.get("thread_ts")) or _opt(event.get("ts")),
     )
 
 
 def message_where(body: dict[str, Any], event: dict[str, Any]) -> Where:
     is_dm = event.get("channel_type") == "im"
     return Where(
-        team=str(body.get("team_id") or ""),
-        user=str(event["user"]),
-        channel=str(event.get("channel") or ""),
-        thread=event.get("thread_ts") or (str(event.get("ts") or "") if is_dm else None),
+        team=text_of(body.get("team_id")),
+        user=text_of(event.get("user")),
+        channel=text_of(event.get("channel")),
+        thread=_opt(event.get("thread_ts")) or (text_of(event.get("ts")) if is_dm else None),
     )
 
 
@@ -244,14 +387,15 @@ def message_for_ownit(event: dict[str, Any], bot_user: str | None) -> bool:
     """Whether a message event is ownit's to keep: a person's DM to the bot, or a reply in a
     thread (a possible answer). A mention is left to its own `app_mention` event."""
     subtype = event.get("subtype")
-    if (subtype and subtype not in PERSON_SUBTYPES) or event.get("bot_id") or not event.get("user"):
+    person_said = not subtype or subtype in PERSON_SUBTYPES
+    if not person_said or event.get("bot_id") or not text_of(event.get("user")):
         return False
     if bot_user is not None and event.get("user") == bot_user:
         return False
-    text = str(event.get("text") or "")
+    text = text_of(event.get("text"))
     is_dm = event.get("channel_type") == "im"
     if not is_dm and (
         f"<@{bot_user}>" in text if bot_user is not None else text.lstrip().startswith("<@")
     ):
         return False
-    return is_dm or bool(event.get("thread_ts"))
+    return is_dm or bool(text_of(event.get("thread_ts")))

@@ -10,14 +10,17 @@ and duplicates change nothing.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -36,6 +39,27 @@ log = logging.getLogger(__name__)
 FORM = "application/x-www-form-urlencoded"
 
 Spawn = Callable[..., Any]
+
+LEEWAY = 300  # seconds a signature's timestamp may be off, as Slack and bolt allow
+
+
+def signed(verifier: SignatureVerifier, raw: bytes, headers: Mapping[str, str]) -> bool:
+    """Whether Slack signed these very bytes, lately (bolt's check, over the raw bytes so that a
+    body that is not text, or a header that is not ASCII, is simply not signed)."""
+    stamp = headers.get("X-Slack-Request-Timestamp", "")
+    signature = headers.get("X-Slack-Signature", "")
+    if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12) or not signature.isascii():
+        return False
+    if abs(verifier.clock.now() - int(stamp)) > LEEWAY:
+        return False
+    base = b"v0:" + stamp.encode() + b":" + raw
+    digest = hmac.new(verifier.signing_secret.encode(), base, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(f"v0={digest}".encode(), signature.encode())
+
+
+def refused(status: int, error: str) -> web.Response:
+    """A refusal on the HTTP level: a status and a word for the caller, nothing of ownit's."""
+    return web.json_response({"error": error}, status=status)
 
 
 class Receiver:
@@ -61,30 +85,40 @@ class Receiver:
         self.verifier = verifier  # None: Socket Mode only
 
     async def http(self, request: web.Request, bolt: AsyncApp) -> web.Response:
-        """Slack's HTTP deliveries. `/case` commands are verified and kept here; the rest go
-        through bolt. Bolt's per-request context (a Web API client, listener matching, argument
+        """Slack's HTTP deliveries. The signature over the raw body is checked before anything is
+        read from it; a body that is then not UTF-8, JSON or a form of Slack's shape is refused
+        (400), and so is one bolt can't read. `/case` commands are kept here; the rest go through
+        bolt. Bolt's per-request context (a Web API client, listener matching, argument
         injection) cost more than keeping the command, and a command needs none of it: the same
         listener code runs either way."""
         with self.app.inbox.arrivals.arriving():
-            if request.content_type == FORM and (verifier := self.verifier) is not None:
-                raw = await request.read()  # kept by aiohttp for bolt, should bolt need it
-                form = p.form_fields(raw.decode())
-                if form.get("command") == p.COMMAND:
-                    return await self._slash_command(verifier, request, raw, form)
-            bolt_request = await to_bolt_request(request)
-            bolt_response = await bolt.async_dispatch(bolt_request)
-            return await to_aiohttp_response(bolt_response)
+            raw = await request.read()  # aiohttp refuses a body over its limit (413)
+            verifier = self.verifier
+            if verifier is None or not signed(verifier, raw, request.headers):
+                if p.is_ssl_check(raw):  # Slack's certificate check, which bolt lets through
+                    return web.Response(status=200)
+                return refused(401, "invalid request")
+            try:
+                text = raw.decode()
+                content_type = request.headers.get("Content-Type", "").split(";")[0]
+                body = p.delivery_body(text, content_type)
+            except (UnicodeDecodeError, p.Malformed):
+                return refused(400, "malformed request")
+            if request.content_type == FORM and body.get("command") == p.COMMAND:
+                return await self._slash_command(body)
+            try:
+                bolt_request = AsyncBoltRequest(
+                    body=text,
+                    query=request.query_string,
+                    headers=dict(request.headers),
+                )
+                bolt_response = await bolt.async_dispatch(bolt_request)
+                return await to_aiohttp_response(bolt_response)
+            except Exception:
+                log.warning("a signed Slack delivery could not be read", exc_info=True)
+                return refused(400, "malformed request")
 
-    async def _slash_command(
-        self, verifier: SignatureVerifier, request: web.Request, raw: bytes, form: dict[str, Any]
-    ) -> web.Response:
-        """Slack's signature checked as bolt checks it (signing secret, five minutes' leeway)."""
-        try:
-            signed = verifier.is_valid_request(raw, request.headers)
-        except ValueError:  # a timestamp that is not a number
-            signed = False
-        if not signed:
-            return web.json_response({"error": "invalid request"}, status=401)
+    async def _slash_command(self, form: dict[str, Any]) -> web.Response:
         answer = await self.acknowledge_command(form)
         return web.json_response(answer) if answer else web.Response(status=200)
 
@@ -136,6 +170,9 @@ class Receiver:
     # ----------------------------------------------------------------------- buttons
 
     async def on_action(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        if not p.well_formed_action(body, action):
+            await ack()
+            return
         clicked = p.click(action)
         if p.opens_form(clicked):  # nothing to keep, and the trigger expires
             await ack()
@@ -153,7 +190,7 @@ class Receiver:
     # ----------------------------------------------------------------------- modals, shortcut
 
     async def on_view(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
-        callback = str(view.get("callback_id", ""))
+        callback = p.text_of(view.get("callback_id"))
         where = p.view_where(body, view)
         try:
             command = modals.command(callback, view)
@@ -189,12 +226,12 @@ class Receiver:
     # ----------------------------------------------------------------------- events
 
     async def on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
-        if not event.get("user"):
+        if not p.well_formed_event(body, event) or not event.get("user"):
             return
         await self._keep_event("mention", body)
 
     async def on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
-        if p.message_for_ownit(event, self.bot_user()):
+        if p.well_formed_event(body, event) and p.message_for_ownit(event, self.bot_user()):
             await self._keep_event("message", body)
 
     async def _keep_event(self, kind: str, body: dict[str, Any]) -> None:

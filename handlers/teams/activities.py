@@ -7,6 +7,7 @@ are answered once, here.
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from typing import Any
 
@@ -24,6 +25,93 @@ class Kind(StrEnum):
     MESSAGE = "message"  # typed text, or an older card's `Action.Submit`
     INVOKE = "invoke"  # an `Action.Execute` press, answered on its own HTTP response
     INSTALL = "install"  # the app added to or removed from a personal chat
+
+
+def bearer(header: str) -> bool:
+    """Whether an Authorization header carries a bearer token at all (checked before the body is
+    read; the token itself is validated against the activity)."""
+    scheme, _, token = header.partition(" ")
+    return scheme.lower() == "bearer" and bool(token.strip()) and header.isascii()
+
+
+_URL = 400  # conversation_ref.service_url, conversation_ref.conversation_id
+_ID = 200  # person.teams_id, person.name
+_TENANT = 100  # conversation_ref.tenant_id
+_SHAPE: dict[str, tuple[type, int | None]] = {
+    "type": (str, 40),
+    "id": (str, 200),
+    "name": (str, 200),
+    "action": (str, 40),
+    "text": (str, None),
+    "serviceUrl": (str, _URL),
+    "conversation": (dict, None),
+    "from": (dict, None),
+    "recipient": (dict, None),
+    "channelData": (dict, None),
+    "entities": (list, None),
+    "membersAdded": (list, None),
+    "membersRemoved": (list, None),
+}
+_ACCOUNT: dict[str, tuple[type, int | None]] = {
+    "id": (str, _URL),
+    "name": (str, _ID),
+    "aadObjectId": (str, _ID),
+    "conversationType": (str, 40),
+    "tenantId": (str, _TENANT),
+}
+
+
+def _fits(data: dict[str, Any], shape: dict[str, tuple[type, int | None]]) -> bool:
+    for name, (kind, limit) in shape.items():
+        value = data.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, kind):
+            return False
+        if limit is not None and isinstance(value, str) and len(value) > limit:
+            return False
+    return True
+
+
+def well_formed(body: dict[str, Any]) -> bool:
+    """Whether an activity has the Bot Framework's shape where ownit reads it, within the widths
+    of the columns its parts are kept in: a type, an http(s) service URL, a conversation with an
+    id, accounts of text, lists of objects. Anything else is refused at the door (400), so
+    that nothing kept in the inbox trips its handler."""
+    if not _fits(body, _SHAPE) or not body.get("type"):
+        return False
+    url, conversation = body.get("serviceUrl"), body.get("conversation")
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        return False
+    if not isinstance(conversation, dict) or not isinstance(conversation.get("id"), str):
+        return False
+    accounts = [conversation, body.get("from") or {}, body.get("recipient") or {}]
+    for key in ("entities", "membersAdded", "membersRemoved"):
+        items = body.get(key) or []
+        if not all(isinstance(item, dict) for item in items):
+            return False
+        if key != "entities":
+            accounts += items
+    return all(_fits(account, _ACCOUNT) for account in accounts)
+
+
+def read_activity(raw: bytes) -> tuple[Activity | None, dict[str, Any]]:
+    """A body as an activity ownit can route, and as the dict kept in the inbox; (None, {}) for
+    anything else: not UTF-8, not JSON, not an object, or missing what every activity has."""
+    try:
+        body = json.loads(raw.decode())
+    except (ValueError, RecursionError):
+        return None, {}
+    if not isinstance(body, dict) or not well_formed(body):
+        return None, {}
+    try:
+        act = Activity().deserialize(body)
+    except Exception:  # msrest raises its own errors for a field of the wrong shape
+        return None, {}
+    routable = isinstance(act.type, str) and isinstance(act.service_url, str)
+    if not (routable and act.type and act.conversation is not None and act.service_url):
+        return None, {}
+    return act, body
 
 
 def as_dict(obj: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from bot.deadlines import looks_like_deadline
 from handlers.teams.wording import wording
 from storage.states import Priority
 
-_KEY = re.compile(r"[CR]-\d{1,9}")
+_KEY = re.compile(r"[CR]-[0-9]{1,40}")  # a number too large is a key of nothing: "no such"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 _BROADCAST = frozenset({"@here", "@channel", "@everyone"})
 
@@ -166,19 +166,26 @@ def command_for(data: dict[str, Any]) -> c.Command | None:
     if key[0] != prefix:
         what = wording("teams_key_request" if prefix == "R" else "teams_key_case")
         raise inputs.error("teams_input_wrong_key", what=what, key=key)
-    return build(f"{prefix}-{int(key[2:])}", inputs)
+    return build(f"{prefix}-{key[2:].lstrip('0') or '0'}", inputs)
 
 
 def open_command(data: dict[str, Any]) -> c.Open | None:
-    """`case open` from the form card's fields; None if the customer or the issue is missing."""
+    """`case open` from the form card's fields; None if the customer or the issue is missing,
+    `UsageError` if one is longer than its limit (nothing is cut short and kept)."""
     priority = str(data.get("open.priority") or "").upper()
-    customer = _one_line(data.get("open.customer"))[: c.MAX_CUSTOMER]
+    customer = _one_line(data.get("open.customer"))
     summary = str(data.get("open.summary") or "").strip()
     if not customer or not summary:
         return None
+    inputs = _Inputs("open", "open", data)
+    if len(customer) > c.MAX_CUSTOMER:
+        raise inputs.error(
+            "teams_input_too_long", what="customer name", n=len(customer), limit=c.MAX_CUSTOMER
+        )
+    inputs.text(summary, "summary")
     return c.Open(
         customer,
         summary,
-        _one_line(data.get("open.promise")) or None,
+        inputs.text(_one_line(data.get("open.promise")), "promise"),
         priority if priority in set(Priority) else None,
     )

@@ -99,18 +99,16 @@ class TeamsBot:
     async def run_action(self, act: Activity, data: dict[str, Any]) -> dispatch.Reply:
         """The command a card button stands for, run as the person who pressed it."""
         command: c.Command | None
-        if data.get("ownit") == "open":
-            command = buttons.open_command(data)
-            if command is None:
-                return dispatch.refusal(wording("teams_open_needs"), c.usage("open"))
-        else:
-            try:
-                command = buttons.command_for(data)
-            except c.UsageError as exc:
-                await self.people.sender(act)  # they are seen (and reachable) all the same
-                return dispatch.refusal(exc.message, exc.usage)
-            if command is None:
-                return dispatch.refusal(wording("teams_button_stale"))
+        opening = data.get("ownit") == "open"
+        try:
+            command = buttons.open_command(data) if opening else buttons.command_for(data)
+        except c.UsageError as exc:
+            await self.people.sender(act)  # they are seen (and reachable) all the same
+            return dispatch.refusal(exc.message, exc.usage)
+        if command is None and opening:
+            return dispatch.refusal(wording("teams_open_needs"), c.usage("open"))
+        if command is None:
+            return dispatch.refusal(wording("teams_button_stale"))
         origin, _typed = await self.people.origin(act)
         return await dispatch.run(self.app, command, origin, key=a.delivery_key(act))
 
