@@ -58,33 +58,46 @@ def step_times(
 
 
 async def schedule_request(
-    session: AsyncSession, *, req: Request, cal: Calendar, policy: Policy, new: bool = False
+    session: AsyncSession,
+    *,
+    req: Request,
+    cal: Calendar,
+    policy: Policy,
+    new: bool = False,
+    now: datetime | None = None,
 ) -> None:
     """Create or move the request's pending steps; steps already fired stay fired.
 
-    A `new` request (just asked) has no steps yet, so they are not looked for.
+    A `new` request (just asked) has no steps yet, so they are not looked for. Given `now`, a
+    moved deadline gets its own ladder: a step already done for an earlier deadline is armed again
+    for this one when its new time is still ahead (once per deadline: the key names the deadline),
+    so an open request never lacks a next step before its deadline.
     """
     assert req.id is not None
     times = step_times(cal, req.opened_at, req.deadline, policy)
-    existing: dict[str, Timer] = {}
+    existing: dict[str, list[Timer]] = {}
     if not new:
         found = await session.exec(select(Timer).where(Timer.request_id == req.id))
-        existing = {t.step: t for t in found.all()}
+        for timer in found.all():
+            existing.setdefault(timer.step, []).append(timer)
     for step, due in times.items():
-        timer = existing.get(step)
-        if timer is None:
-            session.add(
-                Timer(
-                    key=f"{req.key}:{step}",
-                    step=step,
-                    case_id=req.case_id,
-                    request_id=req.id,
-                    due_at=due,
-                )
-            )
-        elif not timer.done:
-            timer.due_at = due
-            session.add(timer)
+        timers = existing.get(step, [])
+        pending = [t for t in timers if not t.done]
+        if not timers:
+            session.add(_step_timer(req, step, due, f"{req.key}:{step}"))
+        elif pending:
+            for timer in pending:
+                timer.due_at = due
+                session.add(timer)
+        elif now is not None and due > now:
+            key = f"{req.key}:{step}@{req.deadline:%Y%m%dT%H%M%S}"
+            if all(t.key != key for t in timers):
+                session.add(_step_timer(req, step, due, key))
+
+
+def _step_timer(req: Request, step: Step, due: datetime, key: str) -> Timer:
+    assert req.id is not None
+    return Timer(key=key, step=step, case_id=req.case_id, request_id=req.id, due_at=due)
 
 
 async def bring_forward(session: AsyncSession, *, req: Request, step: Step, at: datetime) -> None:
@@ -319,8 +332,10 @@ async def _promise_at_risk(
         at=now,
         text=sentence("timeline_promise_at_risk", promise=case.promise_at.isoformat()),
     )
-    manager = await manager_of(session, owner)
     kind = "promise_broken" if now >= case.promise_at else "promise_at_risk"
+    # With nothing internal waiting, only the owner can act: a reminder to them alone.
+    alone = kind == "promise_at_risk" and not open_reqs
+    manager = None if alone else await manager_of(session, owner)
     for person in [owner, *([manager] if manager else [])]:
         tell(
             session,

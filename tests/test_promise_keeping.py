@@ -1,0 +1,51 @@
+"""Issue 20, promise keeping: every deadline followed, alarms only when they matter."""
+
+from __future__ import annotations
+
+from sqlmodel import col, func, select
+
+from storage.tables import Event, Timer
+from tests.conftest import ConsoleBot
+
+
+async def _events(bot: ConsoleBot, kind: str) -> int:
+    async with bot.app.db.reader() as s:
+        return (
+            await s.exec(select(func.count()).select_from(Event).where(Event.kind == kind))
+        ).one()
+
+
+async def _pending_steps(bot: ConsoleBot) -> list[str]:
+    async with bot.app.db.reader() as s:
+        found = await s.exec(select(Timer).where(col(Timer.done).is_(False)))
+        return sorted(str(t.step) for t in found.all() if t.request_id is not None)
+
+
+async def test_an_extended_deadline_has_its_own_ladder(bot: ConsoleBot) -> None:
+    await bot.say("/case open Acme: refund missing promise fri 17:00")
+    await bot.say("/case ask C-1 @dana where is the refund? by tomorrow 12:00")
+    await bot.say("/clock tomorrow 12:01")  # nudge, at risk and overdue have fired
+    assert await _events(bot, "step:overdue") == 1
+    assert await _pending_steps(bot) == []
+    await bot.say("/case more-time R-1 wed 12:00 waiting on the bank", as_="dana")
+    await bot.say("/case accept R-1", as_="alex")
+    assert "overdue" in await _pending_steps(bot)  # the new deadline is followed
+    out = await bot.say("/clock wed 11:00")
+    assert "Escalation" not in out
+    out = await bot.say("/clock wed 12:01")
+    assert "Escalation: @dana has not answered R-1" in bot.to("morgan", out)
+    assert await _events(bot, "step:overdue") == 2
+    out = await bot.say("/clock +1d")
+    assert "Escalation" not in out  # once for the new deadline
+    assert await _events(bot, "step:overdue") == 2
+
+
+async def test_promise_at_risk_with_nothing_internal_waiting_reminds_the_owner_alone(
+    bot: ConsoleBot,
+) -> None:
+    await bot.say("/case open Acme: question promise 12:00")
+    await bot.say("/case ask C-1 @dana check by 10:30")
+    await bot.say("/case answer R-1 checked", as_="dana")
+    out = await bot.say("/clock 11:30")
+    assert "Promise at risk on C-1" in bot.to("alex", out)
+    assert "Promise at risk" not in bot.to("sam", out)
