@@ -49,3 +49,43 @@ async def test_promise_at_risk_with_nothing_internal_waiting_reminds_the_owner_a
     out = await bot.say("/clock 11:30")
     assert "Promise at risk on C-1" in bot.to("alex", out)
     assert "Promise at risk" not in bot.to("sam", out)
+
+
+async def _escalate(bot: ConsoleBot) -> str:
+    await bot.say("/case open Acme: refund missing promise fri 17:00")
+    await bot.say("/case ask C-1 @dana where is the refund? by 12:00")
+    out = await bot.say("/clock 12:01")
+    assert "Escalation: @dana has not answered R-1" in bot.to("morgan", out)
+    return out
+
+
+async def test_the_escalated_manager_redirects_and_both_are_told(bot: ConsoleBot) -> None:
+    await _escalate(bot)
+    out = await bot.say("/case redirect R-1 @bo Dana is on the audit", as_="morgan")
+    assert "R-1 handed on to Bo" in out or "handed on to" in bot.to("morgan", out)
+    assert "handed you R-1" in bot.to("bo", out)
+    assert "@morgan handed R-1 on to" in bot.to("alex", out)
+    assert "no longer waiting on you" in bot.to("dana", out)
+
+
+async def test_the_escalated_manager_sets_the_deadline_and_both_are_told(bot: ConsoleBot) -> None:
+    await _escalate(bot)
+    out = await bot.say("/case deadline R-1 tomorrow 12:00", as_="morgan")
+    assert "R-1 is now due" in bot.to("morgan", out)
+    assert "moved the deadline of R-1" in bot.to("alex", out)
+    assert "R-1" in bot.to("dana", out)
+    out = await bot.say("/clock tomorrow 12:01")
+    assert "Escalation: @dana has not answered R-1" in bot.to("morgan", out)
+
+
+async def test_the_owners_manager_redirects_once_escalated(bot: ConsoleBot) -> None:
+    await _escalate(bot)
+    out = await bot.say("/case redirect R-1 @bo Dana is out", as_="sam")
+    assert "handed you R-1" in bot.to("bo", out)
+
+
+async def test_before_escalation_only_the_asked_redirect(bot: ConsoleBot) -> None:
+    await bot.say("/case open Acme: refund missing promise fri 17:00")
+    await bot.say("/case ask C-1 @dana where is the refund? by 12:00")
+    out = await bot.say("/case redirect R-1 @bo he knows", as_="sam")
+    assert "only they can redirect it" in out
