@@ -39,6 +39,25 @@ def colleague_actions(req: Request) -> tuple[Action, ...]:
     )
 
 
+def escalation_actions(
+    req: Request, *, now: datetime, rules: Rules, cal_of: Person | Team | None, tz: str
+) -> tuple[Action, ...]:
+    """The escalated manager's buttons: hand the request on, or give it a new deadline as long
+    again as the colleague was first given (in their business time, computed here)."""
+    cal = calendar_of(cal_of, rules.calendar)
+    window = cal.between(req.opened_at, req.deadline)
+    new = cal.add(now, window) if window > timedelta(0) else now + (req.deadline - req.opened_at)
+    return (
+        Action("redirect", req.key, "Redirect"),
+        Action(
+            "shorten",
+            req.key,
+            sentence("action_move_deadline", when=when_for(new, tz)),
+            value=new.isoformat(),
+        ),
+    )
+
+
 def step_times(
     cal: Calendar, opened: datetime, deadline: datetime, policy: Policy
 ) -> dict[Step, datetime]:
@@ -286,6 +305,9 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
             at=now,
             case=case,
             request=req,
+            actions=escalation_actions(
+                req, now=now, rules=rules, cal_of=assignee or team, tz=manager_tz
+            ),
             colleague=mention(assignee) if assignee else target_name,
             owner=mention(owner),
             customer=case.customer,

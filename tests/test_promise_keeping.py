@@ -89,3 +89,20 @@ async def test_before_escalation_only_the_asked_redirect(bot: ConsoleBot) -> Non
     await bot.say("/case ask C-1 @dana where is the refund? by 12:00")
     out = await bot.say("/case redirect R-1 @bo he knows", as_="sam")
     assert "only they can redirect it" in out
+
+
+async def test_the_escalated_manager_takes_it_on_and_has_buttons(bot: ConsoleBot) -> None:
+    out = await _escalate(bot)
+    escalation = bot.to("morgan", out)
+    assert "[Redirect: /case redirect R-1 <@person or team> <reason>]" in escalation
+    # as long again as Dana was first given (3 business hours), from now: Mon 15:01
+    assert "[Move the deadline to Mon 23 Nov 15:01 GMT: /case deadline R-1 2026-11-23T15:01" in (
+        escalation
+    )
+    out = await bot.say("/case redirect R-1 @morgan I will do it myself", as_="morgan")
+    assert "@morgan handed R-1 on to Morgan" in bot.to("alex", out)
+    assert "no longer waiting on you" in bot.to("dana", out)
+    out = await bot.say("/case answer R-1 refunded", as_="morgan")
+    assert "answered R-1" in bot.to("alex", out)
+    out = await bot.say("/case redirect R-1 @dana back to you", as_="dana")
+    assert "handed on" not in out

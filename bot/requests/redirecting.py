@@ -37,7 +37,7 @@ async def redirect(
         before = []  # the asked hand it on themselves; only a manager's redirect is news to them
     routed_note = None
     if isinstance(to, Person):
-        if to.id == actor.id:
+        if to.id == actor.id and not before:  # a manager naming themselves takes it on
             raise Refusal(sentence("cmd_redirect_to_self"))
         new_person, routed_note = await route_around_absence(session, to, now)
         req.assignee_id, req.team_id = new_person.id, None
