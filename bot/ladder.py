@@ -128,6 +128,21 @@ async def bring_forward(session: AsyncSession, *, req: Request, step: Step, at: 
     )
 
 
+async def hold_until(session: AsyncSession, *, req: Request, step: Step, at: datetime) -> None:
+    """Put a pending step off until `at` if it was due sooner (an ETA inside the deadline holds
+    the at-risk warning until the ETA passes)."""
+    await session.exec(
+        update(Timer)
+        .where(
+            col(Timer.request_id) == req.id,
+            col(Timer.step) == step,
+            col(Timer.done).is_(False),
+            col(Timer.due_at) < at,
+        )
+        .values(due_at=at)
+    )
+
+
 async def cancel_request_steps(
     session: AsyncSession, *, req: Request, outcome: TimerOutcome
 ) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from sqlmodel import col, func, select
+from datetime import UTC, datetime
 
-from storage.tables import Event, Timer
+from sqlmodel import col, func, select, update
+
+from storage.states import RequestStatus
+from storage.tables import Event, Person, Request, Timer
 from tests.conftest import ConsoleBot
 
 
@@ -106,3 +109,37 @@ async def test_the_escalated_manager_takes_it_on_and_has_buttons(bot: ConsoleBot
     assert "answered R-1" in bot.to("alex", out)
     out = await bot.say("/case redirect R-1 @dana back to you", as_="dana")
     assert "handed on" not in out
+
+
+async def test_an_eta_inside_the_deadline_holds_the_at_risk_warning(bot: ConsoleBot) -> None:
+    await bot.say("/case open Acme: refund missing promise fri 17:00")
+    await bot.say("/case ask C-1 @dana where is the refund? by tomorrow 12:00")
+    await bot.say("/case ack R-1 eta tomorrow 11:00", as_="dana")
+    out = await bot.say("/clock tomorrow 09:20")  # at risk was due at 09:15
+    assert "at risk" not in out
+    out = await bot.say("/clock 11:01")  # the ETA passed without an answer
+    assert "R-1 on C-1 (Acme) is at risk" in bot.to("alex", out)
+    assert await _events(bot, "step:at_risk") == 1
+
+
+async def test_an_eta_does_not_hold_the_warning_when_the_persons_etas_slip(
+    bot: ConsoleBot,
+) -> None:
+    await bot.say("/case open Acme: refund missing promise fri 17:00")
+    for n in range(5):
+        await bot.say(f"/case ask C-1 @dana old question {n}? by fri 12:00")
+    async with bot.app.db.session() as s:
+        dana = (await s.exec(select(Person).where(Person.handle == "dana"))).one()
+        await s.exec(
+            update(Request).values(
+                status=RequestStatus.ANSWERED,
+                eta=datetime(2026, 11, 23, 10, tzinfo=UTC),
+                answered_at=datetime(2026, 11, 23, 11, tzinfo=UTC),  # an hour past each ETA
+                answered_by_id=dana.id,
+            )
+        )
+        await s.commit()
+    await bot.say("/case ask C-1 @dana where is the refund? by tomorrow 12:00")
+    await bot.say("/case ack R-6 eta tomorrow 11:00", as_="dana")
+    out = await bot.say("/clock tomorrow 09:20")  # at risk as planned: her ETAs slip
+    assert "R-6 on C-1 (Acme) is at risk" in bot.to("alex", out)
