@@ -39,6 +39,25 @@ def colleague_actions(req: Request) -> tuple[Action, ...]:
     )
 
 
+def escalation_actions(
+    req: Request, *, now: datetime, rules: Rules, cal_of: Person | Team | None, tz: str
+) -> tuple[Action, ...]:
+    """The escalated manager's buttons: hand the request on, or give it a new deadline as long
+    again as the colleague was first given (in their business time, computed here)."""
+    cal = calendar_of(cal_of, rules.calendar)
+    window = cal.between(req.opened_at, req.deadline)
+    new = cal.add(now, window) if window > timedelta(0) else now + (req.deadline - req.opened_at)
+    return (
+        Action("redirect", req.key, "Redirect"),
+        Action(
+            "shorten",
+            req.key,
+            sentence("action_move_deadline", when=when_for(new, tz)),
+            value=new.isoformat(),
+        ),
+    )
+
+
 def step_times(
     cal: Calendar, opened: datetime, deadline: datetime, policy: Policy
 ) -> dict[Step, datetime]:
@@ -58,33 +77,46 @@ def step_times(
 
 
 async def schedule_request(
-    session: AsyncSession, *, req: Request, cal: Calendar, policy: Policy, new: bool = False
+    session: AsyncSession,
+    *,
+    req: Request,
+    cal: Calendar,
+    policy: Policy,
+    new: bool = False,
+    now: datetime | None = None,
 ) -> None:
     """Create or move the request's pending steps; steps already fired stay fired.
 
-    A `new` request (just asked) has no steps yet, so they are not looked for.
+    A `new` request (just asked) has no steps yet, so they are not looked for. Given `now`, a
+    moved deadline gets its own ladder: a step already done for an earlier deadline is armed again
+    for this one when its new time is still ahead (once per deadline: the key names the deadline),
+    so an open request never lacks a next step before its deadline.
     """
     assert req.id is not None
     times = step_times(cal, req.opened_at, req.deadline, policy)
-    existing: dict[str, Timer] = {}
+    existing: dict[str, list[Timer]] = {}
     if not new:
         found = await session.exec(select(Timer).where(Timer.request_id == req.id))
-        existing = {t.step: t for t in found.all()}
+        for timer in found.all():
+            existing.setdefault(timer.step, []).append(timer)
     for step, due in times.items():
-        timer = existing.get(step)
-        if timer is None:
-            session.add(
-                Timer(
-                    key=f"{req.key}:{step}",
-                    step=step,
-                    case_id=req.case_id,
-                    request_id=req.id,
-                    due_at=due,
-                )
-            )
-        elif not timer.done:
-            timer.due_at = due
-            session.add(timer)
+        timers = existing.get(step, [])
+        pending = [t for t in timers if not t.done]
+        if not timers:
+            session.add(_step_timer(req, step, due, f"{req.key}:{step}"))
+        elif pending:
+            for timer in pending:
+                timer.due_at = due
+                session.add(timer)
+        elif now is not None and due > now:
+            key = f"{req.key}:{step}@{req.deadline:%Y%m%dT%H%M%S}"
+            if all(t.key != key for t in timers):
+                session.add(_step_timer(req, step, due, key))
+
+
+def _step_timer(req: Request, step: Step, due: datetime, key: str) -> Timer:
+    assert req.id is not None
+    return Timer(key=key, step=step, case_id=req.case_id, request_id=req.id, due_at=due)
 
 
 async def bring_forward(session: AsyncSession, *, req: Request, step: Step, at: datetime) -> None:
@@ -92,6 +124,21 @@ async def bring_forward(session: AsyncSession, *, req: Request, step: Step, at: 
     await session.exec(
         update(Timer)
         .where(col(Timer.request_id) == req.id, col(Timer.step) == step, col(Timer.done).is_(False))
+        .values(due_at=at)
+    )
+
+
+async def hold_until(session: AsyncSession, *, req: Request, step: Step, at: datetime) -> None:
+    """Put a pending step off until `at` if it was due sooner (an ETA inside the deadline holds
+    the at-risk warning until the ETA passes)."""
+    await session.exec(
+        update(Timer)
+        .where(
+            col(Timer.request_id) == req.id,
+            col(Timer.step) == step,
+            col(Timer.done).is_(False),
+            col(Timer.due_at) < at,
+        )
         .values(due_at=at)
     )
 
@@ -273,6 +320,9 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
             at=now,
             case=case,
             request=req,
+            actions=escalation_actions(
+                req, now=now, rules=rules, cal_of=assignee or team, tz=manager_tz
+            ),
             colleague=mention(assignee) if assignee else target_name,
             owner=mention(owner),
             customer=case.customer,
@@ -319,8 +369,10 @@ async def _promise_at_risk(
         at=now,
         text=sentence("timeline_promise_at_risk", promise=case.promise_at.isoformat()),
     )
-    manager = await manager_of(session, owner)
     kind = "promise_broken" if now >= case.promise_at else "promise_at_risk"
+    # With nothing internal waiting, only the owner can act: a reminder to them alone.
+    alone = kind == "promise_at_risk" and not open_reqs
+    manager = None if alone else await manager_of(session, owner)
     for person in [owner, *([manager] if manager else [])]:
         tell(
             session,

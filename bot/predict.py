@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
+import sqlmodel
 from sqlalchemy import CompoundSelect, Select, bindparam, select, union
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -174,3 +175,25 @@ async def warnings(
             case_key=case.key,
         )
     ]
+
+
+async def etas_slip(session: AsyncSession, person: Person) -> bool:
+    """Whether the person's record says their ETAs slip: of their last answers given with an ETA
+    (at least `MIN_HISTORY`), fewer than half came by it. Then an ETA does not hold the at-risk
+    warning back."""
+    rows = (
+        await session.exec(
+            sqlmodel.select(col(Request.eta), col(Request.answered_at))
+            .where(
+                col(Request.answered_by_id) == person.id,
+                col(Request.eta).is_not(None),
+                col(Request.answered_at).is_not(None),
+            )
+            .order_by(col(Request.answered_at).desc())
+            .limit(HISTORY)
+        )
+    ).all()
+    if len(rows) < MIN_HISTORY:
+        return False
+    kept = sum(1 for eta, answered in rows if eta and answered and answered <= eta)
+    return kept / len(rows) < UNLIKELY

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.access.escalation import above_asked, escalated
 from bot.access.needs import Capability, Need
 from bot.cases import get_case
 from bot.digests import may_see_team
@@ -26,7 +27,7 @@ from storage.tables import Case, Person, Request, Team
 
 log = logging.getLogger(__name__)
 
-LOCKING = {Capability.RUN_CASE, Capability.ANSWER, Capability.DECIDE}
+LOCKING = {Capability.RUN_CASE, Capability.ANSWER, Capability.REDIRECT, Capability.DECIDE}
 """Needs whose command changes the case or request: its row is locked as it is checked."""
 
 
@@ -81,11 +82,16 @@ async def _on_request(session: AsyncSession, actor: Person, need: Need, *, lock:
     seen = await sight(session=session, person=actor, case=case)
     if not seen.shows(req):
         raise _deny(actor, need, NotFound(sentence("cmd_no_request", key=need.request)))
-    if need.capability == Capability.ANSWER and not await _asked(session, actor, req):
+    if need.capability in (Capability.ANSWER, Capability.REDIRECT) and not (
+        await _asked(session, actor, req)
+        or (need.capability == Capability.REDIRECT and await _steers(session, actor, req, seen))
+    ):
         who = await asked_name(session, req)
         refusal = sentence("cmd_asked_of_other", request_key=req.key, who=who, verb=need.verb)
         raise _deny(actor, need, NotAllowed(refusal))
-    if need.capability == Capability.DECIDE and not (seen.full or req.asked_by_id == actor.id):
+    if need.capability == Capability.DECIDE and not (
+        seen.full or req.asked_by_id == actor.id or await above_asked(session, actor, req)
+    ):
         refusal = sentence("cmd_owner_side_only", case_key=case.key, request_key=req.key)
         raise _deny(actor, need, NotAllowed(refusal))
     return Grant(case=case, request=req, sight=seen)
@@ -98,6 +104,12 @@ async def _asked(session: AsyncSession, actor: Person, req: Request) -> bool:
     if req.assignee_id is None and req.team_id is not None and actor.id is not None:
         return await is_member(session, req.team_id, actor.id)
     return False
+
+
+async def _steers(session: AsyncSession, actor: Person, req: Request, seen: Sight) -> bool:
+    """Once a request escalated, the managers it reached (above the asked, or the owner's side)
+    may hand it on: before that, only the asked person redirects it."""
+    return await escalated(session, req) and (seen.full or await above_asked(session, actor, req))
 
 
 async def _team(session: AsyncSession, actor: Person, need: Need) -> Team:

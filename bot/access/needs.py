@@ -14,8 +14,10 @@ class Capability(StrEnum):
     ANYONE = "anyone"  # open a case, mine, help, away: every person
     SEE_CASE = "see_case"  # status: whoever may see the case (all of it, or their part)
     RUN_CASE = "run_case"  # ask, transfer, promise, update, resolve, reopen, rate: owner's side
-    ANSWER = "answer"  # ack, answer, more time, redirect: the asked person or asked team
-    DECIDE = "decide"  # accept or decline more time, shorten a deadline: asker or owner's side
+    ANSWER = "answer"  # ack, answer, more time: the asked person or asked team
+    REDIRECT = "redirect"  # the asked, or once it escalated the managers it reached (see decide)
+    DECIDE = "decide"  # accept or decline more time, set a deadline: asker, owner's side, or
+    # the asked person's manager chain once the request escalated to them
     TEAM_DIGEST = "team_digest"  # a team's digest: its manager, above them, or an admin
     TEAM_TARGETS = "team_targets"  # a team's targets: the same people
     ADMIN = "admin"  # changing the organisation: admins

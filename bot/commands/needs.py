@@ -64,7 +64,7 @@ def need_of(command: c.Command, origin: Origin) -> Need:
         case c.MoreTime():
             return Need(K.ANSWER, request=command.request, verb="ask more time for")
         case c.Redirect():
-            return Need(K.ANSWER, request=command.request, verb="redirect")
+            return Need(K.REDIRECT, request=command.request, verb="redirect")
         case c.Decide():
             return Need(K.DECIDE, request=command.request, told="owner_told_decide")
         case c.Deadline():

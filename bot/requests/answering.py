@@ -12,6 +12,7 @@ from bot.directory import Rules, calendar_of, mention
 from bot.errors import Refusal
 from bot.messages import Action, Message, message
 from bot.notices import record, tell, when_for
+from bot.predict import etas_slip
 from bot.requests.lookup import claim, get_request, open_for
 from bot.wording import sentence
 from storage.states import RequestStatus, Step, TimerOutcome
@@ -59,6 +60,8 @@ async def acknowledge(
     )
     if late:
         await ladder.bring_forward(session, req=req, step=Step.AT_RISK, at=now)
+    elif eta_at is not None and not await etas_slip(session, actor):
+        await ladder.hold_until(session, req=req, step=Step.AT_RISK, at=eta_at)
     tell(
         session,
         owner,

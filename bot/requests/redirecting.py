@@ -32,9 +32,12 @@ async def redirect(
     case = await open_for(session, req, "redirect")
     if not reason.strip():
         raise Refusal(sentence("cmd_redirect_why"))
+    before = await asked_people(session, req)
+    if any(p.id == actor.id for p in before):
+        before = []  # the asked hand it on themselves; only a manager's redirect is news to them
     routed_note = None
     if isinstance(to, Person):
-        if to.id == actor.id:
+        if to.id == actor.id and not before:  # a manager naming themselves takes it on
             raise Refusal(sentence("cmd_redirect_to_self"))
         new_person, routed_note = await route_around_absence(session, to, now)
         req.assignee_id, req.team_id = new_person.id, None
@@ -85,6 +88,21 @@ async def redirect(
             reason=reason,
             deadline=when_for(req.deadline, calendar_of(person, rules.calendar).tz),
         )
+    now_asked = {p.id for p in await asked_people(session, req)}
+    for person in before:  # a manager redirected it: whoever had it hears it has moved on
+        if person.id not in now_asked:
+            tell(
+                session,
+                person,
+                "request_redirected_from_you",
+                at=now,
+                case=case,
+                request=req,
+                by=mention(actor),
+                customer=case.customer,
+                to=target_name,
+                reason=reason,
+            )
     tell(
         session,
         owner,

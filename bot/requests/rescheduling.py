@@ -36,7 +36,7 @@ async def move_deadline(
     req.pending_reason = None
     session.add(req)
     cal = calendar_of(await calendar_owner(session, req), rules.calendar)
-    await ladder.schedule_request(session, req=req, cal=cal, policy=rules.policy)
+    await ladder.schedule_request(session, req=req, cal=cal, policy=rules.policy, now=now)
     record(
         session,
         case=case,
