@@ -52,7 +52,20 @@ class JsonFormatter(logging.Formatter):
 
 
 class _OwnitHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """The handler `setup` installs, so that a second call replaces it."""
+    """The handler `setup` installs (so that a second call replaces it). Without a stream of its
+    own it writes to whatever `sys.stderr` is at the time, as `print(file=sys.stderr)` does."""
+
+    def __init__(self, stream: TextIO | None) -> None:
+        super().__init__(stream)
+        self._own = stream
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return self._own or sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO | None) -> None:
+        self._own = value
 
 
 def wants_json(fmt: str, stream: TextIO) -> bool:
