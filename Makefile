@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# `make run AS=alex`: open the console as alex (default: the organisation's first admin).
 run: $(STAMP)
-	$(BIN)/ownit run
+	$(BIN)/ownit run $(if $(AS),--as $(AS))
 
 test: $(STAMP)
 	$(BIN)/ruff check $(SRC)

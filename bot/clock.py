@@ -45,6 +45,12 @@ class SimClock:
                 s.add(row)
             return row.now
 
+    async def peek(self) -> datetime | None:
+        """The simulated time, or None when nothing has started it yet (`ownit clock show`)."""
+        async with self.db.reader() as s:
+            row = await s.get(ClockState, 1)
+            return row.now if row else None
+
     async def set(self, at: datetime) -> datetime:
         if at.tzinfo is None:
             raise ValueError("the clock needs an aware datetime")

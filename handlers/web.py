@@ -3,6 +3,10 @@
 Every route refuses malformed, oversized or unauthenticated input itself, with a 4xx; the
 middleware here is the last guard, so that a failure nobody foresaw is logged and answered with a
 bare status, never with a traceback (aiohttp shows one in debug mode).
+
+`/metrics` is on the public application unless `OWNIT_METRICS_PORT` is set: then it is served
+only by a second application on that port (`make_metrics_app`), which a deployment keeps off the
+internet, since the figures describe the organisation's work.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from bot.runtime.app import Ownit
+from handlers import pages
 
 APP_KEY = web.AppKey("ownit", Ownit)
 
@@ -57,12 +62,24 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": app.metrics.content_type})
 
 
-async def make_web_app(app: Ownit, plugins: list[Plugin] | None = None) -> web.Application:
+async def make_web_app(
+    app: Ownit, plugins: list[Plugin] | None = None, *, with_metrics: bool = True
+) -> web.Application:
     web_app = web.Application(client_max_size=MAX_BODY, middlewares=[no_tracebacks])
     web_app[APP_KEY] = app
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/readyz", readyz)
-    web_app.router.add_get("/metrics", metrics)
+    if with_metrics:
+        web_app.router.add_get("/metrics", metrics)
+    pages.add_routes(web_app)
     for plugin in plugins or []:
         await plugin(web_app, app)
     return web_app
+
+
+def make_metrics_app(app: Ownit) -> web.Application:
+    """The application of `OWNIT_METRICS_PORT`: `/metrics` and nothing else."""
+    metrics_app = web.Application()
+    metrics_app[APP_KEY] = app
+    metrics_app.router.add_get("/metrics", metrics)
+    return metrics_app

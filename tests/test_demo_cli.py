@@ -103,6 +103,31 @@ def test_clock_advance_needs_the_simulated_clock(tmp_path: Path) -> None:
     assert first.stdout != moved.stdout
 
 
+def test_clock_show_names_the_console_clock(tmp_path: Path) -> None:
+    """With OWNIT_CLOCK unset the console runs a simulated clock: `clock show` says so, and
+    shows it once the console has moved it, beside the real clock the server uses."""
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}"}
+    before = _ownit("clock", "show", env=env)
+    assert before.returncode == 0, before.stderr
+    assert "real clock" in before.stdout and "simulated clock has not started" in before.stdout
+    moved = _ownit("console", "--as", "alex", env=env, stdin="/clock +1d\n")
+    assert moved.returncode == 0, moved.stderr
+    after = _ownit("clock", "show", env=env)
+    real, console = after.stdout.splitlines()
+    assert "real clock" in real and "simulated clock" in console and "ownit console" in console
+    assert real.split(" (")[0] != console.split(" (")[0]
+    forced = _ownit("clock", "show", env={**env, "OWNIT_CLOCK": "real"})
+    assert "real clock" in forced.stdout and "simulated" not in forced.stdout
+
+
+def test_report_to_a_missing_folder_blames_the_folder(tmp_path: Path) -> None:
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}"}
+    result = _ownit("report", "--since", "2026-10-01", "-o", "/missing/dir/x.csv", env=env)
+    assert result.returncode == 2
+    assert "/missing/dir does not exist" in result.stderr
+    assert "database" not in result.stderr
+
+
 @pytest.mark.parametrize(
     ("given", "expected"),
     [

@@ -85,3 +85,44 @@ def test_the_package_needs_the_app_id(
     assert main(["teams-package", "-o", str(tmp_path / "x.zip")]) == 2
     assert "MICROSOFT_APP_ID" in capsys.readouterr().err
     assert not (tmp_path / "x.zip").exists()
+
+
+def test_the_package_needs_a_real_domain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the id set, no domain is a message (not a silent example.com), and a domain with a
+    quote in it is refused in words, not with a traceback."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MICROSOFT_APP_ID", APP_ID)
+    out = tmp_path / "x.zip"
+    assert main(["teams-package", "-o", str(out)]) == 2
+    assert "--domain" in capsys.readouterr().err
+    for bad in ['ownit".acme.com', "ownit.acme.com/path", "no spaces.com"]:
+        assert main(["teams-package", "-o", str(out), "--domain", bad]) == 2
+        err = capsys.readouterr().err
+        assert "not a host name" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+async def test_the_privacy_and_terms_links_are_served(sqlite_url: str) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.runtime.app import Ownit
+    from bot.runtime.config import load_settings
+    from handlers.teams.package import manifest
+    from handlers.web import make_web_app
+
+    links = manifest(APP_ID, domain="ownit.acme.com")["developer"]
+    app = await Ownit.start(load_settings(DATABASE_URL=sqlite_url))
+    client = TestClient(TestServer(await make_web_app(app)))
+    await client.start_server()
+    try:
+        for key in ("privacyUrl", "termsOfUseUrl", "websiteUrl"):
+            assert links[key].startswith("https://ownit.acme.com/")
+        for key in ("privacyUrl", "termsOfUseUrl"):
+            page = await client.get(links[key].removeprefix("https://ownit.acme.com"))
+            assert page.status == 200 and page.content_type == "text/html"
+            assert "<h1>ownit: " in await page.text()
+    finally:
+        await client.close()
+        await app.close()

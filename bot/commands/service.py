@@ -20,7 +20,7 @@ import time
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import access
+from bot import access, log_context
 from bot.commands import grammar as c
 from bot.commands.execute import execute
 from bot.commands.needs import need_of
@@ -73,9 +73,11 @@ async def handle(app: Ownit, text: str, origin: Origin, *, key: str | None = Non
 
 
 async def run(app: Ownit, command: c.Command, origin: Origin, *, key: str | None = None) -> Reply:
+    log_context.case_key.set(getattr(command, "case", None))
     started = time.perf_counter()
     name = "admin" if isinstance(command, c.AdminCommand) else type(command).__name__.lower()
     reply = await _run(app, command, origin, key=key)
+    log_context.about_case(reply.case)
     outcome = "duplicate" if reply.duplicate else ("ok" if reply.ok else "refused")
     app.metrics.commands.labels(name, outcome).inc()
     app.metrics.command_seconds.labels(name).observe(time.perf_counter() - started)

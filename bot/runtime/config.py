@@ -19,6 +19,8 @@ from sqlalchemy.engine import make_url
 
 from storage.db import DatabaseUrlError, async_url, hide_password
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
 
 class ConfigError(ValueError):
     pass
@@ -27,30 +29,119 @@ class ConfigError(ValueError):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    database_url: str = Field("sqlite:///ownit.db", alias="DATABASE_URL", repr=False)
-    role: Literal["all", "web", "worker"] = Field("all", alias="OWNIT_ROLE")
-    redis_url: str | None = Field(None, alias="REDIS_URL", repr=False)
-    port: int = Field(3000, alias="PORT", ge=1, le=65535)
-    host: str = Field("0.0.0.0", alias="HOST")
-    timezone: str = Field("UTC", alias="OWNIT_TIMEZONE")
-    clock: Literal["real", "sim"] = Field("real", alias="OWNIT_CLOCK")
-    org_file: Path = Field(Path("ownit.yaml"), alias="OWNIT_ORG_FILE")
-    log_level: str = Field("INFO", alias="OWNIT_LOG_LEVEL")
-    inbox_lease: float = Field(15.0, alias="OWNIT_INBOX_LEASE", gt=0.5, le=3600)
-    inbox_workers: int = Field(8, alias="OWNIT_INBOX_WORKERS", ge=1, le=64)
-
-    slack_bot_token: str | None = Field(None, alias="SLACK_BOT_TOKEN", repr=False)
-    slack_signing_secret: str | None = Field(None, alias="SLACK_SIGNING_SECRET", repr=False)
-    slack_app_token: str | None = Field(None, alias="SLACK_APP_TOKEN", repr=False)
-    slack_api_url: str | None = Field(None, alias="SLACK_API_URL")
-
-    microsoft_app_id: str | None = Field(None, alias="MICROSOFT_APP_ID")
-    microsoft_app_password: str | None = Field(None, alias="MICROSOFT_APP_PASSWORD", repr=False)
-    microsoft_app_tenant_id: str | None = Field(None, alias="MICROSOFT_APP_TENANT_ID")
-    microsoft_app_type: Literal["MultiTenant", "SingleTenant", "UserAssignedMSI"] = Field(
-        "MultiTenant", alias="MICROSOFT_APP_TYPE"
+    database_url: str = Field(
+        "sqlite:///ownit.db",
+        alias="DATABASE_URL",
+        repr=False,
+        description="SQLite or PostgreSQL; `postgresql://user@host/db` and "
+        "`postgresql+asyncpg://…` both work",
     )
-    teams_api_url: str | None = Field(None, alias="TEAMS_API_URL")
+    role: Literal["all", "web", "worker"] = Field(
+        "all",
+        alias="OWNIT_ROLE",
+        description="`web`: only acknowledge; `worker`: only handle, fire steps and deliver "
+        "(PostgreSQL; see docs/scale.md)",
+    )
+    redis_url: str | None = Field(
+        None,
+        alias="REDIS_URL",
+        repr=False,
+        description="shared state for several replicas (see docs/scale.md)",
+    )
+    port: int = Field(3000, alias="PORT", ge=1, le=65535, description="where `ownit serve` listens")
+    host: str = Field("0.0.0.0", alias="HOST", description="the address `ownit serve` binds")
+    metrics_port: int | None = Field(
+        None,
+        alias="OWNIT_METRICS_PORT",
+        ge=1,
+        le=65535,
+        description="serve `/metrics` on this port only (keep it off the public listener)",
+    )
+    timezone: str = Field(
+        "UTC",
+        alias="OWNIT_TIMEZONE",
+        description="the default calendar's zone (people and teams can have their own)",
+    )
+    clock: Literal["real", "sim"] = Field(
+        "real",
+        alias="OWNIT_CLOCK",
+        description="`sim` keeps a simulated clock in the database (the console's default)",
+    )
+    org_file: Path = Field(
+        Path("ownit.yaml"),
+        alias="OWNIT_ORG_FILE",
+        description="people, teams, managers, backups, calendars, policy; the shipped example "
+        "is used when it is missing",
+    )
+    log_level: str = Field(
+        "INFO",
+        alias="OWNIT_LOG_LEVEL",
+        description="`DEBUG`, `INFO`, `WARNING` or `ERROR`, for `ownit serve`",
+    )
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto",
+        alias="OWNIT_LOG_FORMAT",
+        description="`json` (one object a line), `text`, or `auto`: text on a terminal, "
+        "JSON otherwise",
+    )
+    inbox_lease: float = Field(
+        15.0,
+        alias="OWNIT_INBOX_LEASE",
+        gt=0.5,
+        le=3600,
+        description="seconds what a process acknowledged stays its own if it stops renewing",
+    )
+    inbox_workers: int = Field(
+        8,
+        alias="OWNIT_INBOX_WORKERS",
+        ge=1,
+        le=64,
+        description="deliveries one process handles side by side",
+    )
+
+    slack_bot_token: str | None = Field(
+        None, alias="SLACK_BOT_TOKEN", repr=False, description="the bot token, `xoxb-…`"
+    )
+    slack_signing_secret: str | None = Field(
+        None,
+        alias="SLACK_SIGNING_SECRET",
+        repr=False,
+        description="HTTP mode: verifies `POST /slack/events`",
+    )
+    slack_app_token: str | None = Field(
+        None,
+        alias="SLACK_APP_TOKEN",
+        repr=False,
+        description="Socket Mode: the app-level token, `xapp-…` (no public URL needed)",
+    )
+    slack_api_url: str | None = Field(
+        None,
+        alias="SLACK_API_URL",
+        description="the Slack Web API base (default `https://slack.com/api/`; tests point it "
+        "at a fake)",
+    )
+
+    microsoft_app_id: str | None = Field(
+        None, alias="MICROSOFT_APP_ID", description="the Azure Bot registration's app id (a GUID)"
+    )
+    microsoft_app_password: str | None = Field(
+        None,
+        alias="MICROSOFT_APP_PASSWORD",
+        repr=False,
+        description="the client secret of that app registration",
+    )
+    microsoft_app_tenant_id: str | None = Field(
+        None, alias="MICROSOFT_APP_TENANT_ID", description="the tenant, for `SingleTenant` bots"
+    )
+    microsoft_app_type: Literal["MultiTenant", "SingleTenant", "UserAssignedMSI"] = Field(
+        "MultiTenant", alias="MICROSOFT_APP_TYPE", description="how the bot is registered in Azure"
+    )
+    teams_api_url: str | None = Field(
+        None,
+        alias="TEAMS_API_URL",
+        description="the Bot Connector base URL; without an app id it opens `/api/messages` to "
+        "loopback callers only (emulator, tests)",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -84,6 +175,13 @@ class Settings(BaseSettings):
                 "(DATABASE_URL=postgresql://…); on SQLite one process does both (OWNIT_ROLE=all)"
             )
         return v
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        if v.strip().upper() not in LOG_LEVELS:
+            raise ValueError(f"unknown log level {v!r} (use one of {', '.join(LOG_LEVELS)})")
+        return v.strip().upper()
 
     @field_validator("timezone")
     @classmethod

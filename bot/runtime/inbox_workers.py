@@ -14,6 +14,7 @@ from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
+from bot import log_context
 from bot.runtime.arrivals import Arrivals
 from bot.runtime.inbox_items import Held, Item
 from bot.runtime.inbox_leases import Leases
@@ -124,6 +125,10 @@ class Workers:
                         self._idle.set()
 
     async def _handle(self, item: Item) -> None:
+        with log_context.handling(f"inbox-{item.id}"):
+            await self._handle_item(item)
+
+    async def _handle_item(self, item: Item) -> None:
         waited = (datetime.now(UTC) - item.received).total_seconds()
         self.metrics.inbox_wait.observe(max(0.0, waited))
         handler = self.handlers.get(item.platform)

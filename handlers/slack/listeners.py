@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk.web.async_client import AsyncWebClient
 
 from handlers.slack import payloads as p
@@ -15,7 +16,19 @@ from handlers.slack import render as rs
 from handlers.slack.receiving import Receiver
 
 
+class _EnvTokenNotice(logging.Filter):
+    """Drops bolt's "`token` will be unused" warning, logged at every start: bolt reads
+    SLACK_BOT_TOKEN from the environment by itself and, given a client as well, warns that it
+    ignores it. ownit hands the token to bolt through `authorize`, so the warning is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
 def make_bolt(*, api_url: str, signing_secret: str | None, authorize: Any) -> AsyncApp:
+    logger = logging.getLogger("ownit.slack.bolt")
+    if not any(isinstance(f, _EnvTokenNotice) for f in logger.filters):
+        logger.addFilter(_EnvTokenNotice())
     return AsyncApp(
         name="ownit",
         client=AsyncWebClient(base_url=api_url),
@@ -25,7 +38,7 @@ def make_bolt(*, api_url: str, signing_secret: str | None, authorize: Any) -> As
         # Listeners only write to the inbox and acknowledge: run them before answering, so
         # the acknowledgement means "kept" (bolt's default would answer first and poll).
         process_before_response=True,
-        logger=logging.getLogger("ownit.slack.bolt"),
+        logger=logger,
     )
 
 

@@ -3,6 +3,8 @@
 A Teams admin uploads the zip (Teams admin center → Manage apps → Upload, or Developer Portal).
 The manifest comes from `deploy/teams/manifest.template.json` with the bot id, version, domain and
 the command list filled in; the icons are drawn here as PNGs, so no binary lives in the repository.
+The domain is the host ownit is served from: the manifest's website, privacy (`/privacy`) and
+terms (`/terms`) links point there, and ownit serves those pages itself (handlers/pages.py).
 """
 
 from __future__ import annotations
@@ -16,9 +18,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bot.messages import text
 from bot.runtime.config import ConfigError
 
 ACCENT = (0x1F, 0x6F, 0xEB)
+HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "teams" / "manifest.template.json"
 
@@ -92,30 +98,38 @@ def _version() -> str:
         return "0.1.0"
 
 
+def check_domain(domain: str | None) -> str:
+    """The bare host name of `domain` (a URL's scheme and slashes dropped), or a ConfigError that
+    says what to give: the package cannot guess where ownit is served."""
+    if not domain or not domain.strip():
+        raise ConfigError(text("teams_package_no_domain"))
+    bare = domain.strip().removeprefix("https://").strip("/")
+    if not HOSTNAME.match(bare):
+        raise ConfigError(text("teams_package_bad_domain", domain=domain))
+    return bare
+
+
 def manifest(
     app_id: str, *, domain: str = "example.com", template: Path | None = None
 ) -> dict[str, Any]:
     if not GUID.match(app_id or ""):
-        raise ConfigError(
-            "MICROSOFT_APP_ID: the Teams package needs the bot's app id (a GUID from the Azure "
-            "Bot registration)"
-        )
+        raise ConfigError(text("teams_package_no_app_id"))
     path = template or TEMPLATE
     if not path.exists():
         raise ConfigError(f"the Teams manifest template {path} does not exist")
-    domain = domain.strip().removeprefix("https://").strip("/")
+    domain = check_domain(domain)
     values = {
         "MICROSOFT_APP_ID": app_id.lower(),
         "VERSION": _version(),
         "DOMAIN": domain,
         "ACCENT": "#{:02X}{:02X}{:02X}".format(*ACCENT),
     }
-    text = path.read_text("utf-8")
+    body = path.read_text("utf-8")
     for name, value in values.items():
-        text = text.replace("${" + name + "}", value)
-    if left := re.search(r"\$\{(\w+)\}", text):
+        body = body.replace("${" + name + "}", value)
+    if left := re.search(r"\$\{(\w+)\}", body):
         raise ConfigError(f"the Teams manifest template names an unknown value ${{{left[1]}}}")
-    data: dict[str, Any] = json.loads(text)
+    data: dict[str, Any] = json.loads(body)
     for bot in data.get("bots") or []:
         bot["commandLists"] = [
             {

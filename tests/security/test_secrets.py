@@ -26,6 +26,7 @@ from aiohttp import ClientSession
 from bot.runtime.app import example_org_file
 from bot.runtime.config import load_settings
 from handlers import cli
+from handlers.cli import database as cli_database
 from handlers.redaction import Redactor, redact_logs
 from tests.conftest import PG_HOST, PG_PORT, PG_USER, need_server
 
@@ -266,7 +267,7 @@ def test_an_unexpected_error_is_printed_without_secrets(
     for name, value in TOKENS.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'ownit.db'}")
-    monkeypatch.setattr(cli, "_migrate", broken)
+    monkeypatch.setattr(cli_database, "migrate_command", broken)
     assert cli.main(["migrate"]) == 1
     captured = capsys.readouterr()
     assert "RuntimeError: the platform said no to ***" in captured.err

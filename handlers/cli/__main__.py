@@ -1,0 +1,7 @@
+"""`python -m handlers.cli`: the `ownit` command."""
+
+import sys
+
+from handlers.cli.entry import main
+
+sys.exit(main())
