@@ -155,6 +155,11 @@ class Calendar:
         opens, closes = self._window(day)
         return opens <= _utc(at) < closes
 
+    def _is_close(self, at: datetime) -> bool:
+        """`at` is the closing instant of a business day."""
+        day = self._local_date(at)
+        return self.is_business_day(day) and self._window(day)[1] == _utc(at)
+
     def next_open(self, at: datetime) -> datetime:
         """`at` itself (in UTC) if open, else the next opening moment."""
         at = _utc(at)
@@ -173,10 +178,14 @@ class Calendar:
     def add(self, start: datetime, delta: timedelta) -> datetime:
         """Add business time; a start outside hours counts from the next opening.
 
-        A result that uses up a day exactly lands at that day's close, not the next opening.
+        A result that uses up a day exactly lands at that day's close, not the next opening; and
+        adding nothing to such a close stays there, so adding in steps lands where adding at
+        once does.
         """
         if delta < timedelta(0):
             raise ValueError("Cannot add negative business time.")
+        if not delta and self._is_close(start):
+            return _utc(start)
         current, remaining = self.next_open(start), delta
         while True:  # one iteration per business day
             _, closes = self._window(self._local_date(current))
