@@ -22,9 +22,10 @@ from handlers.teams import render as render_teams
 from handlers.teams import syntax
 from handlers.teams.activities import PLATFORM
 from handlers.teams.connector import Connector
+from handlers.teams.references import latest_service_url
 from handlers.teams.wording import wording
 from storage.states import CaseStatus
-from storage.tables import Case, ConversationRef, Person, Request, Team
+from storage.tables import Case, Person, Request, Team
 
 log = logging.getLogger(__name__)
 
@@ -109,17 +110,7 @@ class CaseCards:
             case = await s.get(Case, case_id) if case_id else None
             if case is None or case.platform != PLATFORM or not case.thread or not case.message:
                 return
-            ref = (
-                await s.exec(
-                    select(ConversationRef)
-                    .where(
-                        ConversationRef.platform == PLATFORM,
-                        col(ConversationRef.service_url).is_not(None),
-                    )
-                    .order_by(col(ConversationRef.updated_at).desc())
-                )
-            ).first()
-        service_url = (ref.service_url if ref else None) or self.default_service_url
+            service_url = await latest_service_url(s) or self.default_service_url
         if not service_url:
             return
         msg = syntax.message(await case_message(self.app, case), in_channel=True)

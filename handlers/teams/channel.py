@@ -13,7 +13,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import select
 
 from bot.directory import mention
 from bot.messages import Message
@@ -24,6 +24,7 @@ from handlers.teams import syntax
 from handlers.teams.activities import PLATFORM
 from handlers.teams.cards import CaseCards
 from handlers.teams.connector import Connector, ConnectorError
+from handlers.teams.references import latest_service_url
 from handlers.teams.wording import wording
 from storage.tables import Case, ConversationRef, Outbox, Person
 
@@ -106,17 +107,7 @@ class TeamsChannel:
             raise
 
     async def _any_service_url(self, s: Any) -> str | None:
-        latest = (
-            await s.exec(
-                select(ConversationRef)
-                .where(
-                    ConversationRef.platform == PLATFORM,
-                    col(ConversationRef.service_url).is_not(None),
-                )
-                .order_by(col(ConversationRef.updated_at).desc())
-            )
-        ).first()
-        return (latest.service_url if latest else None) or self.default_service_url
+        return await latest_service_url(s) or self.default_service_url
 
     async def _open_personal(self, person: Person, ref: ConversationRef, service_url: str) -> str:
         """Create the bot's personal chat with someone seen only in a channel or a mention."""

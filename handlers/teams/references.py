@@ -104,3 +104,19 @@ async def forget(s: AsyncSession, person: Person) -> None:
         )
     ).all():
         await s.delete(row)
+
+
+async def latest_service_url(s: AsyncSession) -> str | None:
+    """The service URL Teams last called us from: where to reach a conversation we hold no
+    reference of our own for (a case's channel thread, a person not yet reached)."""
+    latest = (
+        await s.exec(
+            select(ConversationRef)
+            .where(
+                ConversationRef.platform == PLATFORM,
+                col(ConversationRef.service_url).is_not(None),
+            )
+            .order_by(col(ConversationRef.updated_at).desc())
+        )
+    ).first()
+    return latest.service_url if latest else None
