@@ -18,9 +18,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.business_time import Calendar, parse_workdays
 from bot.errors import NotFound, Refusal
-from bot.messages import Mention
+from bot.messages import Mention, sentence
 from bot.policy import Policy
-from bot.wording import sentence
 from storage.states import Platform
 from storage.tables import Membership, Person, Team
 

@@ -15,8 +15,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.directory import Rules, calendar_of
+from bot.messages import sentence
 from bot.notices import when_for
-from bot.wording import sentence
 from storage.states import OPEN_REQUEST_STATES, CaseStatus, RequestStatus
 from storage.tables import Case, Person, Request
 

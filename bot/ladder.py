@@ -15,10 +15,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import drafts
 from bot.business_time import Calendar
 from bot.directory import Rules, calendar_of, manager_of, members, mention
-from bot.messages import Action
+from bot.messages import Action, sentence
 from bot.notices import record, tell, when_for
 from bot.policy import Policy
-from bot.wording import sentence
 from storage.states import OPEN_REQUEST_STATES, CaseStatus, RequestStatus, Step, TimerOutcome
 from storage.tables import Case, Person, Request, Team, Timer
 

@@ -148,9 +148,9 @@ def compose(kind: str, **fields: Segment | int | float | None) -> tuple[Segment,
     return tuple(_merge(out))
 
 
-def text(kind: str, **fields: Segment | int | float | None) -> str:
-    """The template `kind` filled as plain text: for refusals and other strings that are not
-    messages of their own."""
+def sentence(kind: str, /, **fields: Segment | int | float | None) -> str:
+    """The template `kind` filled as plain text: for refusals, usage lines and other strings
+    that travel as text rather than as messages of their own."""
     return "".join(plain(s) for s in compose(kind, **fields))
 
 

@@ -14,10 +14,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.cases import get_case
 from bot.directory import Rules, calendar_of
 from bot.involvement import Sight
-from bot.messages import Message, Segment, Strong, compose, join
+from bot.messages import Message, Segment, Strong, compose, join, sentence
 from bot.notices import when_for
 from bot.policy import format_duration
-from bot.wording import sentence
 from storage.states import OPEN_REQUEST_STATES, CaseStatus
 from storage.tables import Case, Event, Membership, Person, Request, Team
 

@@ -11,14 +11,14 @@ from html import escape
 
 from aiohttp import web
 
-from bot.messages import text
+from bot.messages import sentence
 
 PAGES = {"/privacy": "page_privacy", "/terms": "page_terms"}
 
 
 def render(key: str) -> str:
     """A small HTML page: the template's first line is its title, the rest its paragraphs."""
-    title, *paragraphs = [p.strip() for p in text(key).split("\n\n") if p.strip()]
+    title, *paragraphs = [p.strip() for p in sentence(key).split("\n\n") if p.strip()]
     body = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
     return (
         '<!doctype html><html lang="en"><meta charset="utf-8">'

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.wording import sentence
+from bot.messages import sentence
 
 
 @pytest.mark.parametrize(

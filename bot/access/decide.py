@@ -19,10 +19,9 @@ from bot.digests import may_see_team
 from bot.directory import is_member, normalise_handle, team_by_key
 from bot.errors import NotAllowed, NotFound, Refusal
 from bot.involvement import NOTHING, Sight, sight
-from bot.messages import text
+from bot.messages import sentence
 from bot.requests import get_request
 from bot.requests.lookup import asked_name
-from bot.wording import sentence
 from storage.tables import Case, Person, Request, Team
 
 log = logging.getLogger(__name__)
@@ -119,11 +118,11 @@ async def _team(session: AsyncSession, actor: Person, need: Need) -> Team:
         key = normalise_handle(need.team)
         missing = "digest_no_team" if need.capability == Capability.TEAM_DIGEST else None
         raise Refusal(
-            text(missing, team=key) if missing else sentence("cmd_admin_no_team", key=key)
+            sentence(missing, team=key) if missing else sentence("cmd_admin_no_team", key=key)
         )
     if not await may_see_team(session, actor, team):
         if need.capability == Capability.TEAM_DIGEST:
-            raise _deny(actor, need, NotAllowed(text("digest_team_not_yours", team=team.key)))
+            raise _deny(actor, need, NotAllowed(sentence("digest_team_not_yours", team=team.key)))
         refusal = sentence("cmd_admin_target_not_allowed", team=team.key)
         raise _deny(actor, need, NotAllowed(refusal))
     return team

@@ -11,7 +11,7 @@ import logging
 from typing import Protocol
 
 from bot.errors import NotAllowed
-from bot.messages import text
+from bot.messages import sentence
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def admit(facts: Facts) -> None:
     """Refuse what no one may send: a request without a user, or from another workspace."""
     if not facts.user.strip():
         log.warning("refused a %s request without a user", facts.platform)
-        raise NotAllowed(text("access_no_user"))
+        raise NotAllowed(sentence("access_no_user"))
     if outsider(facts):
         log.warning(
             "refused %s user %s from %s (not %s)",
@@ -58,4 +58,4 @@ def admit(facts: Facts) -> None:
             facts.home,
             facts.org_home,
         )
-        raise NotAllowed(text("access_other_workspace"))
+        raise NotAllowed(sentence("access_other_workspace"))

@@ -29,8 +29,7 @@ from bot.directory import (
     team_by_key,
 )
 from bot.errors import Refusal
-from bot.messages import Message
-from bot.wording import sentence
+from bot.messages import Message, sentence
 from storage.states import Platform
 from storage.tables import Membership, Person, Team
 

@@ -6,8 +6,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.directory import Ref, resolve
 from bot.errors import Refusal
-from bot.messages import Message, compose
-from bot.wording import sentence
+from bot.messages import Message, compose, sentence
 from storage.tables import Person
 
 

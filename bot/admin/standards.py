@@ -10,9 +10,8 @@ from bot.admin.commands import ChangePolicy, ConfigureDigest, SetDefaultDeadline
 from bot.admin.replies import person, say, usage
 from bot.directory import normalise_handle, team_by_key
 from bot.errors import Refusal
-from bot.messages import Message
+from bot.messages import Message, sentence
 from bot.policy import Policy
-from bot.wording import sentence
 from storage.tables import Person, Setting
 
 

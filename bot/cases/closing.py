@@ -11,9 +11,8 @@ from bot import ladder
 from bot.cases.lookup import get_case, owner_of, require_open
 from bot.directory import Rules, calendar_of
 from bot.errors import Refusal
-from bot.messages import Action, Message, message
+from bot.messages import Action, Message, message, sentence
 from bot.notices import record, tell
-from bot.wording import sentence
 from storage.states import OPEN_REQUEST_STATES, CaseStatus, RequestStatus, TimerOutcome
 from storage.tables import Person, Request
 

@@ -13,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.deadlines import DeadlineError, parse_deadline
 from bot.directory import Rules, calendar_of
 from bot.errors import NotFound, Refusal
-from bot.wording import sentence
+from bot.messages import sentence
 from storage.states import CaseStatus, Platform, Priority
 from storage.tables import Case, Person, Team
 

@@ -10,9 +10,8 @@ from bot import ladder
 from bot.cases.lookup import PRIORITIES, parse_when
 from bot.directory import Rules, calendar_of, mention
 from bot.errors import Refusal
-from bot.messages import Message, message
+from bot.messages import Message, message, sentence
 from bot.notices import record, when_for
-from bot.wording import sentence
 from storage.states import Priority
 from storage.tables import Case, Person
 

@@ -10,9 +10,8 @@ from bot import ladder
 from bot.cases.lookup import get_case, owner_of, require_open
 from bot.directory import Rules, calendar_of, is_away, mention
 from bot.errors import Refusal
-from bot.messages import Message, message
+from bot.messages import Message, message, sentence
 from bot.notices import record, tell, when_for
-from bot.wording import sentence
 from storage.tables import Person
 
 

@@ -11,9 +11,8 @@ from bot import ladder
 from bot.cases.lookup import get_case, owner_of, parse_when, require_open
 from bot.directory import Rules, calendar_of
 from bot.errors import Refusal
-from bot.messages import Message, message
+from bot.messages import Message, message, sentence
 from bot.notices import record, when_for
-from bot.wording import sentence
 from storage.states import OPEN_REQUEST_STATES, TimerOutcome
 from storage.tables import Person, Request
 

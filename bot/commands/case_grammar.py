@@ -16,7 +16,7 @@ from bot.commands.words import (
     tokens,
 )
 from bot.directory import Ref
-from bot.wording import sentence
+from bot.messages import sentence
 
 _PRIORITY = re.compile(r"[pP]([1-4])")
 _BY = re.compile(r"(?<!\S)by(?=\s)", re.IGNORECASE)

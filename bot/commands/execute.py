@@ -19,9 +19,8 @@ from bot.commands.origin import Origin
 from bot.commands.reply import Reply, refusal
 from bot.directory import Rules, resolve, resolve_person
 from bot.errors import Refusal
-from bot.messages import Message
+from bot.messages import Message, sentence
 from bot.policy import Policy
-from bot.wording import sentence
 from storage.tables import Person
 
 

@@ -73,7 +73,7 @@ from bot.commands.words import (
 from bot.commands.words import show as _show
 from bot.commands.words import tokens as _tokens
 from bot.directory import Ref
-from bot.wording import sentence
+from bot.messages import sentence
 
 __all__ = [
     "MAX_CUSTOMER",

@@ -12,7 +12,7 @@ from bot.admin.commands import ConfigureDigest, SetTarget, ShowPolicy
 from bot.commands import grammar as c
 from bot.commands.origin import Origin
 from bot.errors import Refusal
-from bot.wording import sentence
+from bot.messages import sentence
 
 K = Capability
 

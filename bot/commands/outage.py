@@ -10,7 +10,7 @@ import asyncpg
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from bot.wording import sentence
+from bot.messages import sentence
 
 
 def database_down() -> str:

@@ -30,9 +30,8 @@ from bot.commands.reply import Reply, refusal
 from bot.deadlines import looks_like_deadline
 from bot.directory import ensure_platform_person, person_by_handle
 from bot.errors import NotAllowed, Refusal
-from bot.messages import text
+from bot.messages import sentence
 from bot.runtime.app import Ownit
-from bot.wording import sentence
 from storage.db import written
 from storage.states import Platform
 from storage.tables import Delivery, Person
@@ -186,5 +185,5 @@ async def identify(s: AsyncSession, origin: Origin) -> Person:
         log.info(
             "refused %s user %s: not a person of the organisation", origin.platform, origin.user
         )
-        raise NotAllowed(text("access_not_a_person"), c.usage(None))
+        raise NotAllowed(sentence("access_not_a_person"), c.usage(None))
     return found

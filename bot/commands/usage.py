@@ -6,7 +6,7 @@ The lines are worded in `prompts/commands.yaml`; a topic may have several lines 
 
 from __future__ import annotations
 
-from bot.wording import sentence
+from bot.messages import sentence
 
 _LINES: tuple[tuple[str, str], ...] = (
     ("open", "cmd_usage_open"),

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from bot.commands.usage import usage
 from bot.directory import Ref
-from bot.wording import sentence
+from bot.messages import sentence
 
 # The limits of what a person types, named once: the width of the column a value is kept in
 # (storage/tables.py), or a bound for free text that a person can still read in one go. A value

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.wording import sentence
+from bot.messages import sentence
 
 
 class DeadlineError(ValueError):

@@ -16,7 +16,7 @@ from bot import charts, figures
 from bot.business_time import format_when
 from bot.directory import Rules, calendar_of, mention
 from bot.figures import execute
-from bot.messages import Code, Message, Segment, compose, join, text
+from bot.messages import Code, Message, Segment, compose, join, sentence
 from bot.notices import when_for
 from bot.policy import format_duration
 from storage.db import Database
@@ -119,7 +119,7 @@ async def build(
                 charts.chart_extra,
                 points,
                 target=scope.target_on_time,
-                title=text("digest_chart_title", scope=scope.label),
+                title=sentence("digest_chart_title", scope=scope.label),
                 filename=f"ownit-weekly-{year}-W{week:02d}.png",
             )
         )
@@ -138,9 +138,9 @@ async def build(
         return Digest(Message("digest", line), empty=True)
 
     if weekly:
-        period = text("digest_period_week", day=format_when(start, tz).rsplit(" ", 1)[0])
+        period = sentence("digest_period_week", day=format_when(start, tz).rsplit(" ", 1)[0])
     else:
-        period = text("digest_period_since", when=when_for(start, tz))
+        period = sentence("digest_period_since", when=when_for(start, tz))
     lines: list[tuple[Segment, ...]] = [
         compose("digest_header", title=title, scope=scope.label, period=period)
     ]
@@ -148,14 +148,16 @@ async def build(
         lines.append(compose("digest_at_risk_head", count=count))
         names = await _names(session, {r.assignee_id for r, _ in risky} - {None})
         for req, case in risky:
-            state = text("digest_state_overdue" if req.deadline < now else "digest_state_at_risk")
+            state = sentence(
+                "digest_state_overdue" if req.deadline < now else "digest_state_at_risk"
+            )
             who = names.get(req.assignee_id) if req.assignee_id else None
             lines.append(
                 compose(
                     "digest_request_line",
                     request_key=req.key,
                     state=state,
-                    colleague=mention(who) if who else text("digest_unclaimed"),
+                    colleague=mention(who) if who else sentence("digest_unclaimed"),
                     question=req.question[:80],
                     case_key=case.key,
                     customer=case.customer,
@@ -172,18 +174,20 @@ async def build(
             "digest_promises",
             kept=f.promises_kept,
             broken=f.promises_broken,
-            rate=text("digest_promise_rate", rate=_pct(f.promise_rate)) if decided else "",
+            rate=sentence("digest_promise_rate", rate=_pct(f.promise_rate)) if decided else "",
         )
     )
     quarter = ""
     prev: figures.Figures | None = got.get("prev")
     if prev is not None:
         if prev.on_time_rate is not None:
-            quarter = text("digest_vs_quarter", rate=_pct(prev.on_time_rate))
+            quarter = sentence("digest_vs_quarter", rate=_pct(prev.on_time_rate))
     rate = f.on_time_rate
     verdict = ""
     if rate is not None:
-        verdict = text("digest_below_target" if rate < scope.target_on_time else "digest_on_target")
+        verdict = sentence(
+            "digest_below_target" if rate < scope.target_on_time else "digest_on_target"
+        )
     if f.due:
         lines.append(
             compose(
@@ -241,8 +245,8 @@ async def build(
         for i, p in enumerate(people):
             who = names.get(p.person_id)
             parts.append((", " if i else "",))
-            parts.append(mention(who) if who else text("digest_someone"))
-            parts.append(text("digest_person_on_time", on_time=p.on_time, due=p.due))
+            parts.append(mention(who) if who else sentence("digest_someone"))
+            parts.append(sentence("digest_person_on_time", on_time=p.on_time, due=p.due))
         lines.append(join(*parts))
     extra: dict[str, Any] = {}
     if chart is not None:

@@ -10,7 +10,7 @@ from bot import figures
 from bot.digests.compose import build
 from bot.directory import Rules, manages, normalise_handle, team_by_key
 from bot.errors import Refusal
-from bot.messages import Message, text
+from bot.messages import Message, sentence
 from storage.tables import Person, Team
 
 
@@ -29,18 +29,18 @@ async def on_demand(
     if team:
         t = await team_by_key(session, team)
         if t is None:
-            raise Refusal(text("digest_no_team", team=normalise_handle(team)))
+            raise Refusal(sentence("digest_no_team", team=normalise_handle(team)))
         scope = await figures.team_scope(session, t)
     else:
         scope = await figures.manager_scope(session, actor)
         if not scope.people and not scope.teams:
-            raise Refusal(text("digest_nobody_managed"))
+            raise Refusal(sentence("digest_nobody_managed"))
     digest = await build(
         session,
         rules=rules,
         reader=actor,
         scope=scope,
-        title=text("digest_title_on_demand"),
+        title=sentence("digest_title_on_demand"),
         start=now - timedelta(days=7),
         end=now + timedelta(seconds=1),
         now=now,

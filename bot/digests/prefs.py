@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.business_time import WEEKDAY_ALIASES
 from bot.errors import NotAllowed, Refusal
 from bot.figures import execute
-from bot.messages import Message, compose, text
+from bot.messages import Message, compose, sentence
 from storage.tables import Person, Setting
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -53,12 +53,14 @@ class Prefs:
 
     def describe(self) -> str:
         if not self.enabled:
-            return text("digest_prefs_off")
-        return text(
+            return sentence("digest_prefs_off")
+        return sentence(
             "digest_prefs",
             at=f"{self.at:%H:%M}",
             weekday=_DAYS[self.weekly].capitalize(),
-            all_clear=text("digest_prefs_on_word" if self.all_clear else "digest_prefs_off_word"),
+            all_clear=sentence(
+                "digest_prefs_on_word" if self.all_clear else "digest_prefs_off_word"
+            ),
         )
 
 
@@ -91,7 +93,7 @@ async def configure(
     if org_wide:
         args = args[1:]
     if (org_wide or target.id != actor.id) and not actor.is_admin:
-        raise NotAllowed(text("digest_own_only"))
+        raise NotAllowed(sentence("digest_own_only"))
     name = "digest" if org_wide else f"digest:{target.id}"
     row = await session.get(Setting, name)
     base, own = await load_prefs(session)
@@ -103,7 +105,7 @@ async def configure(
     if word == "at" and len(args) == 2 and re.fullmatch(r"\d{1,2}:\d{2}", args[1]):
         hh, mm = (int(x) for x in args[1].split(":"))
         if hh > 23 or mm > 59:
-            raise Refusal(text("digest_time_format"))
+            raise Refusal(sentence("digest_time_format"))
         values["at"] = f"{hh:02d}:{mm:02d}"
     elif word == "weekly" and len(args) == 2 and args[1].lower() in WEEKDAY_ALIASES:
         values["weekly"] = WEEKDAY_ALIASES[args[1].lower()]
@@ -113,7 +115,7 @@ async def configure(
         values["enabled"] = word == "on"
     else:
         raise Refusal(
-            text("digest_setting_unreadable"),
+            sentence("digest_setting_unreadable"),
             "/case admin digest [@manager|all] at 08:30 | weekly mon | all_clear on|off | on|off",
         )
     if row is None:
@@ -125,7 +127,7 @@ async def configure(
 
 
 def _settings(target: Person, org_wide: bool, prefs: Prefs) -> Message:
-    who = text("digest_settings_everyone") if org_wide else target.name
+    who = sentence("digest_settings_everyone") if org_wide else target.name
     return Message(
         "admin", compose("digest_settings", who=who, prefs=prefs.describe()), private=True
     )

@@ -20,7 +20,7 @@ from bot.digests.prefs import Prefs, load_prefs
 from bot.digests.schedule import Due, due_runs, last_sent, local_midnight, managers
 from bot.directory import Rules, calendar_of
 from bot.figures import execute
-from bot.messages import text
+from bot.messages import sentence
 from bot.notices import notify
 from storage.db import Database
 from storage.tables import DigestRun, Person
@@ -148,7 +148,7 @@ class Digester:
                 rules=rules,
                 reader=manager,
                 scope=scope,
-                title=text("digest_title_weekly" if weekly else "digest_title_daily"),
+                title=sentence("digest_title_weekly" if weekly else "digest_title_daily"),
                 start=start,
                 end=end,
                 now=now,

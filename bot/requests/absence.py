@@ -10,9 +10,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.cases import parse_when
 from bot.directory import Rules, calendar_of, is_away, manager_of, mention
 from bot.errors import Refusal
-from bot.messages import Message, message
+from bot.messages import Message, message, sentence
 from bot.notices import when_for
-from bot.wording import sentence
 from storage.tables import Person
 
 

@@ -10,11 +10,10 @@ from bot import ladder
 from bot.cases import parse_when
 from bot.directory import Rules, calendar_of, mention
 from bot.errors import Refusal
-from bot.messages import Action, Message, message
+from bot.messages import Action, Message, message, sentence
 from bot.notices import record, tell, when_for
 from bot.predict import etas_slip
 from bot.requests.lookup import claim, get_request, open_for
-from bot.wording import sentence
 from storage.states import RequestStatus, Step, TimerOutcome
 from storage.tables import Person
 

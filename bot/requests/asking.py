@@ -12,11 +12,10 @@ from bot.cases import get_case, parse_when, require_open
 from bot.deadlines import words_after_by
 from bot.directory import Rules, calendar_of, is_away, members, mention
 from bot.errors import Refusal
-from bot.messages import Action, Message, message
+from bot.messages import Action, Message, message, sentence
 from bot.notices import record, tell, when_for
 from bot.requests.absence import route_around_absence
 from bot.requests.lookup import asked_people
-from bot.wording import sentence
 from storage.tables import Person, Request, Team
 
 

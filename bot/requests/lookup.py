@@ -9,7 +9,7 @@ from bot.cases import parse_key
 from bot.cases.lookup import shown
 from bot.directory import members
 from bot.errors import NotFound, Refusal
-from bot.wording import sentence
+from bot.messages import sentence
 from storage.states import OPEN_REQUEST_STATES
 from storage.tables import Case, Person, Request, Team
 

@@ -10,7 +10,7 @@ from bot import ladder
 from bot.cases import parse_when
 from bot.directory import Rules, calendar_of, mention
 from bot.errors import Refusal
-from bot.messages import Action, Message, message
+from bot.messages import Action, Message, message, sentence
 from bot.notices import record, tell, when_for
 from bot.requests.lookup import (
     asked_people,
@@ -20,7 +20,6 @@ from bot.requests.lookup import (
     still_open,
 )
 from bot.requests.rescheduling import move_deadline
-from bot.wording import sentence
 from storage.tables import Person
 
 

@@ -9,11 +9,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import ladder
 from bot.directory import Rules, calendar_of, members, mention
 from bot.errors import Refusal
-from bot.messages import Message, message
+from bot.messages import Message, message, sentence
 from bot.notices import record, tell, when_for
 from bot.requests.absence import route_around_absence
 from bot.requests.lookup import asked_people, get_request, open_for
-from bot.wording import sentence
 from storage.states import RequestStatus
 from storage.tables import Person, Team
 

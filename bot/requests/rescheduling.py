@@ -11,10 +11,9 @@ from bot.business_time import format_when
 from bot.cases import parse_when
 from bot.directory import Rules, calendar_of
 from bot.errors import Refusal
-from bot.messages import Message, message
+from bot.messages import Message, message, sentence
 from bot.notices import record, tell, when_for
 from bot.requests.lookup import asked_people, calendar_owner, get_request, still_open
-from bot.wording import sentence
 from storage.tables import Case, Person, Request
 
 

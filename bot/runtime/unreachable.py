@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from bot.clock import Clock
-from bot.messages import Message, compose, text
+from bot.messages import Message, compose, sentence
 from bot.notices import notify
 from storage.db import Database
 from storage.tables import Case, Event, Outbox, Person
@@ -27,7 +27,7 @@ async def report_unreachable(
     if row.case_id is None or row.kind == UNREACHABLE:
         log.warning("outbox %s: nobody can reach @%s", row.id, person.handle)
         return 0
-    how = "; ".join(hints) or text(
+    how = "; ".join(hints) or sentence(
         "runtime_unreachable_no_account", name=person.name, handle=person.handle
     )
     at = await clock.now()  # the timeline speaks the system's time, simulated or not
@@ -58,7 +58,7 @@ async def report_unreachable(
                 request_id=row.request_id,
                 at=at,
                 kind=UNREACHABLE,
-                text=text("runtime_unreachable_timeline", name=person.name, how=how),
+                text=sentence("runtime_unreachable_timeline", name=person.name, how=how),
                 data={"person_id": person.id, "outbox_id": row.id},
             )
         )

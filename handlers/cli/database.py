@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot import report
 from bot.clock import SimClock
-from bot.messages import text
+from bot.messages import sentence
 from bot.notices import when_for
 from bot.policy import parse_duration
 from bot.runtime.app import Ownit
@@ -26,7 +26,7 @@ async def migrate_command(settings: Settings) -> None:
         await migrate(db)
     finally:
         await db.dispose()
-    print(text("cli_migrated"))
+    print(sentence("cli_migrated"))
 
 
 async def clock(settings: Settings, args: argparse.Namespace) -> None:
@@ -34,7 +34,7 @@ async def clock(settings: Settings, args: argparse.Namespace) -> None:
     differs, the console's simulated one; `advance` moves only a clock the settings say is
     simulated, so it never seems to move a server that runs on the real clock."""
     if args.clock_cmd == "advance" and settings.clock != "sim":
-        raise ConfigError(text("cli_clock_real_does_not_move"))
+        raise ConfigError(sentence("cli_clock_real_does_not_move"))
     db = Database(settings.database_url)
     try:
         await migrate(db)
@@ -47,16 +47,16 @@ async def clock(settings: Settings, args: argparse.Namespace) -> None:
                 except ValueError as exc:
                     raise ConfigError(str(exc)) from None
                 await sim.advance(delta)
-            print(text("cli_clock_simulated", when=when_for(await sim.now(), tz)))
+            print(sentence("cli_clock_simulated", when=when_for(await sim.now(), tz)))
             return
         real = when_for(datetime.now(UTC), tz)
-        print(text("cli_clock_real", when=real))
+        print(sentence("cli_clock_real", when=real))
         if console_is_simulated(settings):
             started = await sim.peek()
             if started is None:
-                print(text("cli_clock_console_unstarted"))
+                print(sentence("cli_clock_console_unstarted"))
             else:
-                print(text("cli_clock_console", when=when_for(started, tz)))
+                print(sentence("cli_clock_console", when=when_for(started, tz)))
     finally:
         await db.dispose()
 
@@ -65,7 +65,7 @@ def _writable(output: str) -> Path:
     """Refuse a file that cannot be written before any work: a missing folder is the user's."""
     path = Path(output)
     if not path.parent.is_dir():
-        raise ConfigError(text("cli_no_such_folder", path=str(path), folder=str(path.parent)))
+        raise ConfigError(sentence("cli_no_such_folder", path=str(path), folder=str(path.parent)))
     return path
 
 
@@ -77,7 +77,7 @@ async def write_output(output: str | None, body: str) -> None:
     try:
         await asyncio.to_thread(path.write_text, body, "utf-8")
     except OSError as exc:
-        raise ConfigError(text("cli_cannot_write", path=str(path), why=exc.strerror)) from None
+        raise ConfigError(sentence("cli_cannot_write", path=str(path), why=exc.strerror)) from None
 
 
 async def report_command(settings: Settings, args: argparse.Namespace) -> None:

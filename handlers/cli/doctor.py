@@ -17,7 +17,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text as sql
 
-from bot.messages import text
+from bot.messages import sentence
 from bot.runtime.config import Settings
 from handlers.redaction import Redactor
 from handlers.slack.web_api import DEFAULT_API
@@ -39,11 +39,11 @@ class Finding:
 
 
 def passed(what: str, key: str, **fields: Any) -> Finding:
-    return Finding(what, True, text(key, **fields))
+    return Finding(what, True, sentence(key, **fields))
 
 
 def failed(what: str, key: str, fix: str, **fields: Any) -> Finding:
-    return Finding(what, False, text(key, **fields), text(fix, **fields))
+    return Finding(what, False, sentence(key, **fields), sentence(fix, **fields))
 
 
 def _head() -> str | None:
@@ -171,12 +171,12 @@ async def doctor(settings: Settings, out: Callable[[str], None], redact: Redacto
     """Print each finding; 0 when all passed, 1 otherwise."""
     findings = await examine(settings)
     for f in findings:
-        line = text(
+        line = sentence(
             "doctor_line_ok" if f.ok else "doctor_line_failed", what=f.what, detail=f.detail
         )
         out(redact(line))
         if f.fix:
-            out(redact(text("doctor_fix", fix=f.fix)))
+            out(redact(sentence("doctor_fix", fix=f.fix)))
     bad = sum(not f.ok for f in findings)
-    out(text("doctor_summary_ok") if not bad else text("doctor_summary_failed", count=bad))
+    out(sentence("doctor_summary_ok") if not bad else sentence("doctor_summary_failed", count=bad))
     return 1 if bad else 0

@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from bot.directory import OrgFileError
-from bot.messages import text
+from bot.messages import sentence
 from bot.runtime.config import ConfigError, Settings, load_settings
 from handlers import logs
 from handlers.cli import database, serving, settings_doc, transfer
@@ -80,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, DBAPIError) as exc:  # at start: nothing was written, a supervisor retries
         url = settings.database_url if settings else ""
         where = make_url(url).render_as_string(hide_password=True) if url else "?"
-        print(redact(text("cli_database_unreachable", where=where, why=str(exc))), file=sys.stderr)
+        print(
+            redact(sentence("cli_database_unreachable", where=where, why=str(exc))), file=sys.stderr
+        )
         return 3
     except KeyboardInterrupt:
         return 130

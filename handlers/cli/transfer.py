@@ -13,7 +13,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TextIO
 
-from bot.messages import text
+from bot.messages import sentence
 from bot.runtime.config import ConfigError, Settings
 from storage.db import Database
 from storage.transfer import Summary, TransferError, export, load
@@ -22,7 +22,7 @@ from storage.transfer import Summary, TransferError, export, load
 def _report(summary: Summary) -> None:
     """Counts and checksums on standard error, so standard output can carry the export."""
     for name, s in summary.items():
-        line = text("transfer_table", table=name, count=s["count"], sha=s["sha256"][:16])
+        line = sentence("transfer_table", table=name, count=s["count"], sha=s["sha256"][:16])
         print(line, file=sys.stderr)
 
 
@@ -49,7 +49,7 @@ def export_command(settings: Settings, args: argparse.Namespace) -> None:
             path = Path(args.output)
             if not path.parent.is_dir():
                 raise ConfigError(
-                    text("cli_no_such_folder", path=str(path), folder=str(path.parent))
+                    sentence("cli_no_such_folder", path=str(path), folder=str(path.parent))
                 )
             out = stack.enter_context(path.open("w", encoding="utf-8"))
         summary = asyncio.run(_export(settings.database_url, out))
@@ -62,11 +62,13 @@ def import_command(settings: Settings, args: argparse.Namespace) -> None:
         if args.file != "-":
             path = Path(args.file)
             if not path.is_file():
-                raise ConfigError(text("transfer_no_file", path=str(path)))
+                raise ConfigError(sentence("transfer_no_file", path=str(path)))
             lines = stack.enter_context(path.open(encoding="utf-8"))
         try:
             summary = asyncio.run(_import(settings.database_url, lines, args.replace))
         except TransferError as exc:
-            raise ConfigError(text(f"transfer_{exc.kind}", **exc.fields)) from None
+            raise ConfigError(sentence(f"transfer_{exc.kind}", **exc.fields)) from None
     _report(summary)
-    print(text("transfer_done", rows=sum(s["count"] for s in summary.values())), file=sys.stderr)
+    print(
+        sentence("transfer_done", rows=sum(s["count"] for s in summary.values())), file=sys.stderr
+    )

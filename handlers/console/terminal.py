@@ -17,11 +17,10 @@ from sqlmodel import col, select
 from bot.clock import SimClock
 from bot.commands import service as dispatch
 from bot.deadlines import DeadlineError, parse_deadline
-from bot.messages import Message
+from bot.messages import Message, sentence
 from bot.notices import when_for
 from bot.policy import parse_duration
 from bot.runtime.app import Ownit
-from bot.wording import sentence
 from handlers.console.render import render
 from storage.states import Platform
 from storage.tables import Outbox, Person

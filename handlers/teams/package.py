@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bot.messages import text
+from bot.messages import sentence
 from bot.runtime.config import ConfigError
 
 ACCENT = (0x1F, 0x6F, 0xEB)
@@ -102,10 +102,10 @@ def check_domain(domain: str | None) -> str:
     """The bare host name of `domain` (a URL's scheme and slashes dropped), or a ConfigError that
     says what to give: the package cannot guess where ownit is served."""
     if not domain or not domain.strip():
-        raise ConfigError(text("teams_package_no_domain"))
+        raise ConfigError(sentence("teams_package_no_domain"))
     bare = domain.strip().removeprefix("https://").strip("/")
     if not HOSTNAME.match(bare):
-        raise ConfigError(text("teams_package_bad_domain", domain=domain))
+        raise ConfigError(sentence("teams_package_bad_domain", domain=domain))
     return bare
 
 
@@ -113,7 +113,7 @@ def manifest(
     app_id: str, *, domain: str = "example.com", template: Path | None = None
 ) -> dict[str, Any]:
     if not GUID.match(app_id or ""):
-        raise ConfigError(text("teams_package_no_app_id"))
+        raise ConfigError(sentence("teams_package_no_app_id"))
     path = template or TEMPLATE
     if not path.exists():
         raise ConfigError(f"the Teams manifest template {path} does not exist")
