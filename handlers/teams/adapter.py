@@ -69,6 +69,7 @@ class Teams:
             )
         header = request.headers.get("Authorization", "")
         if self.app_id and not a.bearer(header):
+            log.info("teams request refused: no bearer token")
             return web.json_response({"error": "unauthorized"}, status=401)
         if "application/json" not in request.headers.get("Content-Type", ""):
             return web.json_response({"error": "expected application/json"}, status=415)
