@@ -137,12 +137,9 @@ def mutated(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
             break
         path = draw(st.sampled_from(paths))
         target = body
-        try:
-            for step in path[:-1]:
-                target = target[step]
-            target[path[-1]] = draw(JSON_VALUES)
-        except (KeyError, IndexError, TypeError):
-            pass  # an earlier replacement changed the shape on this path
+        for step in path[:-1]:  # the paths are read afresh each round, so each one exists
+            target = target[step]
+        target[path[-1]] = draw(JSON_VALUES)
     return kind, body
 
 
