@@ -69,6 +69,9 @@ class Deliverer:
         self.wake = asyncio.Event()
         self.stop = asyncio.Event()  # `run`'s: set, the notices not sent yet are handed back
         self.sent = 0
+        # One drain at a time in a process: a second caller (settle, in tests and the console)
+        # waits for the one in flight instead of finding its rows leased and calling it done.
+        self._draining = asyncio.Lock()
 
     def channels_for(self, person: Person, prefer: str | None = None) -> list[Channel]:
         """Every channel that may reach the person, the case's own platform first; the next is
@@ -79,6 +82,10 @@ class Deliverer:
 
     async def drain(self, limit: int = 200) -> int:
         """Deliver what is pending now; returns how many were sent or reported as unreachable."""
+        async with self._draining:
+            return await self._drain(limit)
+
+    async def _drain(self, limit: int) -> int:
         batch = await outbox.lease(self.db, limit)
         if batch is None:
             return 0
