@@ -42,6 +42,7 @@ class Tally:
     sent: int = 0
     ok: int = 0
     seconds: float = 0.0  # from the first request to the last answer
+    start: float = 0.0  # `perf_counter()` when the first request was due (steady: i-th at i/rate)
     latencies: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
 
@@ -191,7 +192,7 @@ class Load:
 
         conns = await self.connections(pool, done)
         idle.extend(conns)
-        start = time.perf_counter() + 0.01
+        start = tally.start = time.perf_counter() + 0.01
         i = 0
         while i < total:
             now = time.perf_counter()
