@@ -16,6 +16,7 @@ import yaml
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import people_cache
 from bot.business_time import Calendar, parse_workdays
 from bot.errors import NotFound, Refusal
 from bot.messages import Mention, sentence
@@ -82,8 +83,7 @@ async def person_by_handle(session: AsyncSession, handle: str) -> Person | None:
 
 
 async def person_by_platform(session: AsyncSession, platform: str, uid: str) -> Person | None:
-    column = Person.slack_id if platform == Platform.SLACK else Person.teams_id
-    return (await session.exec(select(Person).where(column == uid))).first()
+    return await people_cache.by_platform(session, platform, uid)
 
 
 async def team_by_key(session: AsyncSession, key: str) -> Team | None:

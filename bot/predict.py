@@ -22,6 +22,7 @@ from sqlalchemy import CompoundSelect, Select, bindparam, select, union
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import track_record
 from bot.business_time import Calendar
 from bot.figures import execute
 from bot.messages import Action, Message, message
@@ -83,8 +84,12 @@ async def forecast(
         return None
     person = isinstance(target, Person)
     who = target.name if person else f"The {target.name} team"
-    params = {"who": target.id, "now": now}
-    rows = (await execute(session, _record(person), params)).all()
+    kind = "person" if person else "team"
+    rows = track_record.read(session, kind, target.id)
+    if rows is None:
+        params = {"who": target.id, "now": now}
+        rows = (await execute(session, _record(person), params)).all()
+        track_record.keep(session, kind, target.id, rows, HISTORY * 2)
     decided = []
     for opened, answered, cat in rows:
         if answered is not None:
@@ -149,7 +154,8 @@ async def warnings(
     cal: Calendar,
     now: datetime,
 ) -> list[Message]:
-    """The owner's warning when the deadline is unlikely to be met (else nothing)."""
+    """The owner's warning when the deadline is unlikely to be met (else nothing). The new
+    request joins the target's record kept in process (`bot.track_record`)."""
     found = await forecast(
         session,
         target=target,
@@ -158,6 +164,9 @@ async def warnings(
         cal=cal,
         now=now,
     )
+    if target.id is not None:
+        kind = "person" if isinstance(target, Person) else "team"
+        track_record.asked(session, kind, target.id, request.opened_at, case.category, HISTORY * 2)
     if found is None or not found.unlikely:
         return []
     return [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -15,7 +15,10 @@ from sqlalchemy.orm import UOWTransaction
 from sqlmodel import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-WRITTEN = "written"  # session.info key: the (table, id) of each row its flushes inserted or updated
+RECYCLE = 600  # seconds a pooled connection is used before it is replaced
+WRITTEN = "written"
+LOCKED = "locked"  # session.info key: the (table, id) of each row locked in its transaction
+T = TypeVar("T")  # session.info key: the (table, id) of each row its flushes inserted or updated
 
 
 class DatabaseUrlError(ValueError):
@@ -77,7 +80,12 @@ def make_engine(url: str, **kw: Any) -> AsyncEngine:
         return engine
     kw.setdefault("pool_size", 10)
     kw.setdefault("max_overflow", 10)
-    kw.setdefault("pool_pre_ping", True)
+    # No ping on every checkout (a round trip each time): a connection found dead invalidates
+    # the pool's older connections at once, and the command is retried on a fresh one
+    # (`bot.commands.service`); the loops retry on their own. Connections are also renewed
+    # now and then, before a server or a firewall drops them for idling.
+    kw.setdefault("pool_pre_ping", False)
+    kw.setdefault("pool_recycle", RECYCLE)
     return create_async_engine(url, **kw)
 
 
@@ -104,6 +112,19 @@ def written(session: AsyncSession, table: str) -> set[int]:
     return {i for t, i in session.info.get(WRITTEN, ()) if t == table}
 
 
+async def get_row(session: AsyncSession, table: type[T], row_id: int, *, lock: bool) -> T | None:
+    """`session.get`, locking the row (`FOR UPDATE`) once per transaction: the access check
+    locks what a command changes, and the service that reads it again is served from the
+    session instead of a second round trip."""
+    held: set[tuple[type[Any], int]] = session.info.setdefault(LOCKED, set())
+    if lock and (table, row_id) not in held:
+        row = await session.get(table, row_id, with_for_update=True)
+        if row is not None:
+            held.add((table, row_id))
+        return row
+    return await session.get(table, row_id)
+
+
 class Database:
     """An engine and its session factory; `async with db.session() as s` is one transaction."""
 
@@ -128,7 +149,22 @@ class Database:
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[AsyncSession]:
+        """A session that only reads. On PostgreSQL it runs without a transaction (each statement
+        on its own snapshot): no BEGIN and ROLLBACK round trips around its reads."""
         async with self._factory() as session:
+            if self.postgres:
+                await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            yield session
+
+    @asynccontextmanager
+    async def single(self) -> AsyncIterator[AsyncSession]:
+        """A session for one writing statement (or a few that need no common transaction): on
+        PostgreSQL each is its own transaction, with no BEGIN and COMMIT round trips."""
+        if not self.postgres:
+            async with self.session() as session:
+                yield session
+            return
+        async with self.reader() as session:
             yield session
 
     async def dispose(self) -> None:

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from bot import log_context
-from bot.runtime.arrivals import Arrivals
 from bot.runtime.inbox_items import Held, Item
 from bot.runtime.inbox_workers import Workers
 from bot.runtime.metrics import Metrics
@@ -101,7 +100,6 @@ async def test_the_inbox_worker_names_the_delivery_it_handles() -> None:
         held,
         {"slack": handler},
         Handled(),  # type: ignore[arg-type]
-        Arrivals(),
         Metrics(),
         count=1,
         low=lambda: None,

@@ -14,6 +14,7 @@ from bot.deadlines import DeadlineError, parse_deadline
 from bot.directory import Rules, calendar_of
 from bot.errors import NotFound, Refusal
 from bot.messages import sentence
+from storage.db import get_row
 from storage.states import CaseStatus, Platform, Priority
 from storage.tables import Case, Person, Team
 
@@ -44,7 +45,7 @@ def shown(key: str) -> str:
 
 
 async def get_case(session: AsyncSession, key: str, *, lock: bool = False) -> Case:
-    case = await session.get(Case, parse_key(key, "C"), with_for_update=lock)
+    case = await get_row(session, Case, parse_key(key, "C"), lock=lock)
     if case is None:
         raise NotFound(sentence("cmd_no_case", key=shown(key)))
     return case

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import access, log_context
@@ -95,7 +95,7 @@ async def _run(app: Ownit, command: c.Command, origin: Origin, *, key: str | Non
                 return Reply.repeated(first)
             # Still being handled, or its handler died: the database decides below.
     try:
-        reply = await _transact(app, command, origin, key=key)
+        reply = await _transact_anew(app, command, origin, key=key)
     except Exception as exc:
         if claimed:
             await app.shared.forget(f"delivery:{key}")
@@ -112,6 +112,21 @@ async def _run(app: Ownit, command: c.Command, origin: Origin, *, key: str | Non
     return reply
 
 
+async def _transact_anew(
+    app: Ownit, command: c.Command, origin: Origin, *, key: str | None
+) -> Reply:
+    """The command's transaction, once more on a fresh connection if the pool handed out one
+    that had died (connections are not pinged on checkout): it never committed, so nothing is
+    done twice."""
+    try:
+        return await _transact(app, command, origin, key=key)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        log.info("a pooled connection had died (%s); running the command again", exc)
+        return await _transact(app, command, origin, key=key)
+
+
 async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str | None) -> Reply:
     rules = await app.rules()
     # Read before the transaction: the simulated clock has its own session, which would wait on
@@ -119,10 +134,6 @@ async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str 
     now = await app.clock.now()
     try:
         async with app.db.session() as s:
-            delivery = Delivery(key=key, at=now) if key is not None else None
-            if delivery is not None:
-                s.add(delivery)
-                await s.flush()
             actor = await identify(s, origin)
             need = need_of(command, origin)
             grant = await access.authorize(session=s, actor=actor, need=need)
@@ -140,8 +151,8 @@ async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str 
                 session=s, grant=grant, need=need, actor=actor, now=now, request_key=reply.request
             )
             reply.command = command
-            if delivery is not None:
-                delivery.reply = reply.to_dict()
+            if key is not None:  # written with the change: a duplicate fails here, undone
+                s.add(Delivery(key=key, at=now, reply=reply.to_dict()))
     except IntegrityError:
         if key is None:
             raise

@@ -10,12 +10,13 @@ from bot.cases.lookup import shown
 from bot.directory import members
 from bot.errors import NotFound, Refusal
 from bot.messages import sentence
+from storage.db import get_row
 from storage.states import OPEN_REQUEST_STATES
 from storage.tables import Case, Person, Request, Team
 
 
 async def get_request(session: AsyncSession, key: str, *, lock: bool = False) -> Request:
-    req = await session.get(Request, parse_key(key, "R"), with_for_update=lock)
+    req = await get_row(session, Request, parse_key(key, "R"), lock=lock)
     if req is None:
         raise NotFound(sentence("cmd_no_request", key=shown(key)))
     return req

@@ -22,7 +22,6 @@ from bot.clock import Clock, RealClock, SimClock
 from bot.digests import Digester
 from bot.directory import Rules
 from bot.policy import Policy
-from bot.runtime.arrivals import Arrivals
 from bot.runtime.config import Settings
 from bot.runtime.delivery import Channel, Deliverer
 from bot.runtime.hooks import ChangeHooks
@@ -107,14 +106,12 @@ class Ownit:
             metrics=metrics,
             on_fired=lambda keys: hooks.case_changed(*keys),
         )
-        arrivals = Arrivals()
         deliverer = Deliverer(
             db=db,
             channels=channels,
             shared=shared,
             metrics=metrics,
             clock=clock,
-            arrivals=arrivals,
         )
         hooks.wakes.extend((scheduler.wake, deliverer.wake))
         inbox = Inbox(
@@ -122,7 +119,6 @@ class Ownit:
             metrics,
             lease=settings.inbox_lease,
             workers=settings.inbox_workers,
-            arrivals=arrivals,
             handles=settings.handles,
         )
         return cls(

@@ -18,7 +18,6 @@ from typing import Protocol
 from bot.clock import Clock, RealClock
 from bot.messages import Message
 from bot.runtime import outbox
-from bot.runtime.arrivals import Arrivals
 from bot.runtime.metrics import Metrics
 from bot.runtime.pacing import wait_turn
 from bot.runtime.unreachable import report_unreachable
@@ -37,13 +36,15 @@ class Unreachable(Exception):
 
 
 class Channel(Protocol):
-    """One platform's way of reaching a person."""
+    """One platform's way of reaching a person. `send` may return what to record of the sending
+    (`outbox.Record`); it is written as the notice is marked sent, with no transaction of its
+    own."""
 
     name: str
 
     def reaches(self, person: Person) -> bool: ...
 
-    async def send(self, person: Person, msg: Message, row: Outbox) -> None: ...
+    async def send(self, person: Person, msg: Message, row: Outbox) -> outbox.Record | None: ...
 
 
 class Deliverer:
@@ -58,10 +59,8 @@ class Deliverer:
         shared: Shared | None = None,
         metrics: Metrics | None = None,
         clock: Clock | None = None,
-        arrivals: Arrivals | None = None,
     ) -> None:
         self.db = db
-        self.arrivals = arrivals or Arrivals()
         self.clock: Clock = clock or RealClock()
         self.channels: list[Channel] = list(channels or [])
         self.shared: Shared = shared or LocalShared()
@@ -131,6 +130,7 @@ class Deliverer:
         status = OutboxStatus.UNREACHABLE  # until a channel takes it, or fails otherwise
         error: str | None = "unreachable: no platform reaches this person"
         hints: list[str] = []
+        record: outbox.Record | None = None
         for candidate in self.channels_for(person, homes.get(row.case_id)):
             channel = candidate
             try:
@@ -138,7 +138,7 @@ class Deliverer:
                     self.shared, self.metrics, candidate.name, person.id, self.stop
                 ):
                     return None
-                await candidate.send(person, msg, row)
+                record = await candidate.send(person, msg, row)
                 status, error = OutboxStatus.SENT, None
                 break
             except Unreachable as exc:
@@ -151,7 +151,7 @@ class Deliverer:
         reported = 0
         if status is OutboxStatus.UNREACHABLE:
             reported = await report_unreachable(self.db, self.clock, row, person, msg, hints)
-        await outbox.settle(self.db, row, status, error)
+        await outbox.settle(self.db, row, status, error, record=record)
         if self.metrics:
             self.metrics.notices.labels(
                 channel.name if channel else "none",
@@ -163,9 +163,8 @@ class Deliverer:
         self.stop = stop
         while not stop.is_set():
             try:
-                await self.arrivals.make_way()
                 while await self.drain() and not stop.is_set():
-                    await self.arrivals.make_way()
+                    pass
             except Exception:
                 log.exception("delivery failed; retrying")
             self.wake.clear()

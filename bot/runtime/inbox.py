@@ -13,11 +13,9 @@ says so on PostgreSQL's `NOTIFY` channel in the same statement; the processes th
 there and take such rows at once, each no more than its workers can start soon, so several share
 the load. They also look every second, should a notification be lost.
 
-Background work gives way to acknowledgements (`Arrivals`): while requests are arriving it waits,
-starting one piece every `PATIENCE` seconds at least, so a burst is acknowledged first and worked
-off after; while they keep coming, one delivery is handled at a time, not one per worker; and
-when the loop is strained (its timers late, or itself running most of the time), a piece waits
-for a real pause or goes once a second.
+Handling keeps up with arrivals: `workers` deliveries are handled at once, whatever else goes on.
+An acknowledgement is cheap (its share of one INSERT), so it needs no protecting from handling
+beyond that bound.
 """
 
 from __future__ import annotations
@@ -27,7 +25,6 @@ import uuid
 from contextlib import suppress
 from typing import Any
 
-from bot.runtime.arrivals import Arrivals
 from bot.runtime.inbox_items import Held, Item
 from bot.runtime.inbox_leases import Leases
 from bot.runtime.inbox_upkeep import Upkeep
@@ -51,11 +48,9 @@ class Inbox:
         *,
         lease: float = LEASE,
         workers: int = WORKERS,
-        arrivals: Arrivals | None = None,
         handles: bool = True,
     ) -> None:
         self.db = db
-        self.arrivals = arrivals or Arrivals()
         self.metrics = metrics or Metrics()
         self.handlers: dict[str, Handler] = {}
         self.losers: dict[str, Lost] = {}
@@ -73,7 +68,6 @@ class Inbox:
             self._held,
             self.handlers,
             Handled(self._leases, self._held),
-            self.arrivals,
             self.metrics,
             count=workers,
             low=lambda: self._upkeep.wanted(),

@@ -1,8 +1,10 @@
-"""The inbox's workers: each takes a held row, waits for its turn, and hands it to its platform.
+"""The inbox's workers: each takes a held row and hands it to its platform.
 
-Background work gives way to acknowledgements (`Arrivals.slot`). Handling is idempotent (the
-delivery key is written in the command's own transaction), so a row handled twice changes
-nothing; a handled row is deleted, in batches, in the background.
+`count` workers handle at most `count` deliveries at once: that bound is all the protection
+acknowledgements need, since an acknowledgement is one group-committed INSERT and handling is a
+couple of short transactions. Handling is idempotent (the delivery key is written in the
+command's own transaction), so a row handled twice changes nothing; a handled row is deleted, in
+batches, in the background.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot import log_context
-from bot.runtime.arrivals import Arrivals
 from bot.runtime.inbox_items import Held, Item
 from bot.runtime.inbox_leases import Leases
 from bot.runtime.metrics import Metrics
@@ -67,7 +68,6 @@ class Workers:
         held: Held,
         handlers: dict[str, Handler],
         handled: Handled,
-        arrivals: Arrivals,
         metrics: Metrics,
         *,
         count: int,
@@ -76,7 +76,6 @@ class Workers:
         self.held = held
         self.handlers = handlers
         self.handled = handled
-        self.arrivals = arrivals
         self.metrics = metrics
         self.count = count
         self.low = low
@@ -112,17 +111,16 @@ class Workers:
             item = await queue.get()
             if queue.qsize() < self.count:
                 self.low()
-            async with self.arrivals.slot():
-                if not self.running:
-                    return
-                self._busy += 1
-                self._idle.clear()
-                try:
-                    await self._handle(item)
-                finally:
-                    self._busy -= 1
-                    if not self._busy:
-                        self._idle.set()
+            if not self.running:
+                return
+            self._busy += 1
+            self._idle.clear()
+            try:
+                await self._handle(item)
+            finally:
+                self._busy -= 1
+                if not self._busy:
+                    self._idle.set()
 
     async def _handle(self, item: Item) -> None:
         with log_context.handling(f"inbox-{item.id}"):

@@ -7,11 +7,13 @@ retried after a backoff, up to `MAX_ATTEMPTS`.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import or_
 from sqlmodel import col, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import Database
 from storage.states import OutboxStatus
@@ -31,36 +33,45 @@ class Batch:
 
 
 async def lease(db: Database, limit: int) -> Batch | None:
-    """Lease up to `limit` notices due now (None if there are none)."""
+    """Lease up to `limit` notices due now (None if there are none): one statement claims them
+    (skipping those another replica is claiming), one reads them with their people and cases."""
     now = datetime.now(UTC)
-    async with db.session() as s:
-        q = (
-            select(Outbox)
-            .where(
-                col(Outbox.sent).is_(False),
-                or_(col(Outbox.claimed_until).is_(None), col(Outbox.claimed_until) < now),
-            )
-            .order_by(col(Outbox.id))
-            .limit(limit)
+    due = (
+        select(col(Outbox.id))
+        .where(
+            col(Outbox.sent).is_(False),
+            or_(col(Outbox.claimed_until).is_(None), col(Outbox.claimed_until) < now),
         )
-        if db.postgres:
-            q = q.with_for_update(skip_locked=True)
-        rows = list((await s.exec(q)).all())
-        if not rows:
+        .order_by(col(Outbox.id))
+        .limit(limit)
+    )
+    if db.postgres:
+        due = due.with_for_update(skip_locked=True)
+    claim = (
+        update(Outbox)
+        .where(col(Outbox.id).in_(due.scalar_subquery()))
+        .values(claimed_until=now + LEASE)
+        .returning(col(Outbox.id))
+        .execution_options(synchronize_session=False)
+    )
+    async with db.single() as s:
+        ids = list((await s.exec(claim)).scalars().all())
+        if not ids:
             return None
-        for row in rows:
-            row.claimed_until = now + LEASE
-            s.add(row)
-        people = {
-            p.id: p
-            for p in (
-                await s.exec(select(Person).where(col(Person.id).in_({r.person_id for r in rows})))
-            ).all()
-        }
-        case_ids = {r.case_id for r in rows if r.case_id is not None}
-        homes: dict[int | None, str | None] = dict(
-            (await s.exec(select(Case.id, Case.platform).where(col(Case.id).in_(case_ids)))).all()
-        )
+        found = (
+            await s.exec(
+                select(Outbox, Person, Case.platform)
+                .join(Person, col(Person.id) == col(Outbox.person_id))
+                .outerjoin(Case, col(Case.id) == col(Outbox.case_id))
+                .where(col(Outbox.id).in_(ids))
+                .order_by(col(Outbox.id))
+            )
+        ).all()
+    rows = [row for row, _, _ in found]
+    people = {person.id: person for _, person, _ in found}
+    homes: dict[int | None, str | None] = {
+        row.case_id: platform for row, _, platform in found if row.case_id is not None
+    }
     return Batch(rows, people, homes)
 
 
@@ -70,17 +81,33 @@ async def hand_back(db: Database, ids: list[int | None]) -> None:
         await s.exec(update(Outbox).where(col(Outbox.id).in_(ids)).values(claimed_until=None))
 
 
-async def settle(db: Database, row: Outbox, status: OutboxStatus, error: str | None) -> None:
+Record = Callable[[AsyncSession], Awaitable[None]]
+"""What a channel records of a notice it sent, written just before the notice is marked sent
+(each statement its own transaction: a crash between the two sends the notice again, and
+records it again)."""
+
+
+async def settle(
+    db: Database,
+    row: Outbox,
+    status: OutboxStatus,
+    error: str | None,
+    *,
+    record: Record | None = None,
+) -> None:
     """Record the try: done (sent, unreachable, or failed for the last time) or retried after a
     backoff."""
-    async with db.session() as s:
-        if status is OutboxStatus.SENT:  # the usual case: one statement
+    if status is OutboxStatus.SENT:  # the usual case: one statement (and the channel's), each
+        async with db.single() as s:  # its own transaction (a crash between: sent again)
+            if record is not None:
+                await record(s)
             await s.exec(
                 update(Outbox)
                 .where(col(Outbox.id) == row.id)
                 .values(attempts=col(Outbox.attempts) + 1, error=None, sent=True, status=status)
             )
-            return
+        return
+    async with db.session() as s:
         fresh = await s.get(Outbox, row.id)
         if fresh is None:
             return

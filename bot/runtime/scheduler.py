@@ -83,8 +83,28 @@ class Scheduler:
         return total
 
     async def _batch(self, now: datetime, rules: Rules, keys: list[str]) -> tuple[int, int]:
-        """Fire one batch; the keys of the requests whose steps fired go on `keys`."""
+        """Fire one batch; the keys of the requests whose steps fired go on `keys`.
+
+        The whole batch is fired in one transaction, its rows written together at the end; should
+        a step fail, that is undone and the batch fired again step by step, each in a savepoint,
+        so that the others still fire and the failing one is retried later."""
+        try:
+            fired, seen, done = await self._fire(now, rules, careful=False)
+        except Exception:
+            log.warning("a ladder step of the batch failed; firing it step by step", exc_info=True)
+            fired, seen, done = await self._fire(now, rules, careful=True)
+        for timer, outcome in done:
+            if outcome == TimerOutcome.FIRED and timer.request_id is not None:
+                keys.append(f"R-{timer.request_id}")  # its post shows it late, say
+            self._observe(timer, outcome, now)
+        return fired, seen
+
+    async def _fire(
+        self, now: datetime, rules: Rules, *, careful: bool
+    ) -> tuple[int, int, list[tuple[Timer, str]]]:
+        """(fired, looked at, each step fired or skipped with its outcome)."""
         fired = 0
+        done: list[tuple[Timer, str]] = []
         async with self.db.session() as s:
             q = (
                 select(Timer)
@@ -98,16 +118,20 @@ class Scheduler:
             claimed = await self._claim(s, timers, now)
             loaded = await self._prefetch(s, claimed)
             for timer in claimed:
+                if not careful:
+                    outcome = await ladder.fire(s, timer=timer, now=now, rules=rules)
+                    timer.outcome = outcome
+                    s.add(timer)
+                    fired += outcome == TimerOutcome.FIRED
+                    done.append((timer, outcome))
+                    continue
                 try:
                     async with s.begin_nested():
                         outcome = await ladder.fire(s, timer=timer, now=now, rules=rules)
                         timer.outcome = outcome
                         s.add(timer)
-                    if outcome == TimerOutcome.FIRED:
-                        fired += 1
-                        if timer.request_id is not None:  # its post shows it late, say
-                            keys.append(f"R-{timer.request_id}")
-                    self._observe(timer, outcome, now)
+                    fired += outcome == TimerOutcome.FIRED
+                    done.append((timer, outcome))
                 except Exception:
                     log.exception("ladder step %s failed; retrying in a minute", timer.key)
                     await s.exec(
@@ -116,7 +140,7 @@ class Scheduler:
                         .values(done=False, fired_at=None, due_at=now + RETRY)
                     )
         del loaded
-        return fired, len(timers)
+        return fired, len(timers), done
 
     async def _claim(self, s: AsyncSession, timers: list[Timer], now: datetime) -> list[Timer]:
         """Mark the batch done in this transaction; the rows that were still pending are ours."""

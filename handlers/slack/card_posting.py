@@ -86,11 +86,11 @@ class CardPoster:
                 await self._unclaim(Case, case_id)
 
     async def _claim(self, table: Any, row_id: int, column: Any) -> bool:
-        async with self.app.db.session() as s:
+        async with self.app.db.single() as s:
             return await claim(s, table, row_id, column)
 
     async def _unclaim(self, table: Any, row_id: int) -> None:
-        async with self.app.db.session() as s:
+        async with self.app.db.single() as s:
             await unclaim(s, table, row_id)
 
     async def _post_card(self, case_id: int, names: Names) -> None:
@@ -146,10 +146,11 @@ class CardPoster:
                 log.exception("posting request %s in its case thread failed; will retry", req_id)
 
     async def _post_request(self, req_id: int, names: Names) -> None:
-        """Claim the request and read it with its case, asker and assignee in one transaction,
-        then post it (a failed post gives the claim back)."""
+        """Claim the request (one statement, committed at once: a claim left by a crash expires)
+        and read it with its case, asker and assignee, then post it (a failed post gives the
+        claim back)."""
         rules, now = await self.app.rules(), await self.app.clock.now()
-        async with self.app.db.session() as s:
+        async with self.app.db.single() as s:
             if not await claim(s, Request, req_id, Request.thread):
                 return
             found = (await s.exec(request_to_post(), params={"id": req_id})).first()
@@ -175,7 +176,7 @@ class CardPoster:
             unfurl_links=False,
         )
         ts = str(resp["ts"])
-        async with self.app.db.session() as s:
+        async with self.app.db.single() as s:
             await s.exec(
                 update(Request)
                 .where(col(Request.id) == req_id)

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -32,6 +33,8 @@ from handlers.slack.card_reading import (
 from storage.tables import Case, Request
 
 log = logging.getLogger(__name__)
+
+REDRAW_EVERY = 1.0  # seconds: a case's card and posts are redrawn at most this often
 
 
 class CaseMirror:
@@ -65,8 +68,18 @@ class CaseMirror:
         self.wake.set()
 
     async def run(self, stop: asyncio.Event, interval: float = 5.0) -> None:
+        """Sync when woken (or every `interval`), at most once per `REDRAW_EVERY`: the changes of
+        that second to a case redraw its card once."""
+        loop = asyncio.get_running_loop()
+        began = -REDRAW_EVERY
         while not stop.is_set():
-            await self.app.inbox.arrivals.make_way()
+            rest = began + REDRAW_EVERY - loop.time()
+            if rest > 0:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=rest)
+                if stop.is_set():
+                    return
+            began = loop.time()
             try:
                 await self.sync()
             except Exception:

@@ -20,10 +20,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import or_
 from sqlmodel import col, update
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.charts import decode_chart
 from bot.messages import Message
 from bot.runtime.delivery import Unreachable
+from bot.runtime.outbox import Record
 from handlers.slack import render as rs
 from handlers.slack.wording import say
 from storage.db import Database
@@ -90,7 +92,7 @@ class SlackChannel:
             self._sent_dms.clear()
         self._sent_dms[(channel, ts)] = request_id
 
-    async def send(self, person: Person, msg: Message, row: Outbox) -> None:
+    async def send(self, person: Person, msg: Message, row: Outbox) -> Record | None:
         assert person.slack_id is not None
         channel = await self.dm(person.slack_id)
         link = await self.thread_link(msg.case)
@@ -102,15 +104,17 @@ class SlackChannel:
         )
         ts = str(resp["ts"])
         self.sent += 1
+        record: Record | None = None
         if row.request_id is not None:
             self._remember_dm(channel, ts, row.request_id)
             if msg.kind in REQUEST_DMS:
-                await self._record_dm(row.request_id, person, channel, ts)
+                record = _dm_of(row.request_id, person, channel, ts)
         if row.case_id is not None:
             self.case_changed(row.case_id)
         self.person_changed(person)
         if msg.extra.get("chart"):
             await self._upload_chart(channel, msg.extra)
+        return record
 
     async def _upload_chart(self, channel: str, extra: dict[str, Any]) -> None:
         """The chart's PNG into the DM, below the text; a failure costs only the picture."""
@@ -131,14 +135,19 @@ class SlackChannel:
             error = exc.response.get("error") if isinstance(exc, SlackApiError) else repr(exc)
             log.warning("chart upload to %s failed (%s); the text was sent", channel, error)
 
-    async def _record_dm(self, request_id: int, person: Person, channel: str, ts: str) -> None:
-        """The request's DM is the assignee's, else the first one sent (one conditional update)."""
-        async with self.db.session() as s:
-            await s.exec(
-                update(Request)
-                .where(
-                    col(Request.id) == request_id,
-                    or_(col(Request.assignee_id) == person.id, col(Request.dm_channel).is_(None)),
-                )
-                .values(dm_channel=channel, dm_message=ts)
+
+def _dm_of(request_id: int, person: Person, channel: str, ts: str) -> Record:
+    """The request's DM is the assignee's, else the first one sent (one conditional update,
+    written as the notice is marked sent)."""
+
+    async def record(s: AsyncSession) -> None:
+        await s.exec(
+            update(Request)
+            .where(
+                col(Request.id) == request_id,
+                or_(col(Request.assignee_id) == person.id, col(Request.dm_channel).is_(None)),
             )
+            .values(dm_channel=channel, dm_message=ts)
+        )
+
+    return record

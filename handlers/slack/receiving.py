@@ -91,32 +91,31 @@ class Receiver:
         bolt. Bolt's per-request context (a Web API client, listener matching, argument
         injection) cost more than keeping the command, and a command needs none of it: the same
         listener code runs either way."""
-        with self.app.inbox.arrivals.arriving():
-            raw = await request.read()  # aiohttp refuses a body over its limit (413)
-            verifier = self.verifier
-            if verifier is None or not signed(verifier, raw, request.headers):
-                if p.is_ssl_check(raw):  # Slack's certificate check, which bolt lets through
-                    return web.Response(status=200)
-                return refused(401, "invalid request")
-            try:
-                text = raw.decode()
-                content_type = request.headers.get("Content-Type", "").split(";")[0]
-                body = p.delivery_body(text, content_type)
-            except (UnicodeDecodeError, p.Malformed):
-                return refused(400, "malformed request")
-            if request.content_type == FORM and body.get("command") == p.COMMAND:
-                return await self._slash_command(body)
-            try:
-                bolt_request = AsyncBoltRequest(
-                    body=text,
-                    query=request.query_string,
-                    headers=dict(request.headers),
-                )
-                bolt_response = await bolt.async_dispatch(bolt_request)
-                return await to_aiohttp_response(bolt_response)
-            except Exception:
-                log.warning("a signed Slack delivery could not be read", exc_info=True)
-                return refused(400, "malformed request")
+        raw = await request.read()  # aiohttp refuses a body over its limit (413)
+        verifier = self.verifier
+        if verifier is None or not signed(verifier, raw, request.headers):
+            if p.is_ssl_check(raw):  # Slack's certificate check, which bolt lets through
+                return web.Response(status=200)
+            return refused(401, "invalid request")
+        try:
+            text = raw.decode()
+            content_type = request.headers.get("Content-Type", "").split(";")[0]
+            body = p.delivery_body(text, content_type)
+        except (UnicodeDecodeError, p.Malformed):
+            return refused(400, "malformed request")
+        if request.content_type == FORM and body.get("command") == p.COMMAND:
+            return await self._slash_command(body)
+        try:
+            bolt_request = AsyncBoltRequest(
+                body=text,
+                query=request.query_string,
+                headers=dict(request.headers),
+            )
+            bolt_response = await bolt.async_dispatch(bolt_request)
+            return await to_aiohttp_response(bolt_response)
+        except Exception:
+            log.warning("a signed Slack delivery could not be read", exc_info=True)
+            return refused(400, "malformed request")
 
     async def _slash_command(self, form: dict[str, Any]) -> web.Response:
         answer = await self.acknowledge_command(form)

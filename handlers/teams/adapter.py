@@ -96,13 +96,12 @@ class Teams:
     async def keep(self, kind: a.Kind, act: Activity, body: dict[str, Any]) -> bool | None:
         """Write an activity to the inbox: True if new, False for a retry, None if it can't be."""
         key = a.delivery_key(act) or f"teams:anonymous:{uuid.uuid4().hex}"
-        with self.app.inbox.arrivals.arriving():
-            try:
-                return await self.app.inbox.accept(a.PLATFORM, kind, key, body)
-            except Exception as exc:
-                log.warning("could not keep a Teams %s (%s)", kind, exc)
-                self.app.metrics.database_unavailable.inc()
-                return None
+        try:
+            return await self.app.inbox.accept(a.PLATFORM, kind, key, body)
+        except Exception as exc:
+            log.warning("could not keep a Teams %s (%s)", kind, exc)
+            self.app.metrics.database_unavailable.inc()
+            return None
 
     async def invoke(self, act: Activity, body: dict[str, Any]) -> dict[str, Any]:
         """Keep the press, then wait for this process's worker to hand over the reply."""
