@@ -16,7 +16,8 @@ For each target:
 - then the server is started afresh without the proxy, and steady open-loop rates (`--rate`,
   `--seconds` each) are offered: the acknowledgement's latency from each ask's scheduled time
   (p50/p99), the DM's arrival at the fake Slack from the same time (e2e p50/p99/max), and the
-  server process's CPU time (user + system) from the phase's start until its last DM, per ask.
+  server process's CPU time (user + system) from the phase's start until its last DM and, for
+  ownit, every ask handled and posted in its case thread, per ask.
 A phase whose DMs are not all in within `--patience` seconds says how many came.
 
     .venv/bin/python bench/e2e.py                       # 25, 50, 100, 200, 400/s for 3 s each
@@ -63,6 +64,9 @@ WIRE = ROOT / "bench" / "wire.py"
 COLLEAGUES = 400
 CASES = 100
 RATES = [25.0, 50.0, 100.0, 200.0, 400.0]
+LEFT = """
+SELECT (SELECT count(*) FROM inbox) + (SELECT count(*) FROM request WHERE thread IS NULL)
+"""  # asks not handled, requests not posted in their case thread
 TOKEN = re.compile(r"Q(\d+)X")
 HEADER = (
     "| target | rate | acked | ack p50 | ack p99 | e2e p50 | e2e p99 | e2e max | DMs | CPU/ask "
@@ -225,7 +229,7 @@ async def wait_dms(slack: SlackProcess, tokens: list[int], patience: float) -> d
 
 
 async def steady(
-    target: str,
+    target: Ownit | Lean,
     port: int,
     pid: int,
     slack: SlackProcess,
@@ -239,14 +243,20 @@ async def steady(
         cpu = cpu_seconds([pid])
         tally = await load.steady(batch, rate, max(16, int(rate / 10)))
     got = await wait_dms(slack, tokens, args.patience)
+    await target.drained(args.patience)
     used = cpu_seconds([pid]) - cpu
     start = tally.start
     e2e = [got[t] - (start + i / rate) for i, t in enumerate(tokens) if t in got]
-    return Phase(target, rate, tally.sent, tally.ok, tally.latencies, e2e, used)
+    return Phase(target.name, rate, tally.sent, tally.ok, tally.latencies, e2e, used)
 
 
 async def count_trips(
-    port: int, stats: int, slack: SlackProcess, asks: Asks, args: argparse.Namespace
+    target: Ownit | Lean,
+    port: int,
+    stats: int,
+    slack: SlackProcess,
+    asks: Asks,
+    args: argparse.Namespace,
 ) -> tuple[float, dict[str, float]]:
     """Round trips per ask at 20/s, less the idle process's own in the same time."""
     await asyncio.sleep(3.0)  # what the warm-up left (cards, deletes) done
@@ -257,6 +267,7 @@ async def count_trips(
     began = time.perf_counter()
     await Load([("127.0.0.1", port)]).steady(batch, 20.0, 8)
     await wait_dms(slack, tokens, args.patience)
+    await target.drained(args.patience)
     await asyncio.sleep(0.5)  # what follows the DM (marking it sent)
     busy = await read_counts(stats)
     seconds = time.perf_counter() - began
@@ -304,6 +315,17 @@ class Ownit:
         self.replica.wait_ready(60)
         return self.replica.port, self.replica.proc.pid
 
+    async def drained(self, patience: float) -> None:
+        """Until every ask is handled and its request posted in its case thread: the rest of an
+        ask's work, whose CPU counts, and which must not spill into the next phase."""
+        conn = await asyncpg.connect(self.url)
+        deadline = time.perf_counter() + patience
+        try:
+            while await conn.fetchval(LEFT) and time.perf_counter() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+        finally:
+            await conn.close()
+
     async def opened(self, url: str) -> None:
         """Until the cases the asks go to are open (the opens are handled after their ack)."""
         conn = await asyncpg.connect(url)
@@ -342,6 +364,9 @@ class Lean:
         wait_listening(port, self.proc)
         return port, self.proc.pid
 
+    async def drained(self, patience: float) -> None:
+        """The lean reference has nothing more to do once the DM is sent."""
+
     async def opened(self, url: str) -> None:
         """The lean reference keeps no cases."""
 
@@ -367,7 +392,8 @@ async def run_target(
         tokens, warm = asks.asks(COLLEAGUES)
         await load.steady(warm, 50.0, 16)
         await wait_dms(slack, tokens, args.patience * 2)
-        trips, kinds = await count_trips(port, proxy.stats, slack, asks, args)
+        await target.drained(args.patience * 2)
+        trips, kinds = await count_trips(target, port, proxy.stats, slack, asks, args)
         target.stop()
         proxy.close()
         shown = ", ".join(f"{k} {v:.1f}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]))
@@ -375,7 +401,7 @@ async def run_target(
         port, pid = target.start(url)
         asks = Asks(slack.fake, port)
         for rate in args.rate:
-            phase = await steady(target.name, port, pid, slack, asks, rate, args)
+            phase = await steady(target, port, pid, slack, asks, rate, args)
             phase.trips, phase.kinds = trips, kinds
             print(phase.line(), flush=True)
             out.append(phase)

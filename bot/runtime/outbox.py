@@ -78,7 +78,12 @@ async def lease(db: Database, limit: int) -> Batch | None:
 async def hand_back(db: Database, ids: list[int | None]) -> None:
     """Leased and not sent (stopping): anyone may send them now, in their order."""
     async with db.session() as s:
-        await s.exec(update(Outbox).where(col(Outbox.id).in_(ids)).values(claimed_until=None))
+        await s.exec(
+            update(Outbox)
+            .where(col(Outbox.id).in_(ids))
+            .values(claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
 
 
 Record = Callable[[AsyncSession], Awaitable[None]]
@@ -105,6 +110,7 @@ async def settle(
                 update(Outbox)
                 .where(col(Outbox.id) == row.id)
                 .values(attempts=col(Outbox.attempts) + 1, error=None, sent=True, status=status)
+                .execution_options(synchronize_session=False)  # no rows in the session to match
             )
         return
     async with db.session() as s:

@@ -24,6 +24,7 @@ async def claim(s: Any, table: Any, row_id: int, column: Any) -> bool:
         update(table)
         .where(col(table.id) == row_id, unclaimed(table, column))
         .values(posting_since=datetime.now(UTC))
+        .execution_options(synchronize_session=False)
     )
     return bool(res.rowcount == 1)
 

@@ -183,5 +183,6 @@ class CardPoster:
                 .values(
                     platform=Platform.SLACK, channel=case.channel, thread=ts, posting_since=None
                 )
+                .execution_options(synchronize_session=False)
             )
         self._seen[(case.channel, ts)] = self._digest(blocks)

@@ -148,6 +148,7 @@ def _dm_of(request_id: int, person: Person, channel: str, ts: str) -> Record:
                 or_(col(Request.assignee_id) == person.id, col(Request.dm_channel).is_(None)),
             )
             .values(dm_channel=channel, dm_message=ts)
+            .execution_options(synchronize_session=False)  # no rows in the session to match
         )
 
     return record
