@@ -37,8 +37,7 @@ class Unreachable(Exception):
 
 class Channel(Protocol):
     """One platform's way of reaching a person. `send` may return what to record of the sending
-    (`outbox.Record`); it is written as the notice is marked sent, with no transaction of its
-    own."""
+    (`outbox.Record`, an UPDATE); it is written with the mark that the notice was sent."""
 
     name: str
 

@@ -7,13 +7,11 @@ retried after a backoff, up to `MAX_ATTEMPTS`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_
+from sqlalchemy import Update, or_
 from sqlmodel import col, select, update
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import Database
 from storage.states import OutboxStatus
@@ -33,8 +31,9 @@ class Batch:
 
 
 async def lease(db: Database, limit: int) -> Batch | None:
-    """Lease up to `limit` notices due now (None if there are none): one statement claims them
-    (skipping those another replica is claiming), one reads them with their people and cases."""
+    """Lease up to `limit` notices due now (None if there are none): they are claimed (skipping
+    those another replica is claiming) and read with their people and cases, on PostgreSQL in one
+    statement (the claim a data-modifying WITH of the read), elsewhere in two."""
     now = datetime.now(UTC)
     due = (
         select(col(Outbox.id))
@@ -54,19 +53,22 @@ async def lease(db: Database, limit: int) -> Batch | None:
         .returning(col(Outbox.id))
         .execution_options(synchronize_session=False)
     )
+    read = (
+        select(Outbox, Person, Case.platform)
+        .join(Person, col(Person.id) == col(Outbox.person_id))
+        .outerjoin(Case, col(Case.id) == col(Outbox.case_id))
+        .order_by(col(Outbox.id))
+    )
     async with db.single() as s:
-        ids = list((await s.exec(claim)).scalars().all())
-        if not ids:
-            return None
-        found = (
-            await s.exec(
-                select(Outbox, Person, Case.platform)
-                .join(Person, col(Person.id) == col(Outbox.person_id))
-                .outerjoin(Case, col(Case.id) == col(Outbox.case_id))
-                .where(col(Outbox.id).in_(ids))
-                .order_by(col(Outbox.id))
-            )
-        ).all()
+        if db.postgres:
+            claimed = claim.cte("claimed")
+            read = read.where(col(Outbox.id).in_(select(claimed.c.id)))
+        else:
+            ids = list((await s.exec(claim)).scalars().all())
+            read = read.where(col(Outbox.id).in_(ids))
+        found = (await s.exec(read)).all()
+    if not found:
+        return None
     rows = [row for row, _, _ in found]
     people = {person.id: person for _, person, _ in found}
     homes: dict[int | None, str | None] = {
@@ -86,10 +88,9 @@ async def hand_back(db: Database, ids: list[int | None]) -> None:
         )
 
 
-Record = Callable[[AsyncSession], Awaitable[None]]
-"""What a channel records of a notice it sent, written just before the notice is marked sent
-(each statement its own transaction: a crash between the two sends the notice again, and
-records it again)."""
+Record = Update
+"""What a channel records of a notice it sent (an UPDATE), written with the mark that it was
+sent: on PostgreSQL in the same statement."""
 
 
 async def settle(
@@ -102,16 +103,19 @@ async def settle(
 ) -> None:
     """Record the try: done (sent, unreachable, or failed for the last time) or retried after a
     backoff."""
-    if status is OutboxStatus.SENT:  # the usual case: one statement (and the channel's), each
-        async with db.single() as s:  # its own transaction (a crash between: sent again)
-            if record is not None:
-                await record(s)
-            await s.exec(
-                update(Outbox)
-                .where(col(Outbox.id) == row.id)
-                .values(attempts=col(Outbox.attempts) + 1, error=None, sent=True, status=status)
-                .execution_options(synchronize_session=False)  # no rows in the session to match
-            )
+    if status is OutboxStatus.SENT:  # the usual case: one statement, the channel's record in it
+        mark = (
+            update(Outbox)
+            .where(col(Outbox.id) == row.id)
+            .values(attempts=col(Outbox.attempts) + 1, error=None, sent=True, status=status)
+            .execution_options(synchronize_session=False)  # no rows in the session to match
+        )
+        async with db.single() as s:
+            if record is not None and db.postgres:
+                mark = mark.add_cte(record.cte("recorded"))
+            elif record is not None:
+                await s.exec(record)
+            await s.exec(mark)
         return
     async with db.session() as s:
         fresh = await s.get(Outbox, row.id)

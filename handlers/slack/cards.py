@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any
@@ -35,6 +36,7 @@ from storage.tables import Case, Request
 log = logging.getLogger(__name__)
 
 REDRAW_EVERY = 1.0  # seconds: a case's card and posts are redrawn at most this often
+DRAWN_KEPT = 10_000  # cases remembered as drawn (then those drawn long enough ago are let go)
 
 
 class CaseMirror:
@@ -56,6 +58,8 @@ class CaseMirror:
         self.poster = CardPoster(app, client, self.reader, self._seen, _digest, on_posted)
         self.syncs_started = 0  # counted so that a test can wait for one whole sync
         self.syncs_done = 0
+        self._drawn: dict[int, float] = {}  # when each case was last redrawn (loop time)
+        self._due = math.inf  # when the earliest redraw put off may be done
 
     def kick(self, case_id: int | None = None) -> None:
         if case_id is not None:
@@ -68,18 +72,9 @@ class CaseMirror:
         self.wake.set()
 
     async def run(self, stop: asyncio.Event, interval: float = 5.0) -> None:
-        """Sync when woken (or every `interval`), at most once per `REDRAW_EVERY`: the changes of
-        that second to a case redraw its card once."""
+        """Sync when woken (or every `interval`); a redraw put off (`_sync`) is done when due."""
         loop = asyncio.get_running_loop()
-        began = -REDRAW_EVERY
         while not stop.is_set():
-            rest = began + REDRAW_EVERY - loop.time()
-            if rest > 0:
-                with suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=rest)
-                if stop.is_set():
-                    return
-            began = loop.time()
             try:
                 await self.sync()
             except Exception:
@@ -87,21 +82,27 @@ class CaseMirror:
             self.wake.clear()
             if stop.is_set():
                 return
+            wait = interval
             if self.dirty or self.touched:
-                continue
-            try:
-                await asyncio.wait_for(self.wake.wait(), timeout=interval)
-            except TimeoutError:
-                pass
+                wait = max(0.0, self._due - loop.time())
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout=wait)
 
     async def sync(self) -> None:
+        """One sync; once one has left nothing put off, every sync begun before it is done."""
         self.syncs_started += 1
+        started = self.syncs_started
+        put_off = False
         try:
-            await self._sync()
+            put_off = await self._sync()
         finally:
-            self.syncs_done += 1
+            if not put_off:
+                self.syncs_done = max(self.syncs_done, started)
 
-    async def _sync(self) -> None:
+    async def _sync(self) -> bool:
+        """Post what is missing, then redraw what changed; a case drawn less than `REDRAW_EVERY`
+        ago is redrawn when that is over, once for all its changes meanwhile (True: some were
+        put off)."""
         async with self._lock:
             names = Names()
             cards, posts = await self.poster.waiting()
@@ -113,11 +114,24 @@ class CaseMirror:
             touched, self.touched = self.touched, set()
             names = Names()  # read after the changes just taken: posting may have taken a while
             posts_of = await self._cases_of(touched)
+            now = asyncio.get_running_loop().time()
+            self._due = math.inf
+            if len(self._drawn) > DRAWN_KEPT:
+                self._drawn = {k: t for k, t in self._drawn.items() if now - t < REDRAW_EVERY}
             for case_id in sorted(dirty | set(posts_of)):
+                due = self._drawn.get(case_id, -math.inf) + REDRAW_EVERY
+                if due > now:
+                    if case_id in dirty:
+                        self.dirty.add(case_id)
+                    self.touched |= posts_of.get(case_id, set())
+                    self._due = min(self._due, due)
+                    continue
+                self._drawn[case_id] = now
                 try:
                     await self.refresh(case_id, names, posts_of.get(case_id, set()))
                 except Exception:
                     log.exception("refreshing the card of case %s failed", case_id)
+            return self._due < math.inf
 
     async def _cases_of(self, request_ids: set[int]) -> dict[int, set[int]]:
         """The touched requests by case."""

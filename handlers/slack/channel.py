@@ -20,7 +20,6 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import or_
 from sqlmodel import col, update
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.charts import decode_chart
 from bot.messages import Message
@@ -138,17 +137,12 @@ class SlackChannel:
 
 def _dm_of(request_id: int, person: Person, channel: str, ts: str) -> Record:
     """The request's DM is the assignee's, else the first one sent (one conditional update,
-    written as the notice is marked sent)."""
-
-    async def record(s: AsyncSession) -> None:
-        await s.exec(
-            update(Request)
-            .where(
-                col(Request.id) == request_id,
-                or_(col(Request.assignee_id) == person.id, col(Request.dm_channel).is_(None)),
-            )
-            .values(dm_channel=channel, dm_message=ts)
-            .execution_options(synchronize_session=False)  # no rows in the session to match
+    written with the mark that the notice was sent)."""
+    return (
+        update(Request)
+        .where(
+            col(Request.id) == request_id,
+            or_(col(Request.assignee_id) == person.id, col(Request.dm_channel).is_(None)),
         )
-
-    return record
+        .values(dm_channel=channel, dm_message=ts)
+    )
