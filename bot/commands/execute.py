@@ -199,7 +199,7 @@ async def execute(
             return Reply([msg])
         case c.Digest():
             msg = await digests.on_demand(s, rules=rules, actor=actor, team=cmd.team, now=now)
-            return Reply([msg])
+            return Reply([msg], finish=digests.words_later(msg, now=now))
         case c.AdminCommand():
             msg = await admin.run(
                 s,
