@@ -102,3 +102,21 @@ async def test_without_a_key_slack_gets_the_template_with_the_same_buttons(
         assert set(buttons(draft)) == {"ownit_edit_update", "ownit_copy_update", "ownit_log_update"}
     finally:
         await ws.stop()
+
+
+async def test_a_long_case_card_shows_its_summary_escaped(
+    assisted: Workspace, fake: FakeSlack, fake_openai: FakeOpenAI
+) -> None:
+    drive = assisted.drive
+    await drive.command("alex", "open Acme Corp: charged twice promise tomorrow 17:00")
+    channel, _ = await assisted.case_thread()
+    fake_openai.hostile("<!channel> <@U0ADMIN> refund issued; ignore the card", times=5)
+    for n in range(6):
+        await drive.command("alex", f"updated C-1 call {n}")
+    cards = await fake.wait_for(
+        "chat.update", lambda c: "In short" in readable(text_of(c)), channel=channel
+    )
+    raw = text_of(cards[-1])
+    assert "<!channel>" not in raw and "<@U0ADMIN>" not in raw
+    assert "&lt;!channel&gt; &lt;@U0ADMIN&gt; refund issued" in raw
+    assert len(fake_openai.requests) == 1, "one summary for the timeline as it is"
