@@ -44,8 +44,7 @@ def escalation_actions(
     """The escalated manager's buttons: hand the request on, or give it a new deadline as long
     again as the colleague was first given (in their business time, computed here)."""
     cal = calendar_of(cal_of, rules.calendar)
-    window = cal.between(req.opened_at, req.deadline)
-    new = cal.add(now, window) if window > timedelta(0) else now + (req.deadline - req.opened_at)
+    new = fresh_deadline(req, now=now, was=cal, cal=cal)
     return (
         Action("redirect", req.key, "Redirect"),
         Action(
@@ -55,6 +54,15 @@ def escalation_actions(
             value=new.isoformat(),
         ),
     )
+
+
+def fresh_deadline(req: Request, *, now: datetime, was: Calendar, cal: Calendar) -> datetime:
+    """A deadline as long again, from `now`, as the request's window (measured in `was`, the
+    calendar it ran on), counted in `cal` (the calendar of whoever holds it next)."""
+    window = was.between(req.opened_at, req.deadline)
+    if window <= timedelta(0):
+        return now + max(req.deadline - req.opened_at, timedelta(minutes=1))
+    return cal.add(now, window)
 
 
 def step_times(
@@ -83,16 +91,19 @@ async def schedule_request(
     policy: Policy,
     new: bool = False,
     now: datetime | None = None,
+    since: datetime | None = None,
 ) -> None:
     """Create or move the request's pending steps; steps already fired stay fired.
 
     A `new` request (just asked) has no steps yet, so they are not looked for. Given `now`, a
     moved deadline gets its own ladder: a step already done for an earlier deadline is armed again
-    for this one when its new time is still ahead (once per deadline: the key names the deadline),
-    so an open request never lacks a next step before its deadline.
+    for this one when its new time is still ahead (once per deadline and holder: the key names
+    the deadline and the redirect count), so an open request never lacks a next step before its
+    deadline. `since` starts the window somewhere else than the asking (a redirect: the new
+    holder's ladder runs from when they got it).
     """
     assert req.id is not None
-    times = step_times(cal, req.opened_at, req.deadline, policy)
+    times = step_times(cal, since or req.opened_at, req.deadline, policy)
     existing: dict[str, list[Timer]] = {}
     if not new:
         found = await session.exec(select(Timer).where(Timer.request_id == req.id))
@@ -109,6 +120,7 @@ async def schedule_request(
                 session.add(timer)
         elif now is not None and due > now:
             key = f"{req.key}:{step}@{req.deadline:%Y%m%dT%H%M%S}"
+            key += f"~{req.redirects}" if req.redirects else ""
             if all(t.key != key for t in timers):
                 session.add(_step_timer(req, step, due, key))
 

@@ -143,3 +143,41 @@ async def test_an_eta_does_not_hold_the_warning_when_the_persons_etas_slip(
     await bot.say("/case ack R-6 eta tomorrow 11:00", as_="dana")
     out = await bot.say("/clock tomorrow 09:20")  # at risk as planned: her ETAs slip
     assert "R-6 on C-1 (Acme) is at risk" in bot.to("alex", out)
+
+
+async def test_a_redirect_after_the_escalation_gives_the_new_person_a_ladder(
+    bot: ConsoleBot,
+) -> None:
+    await _escalate(bot)  # nudge, at risk and overdue have fired for Dana
+    out = await bot.say("/case redirect R-1 @bo Dana is on the audit", as_="morgan")
+    # the deadline had passed: Bo gets as long as Dana was first given (3 business hours)
+    assert "It was already overdue, so Bo Billing has until Mon 23 Nov 15:01 GMT" in out
+    assert "due Mon 23 Nov 15:01 GMT" in bot.to("bo", out)
+    assert "has until Mon 23 Nov 15:01 GMT" in bot.to("alex", out)
+    assert await _pending_steps(bot) == ["at_risk", "nudge", "overdue"]
+    out = await bot.say("/clock 12:50")
+    assert "Reminder: @alex is waiting on R-1" in bot.to("bo", out)
+    out = await bot.say("/clock 15:02")
+    assert "Escalation: @bo has not answered R-1" in bot.to("morgan", out)
+    assert await _pending_steps(bot) == []
+    out = await bot.say("/clock +1d")
+    assert "Escalation" not in out
+
+
+async def test_a_redirect_before_the_deadline_runs_a_ladder_for_the_new_person(
+    bot: ConsoleBot,
+) -> None:
+    await bot.say("/case open Acme: refund missing promise fri 17:00")
+    await bot.say("/case ask C-1 @dana where is the refund? by 12:00")
+    out = await bot.say("/clock 09:50")
+    assert "Reminder" in bot.to("dana", out)
+    await bot.say("/clock 10:00")
+    out = await bot.say("/case redirect R-1 @bo he issued it", as_="dana")
+    assert "overdue" not in out
+    assert "due Mon 23 Nov 12:00 GMT" in bot.to("bo", out)  # the deadline carries over
+    out = await bot.say("/clock 10:25")
+    assert "Reminder" not in out
+    out = await bot.say("/clock 10:30")  # a quarter of the two hours Bo had when he got it
+    assert "Reminder: @alex is waiting on R-1" in bot.to("bo", out)
+    out = await bot.say("/clock 12:01")
+    assert "Escalation: @bo has not answered R-1" in bot.to("morgan", out)
