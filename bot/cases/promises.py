@@ -27,7 +27,10 @@ async def set_promise(
     what: str | None,
     kept: bool,
     now: datetime,
+    at: datetime | None = None,
 ) -> Message:
+    """Record, move or keep the promise. `at` is an instant ownit offered (the honest new time on
+    a "move the promise" button), used as it is while it is still ahead."""
     case = await get_case(session, case_key, lock=True)
     owner = await owner_of(session, case)
     require_open(case)
@@ -54,8 +57,11 @@ async def set_promise(
             case_key=case.key,
             customer=case.customer,
         )
-    assert when is not None
-    at = parse_when(when, now=now, cal_of=owner, rules=rules)
+    if at is None:
+        assert when is not None
+        at = parse_when(when, now=now, cal_of=owner, rules=rules)
+    elif at <= now:
+        raise Refusal(sentence("cmd_time_passed", when=when_for(at, owner_cal.tz)))
     previous = case.promise_at
     case.promise_at = at
     case.promise_text = what or case.promise_text
