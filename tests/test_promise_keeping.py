@@ -1,4 +1,10 @@
-"""Issue 20, promise keeping: every deadline followed, alarms only when they matter."""
+"""Issue 20, promise keeping: every deadline followed, alarms only when they matter.
+
+The issue's five points, each a scenario: 1. an extended deadline (and a redirected request) has
+its own ladder; 2. the escalated manager redirects, sets the deadline or takes it on; 3. promise
+at risk with nothing internal waiting reminds the owner alone; 4. the at-risk warning's draft
+names the honest new time, and moving the promise to it keeps it (more in
+tests/test_promise_new_time.py); 5. an ETA inside the deadline holds the at-risk warning."""
 
 from __future__ import annotations
 
@@ -181,3 +187,25 @@ async def test_a_redirect_before_the_deadline_runs_a_ladder_for_the_new_person(
     assert "Reminder: @alex is waiting on R-1" in bot.to("bo", out)
     out = await bot.say("/clock 12:01")
     assert "Escalation: @bo has not answered R-1" in bot.to("morgan", out)
+
+
+async def test_the_warnings_draft_names_the_honest_new_time_and_moving_to_it_keeps_it(
+    bot: ConsoleBot,
+) -> None:
+    await bot.say("/case open Acme: refund missing promise tomorrow 12:00")
+    await bot.say("/case ask C-1 @dana where is the refund? by tomorrow 11:00")
+    out = await bot.say("/case ack R-1 eta tomorrow 14:20", as_="dana")
+    warning = bot.to("alex", out)
+    assert "Tell the customer honestly now" in warning
+    assert "You will hear from me again by Tue 24 Nov 16:00 GMT." in warning
+    assert "again by Tue 24 Nov 12:00" not in warning  # not the old promise
+    button = "/case promise C-1 2026-11-24T16:00:00+00:00"
+    assert button in warning
+    out = await bot.say(button, as_="alex")
+    assert "counts as renegotiated" in out
+    await bot.say("/clock tomorrow 14:15")
+    await bot.say("/case answer R-1 refunded", as_="dana")
+    out = await bot.say("/case resolve C-1 told them", as_="alex")
+    assert "Promise kept." in out
+    out = await bot.say("/case status C-1")
+    assert "— kept · earlier promises: 1 renegotiated, 0 broken" in out
