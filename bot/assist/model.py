@@ -128,7 +128,12 @@ class Model:
         if self.client is None:
             self._fallback(feature, "off", None)
             return None
-        if await budget.spent(self.db, org=org, now=now) >= self.config.daily_tokens:
+        try:
+            spent = await budget.spent(self.db, org=org, now=now)
+        except Exception as exc:  # the budget cannot be read: no call, as if it were spent
+            self._fallback(feature, "budget", f"the budget could not be read: {exc}")
+            return None
+        if spent >= self.config.daily_tokens:
             self._fallback(feature, "budget", "the day's token budget is spent")
             return None
         redactor = Redactor(private) if self.config.redact else None
