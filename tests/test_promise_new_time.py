@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlmodel import select, update
+from sqlmodel import col, select, update
 
 from bot.business_time import Calendar
 from bot.clock import SimClock
 from bot.new_time import round_up
 from storage.states import RequestStatus
-from storage.tables import Case, Person, Request
+from storage.tables import Case, Event, Person, Request
 from tests.conftest import ConsoleBot
 from tests.fakes.slack_api import Workspace, buttons, readable, text_of, uid
 
@@ -174,7 +174,12 @@ async def test_the_move_button_through_slack(ws: Workspace) -> None:
     await fake.wait_for("response_url", lambda c: "an answer by Tue 24 Nov 16:00" in text_of(c))
     async with ws.app.db.reader() as s:
         case = await s.get(Case, 1)
+        moved = (
+            await s.exec(select(Event).where(Event.kind == "promised").order_by(col(Event.id)))
+        ).all()[-1]
     assert case is not None and case.promise_at == datetime(2026, 11, 24, 16, tzinfo=UTC)
+    assert case.promise_renegotiations == 1  # moved before it passed: the customer was told
+    assert moved.data["offered"] is True and moved.data["previous_outcome"] == "renegotiated"
     assert isinstance(ws.app.clock, SimClock)
 
 

@@ -65,6 +65,7 @@ async def set_promise(
             case_key=case.key,
             customer=case.customer,
         )
+    offered = at is not None  # the time ownit offered (a button), not one typed
     if at is None:
         assert when is not None
         at = parse_when(when, now=now, cal_of=owner, rules=rules)
@@ -93,6 +94,7 @@ async def set_promise(
         promise_at=at.isoformat(),
         previous=previous.isoformat() if previous else None,
         previous_outcome=outcome,
+        offered=offered,
     )
     await ladder.schedule_promise(
         session, case=case, owner_cal=owner_cal, policy=rules.policy, now=now
