@@ -96,6 +96,23 @@ async def set_promise(
         previous_outcome=outcome,
         offered=offered,
     )
+    if previous is not None:  # a promise moved is a promise the customer was told of
+        record(
+            session,
+            case=case,
+            kind="customer_updated",
+            at=now,
+            actor=actor,
+            text=sentence(
+                "timeline_customer_updated",
+                name=actor.name,
+                text=sentence(
+                    "timeline_note",
+                    note=sentence("timeline_told_new_promise", promise=when_for(at, owner_cal.tz)),
+                ),
+            ),
+            promise_at=at.isoformat(),
+        )
     await ladder.schedule_promise(
         session, case=case, owner_cal=owner_cal, policy=rules.policy, now=now
     )
