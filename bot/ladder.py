@@ -31,10 +31,10 @@ SKIPPED = TimerOutcome.SKIPPED
 def colleague_actions(req: Request) -> tuple[Action, ...]:
     key = req.key
     return (
-        Action("ack", key, "Acknowledge"),
-        Action("answer", key, "Answer"),
-        Action("more_time", key, "Need more time"),
-        Action("redirect", key, "Redirect"),
+        Action("ack", key, sentence("action_ack")),
+        Action("answer", key, sentence("action_answer")),
+        Action("more_time", key, sentence("action_more_time")),
+        Action("redirect", key, sentence("action_redirect")),
     )
 
 
@@ -46,7 +46,7 @@ def escalation_actions(
     cal = calendar_of(cal_of, rules.calendar)
     new = fresh_deadline(req, now=now, was=cal, cal=cal)
     return (
-        Action("redirect", req.key, "Redirect"),
+        Action("redirect", req.key, sentence("action_redirect")),
         Action(
             "shorten",
             req.key,
@@ -308,7 +308,7 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
             at=now,
             case=case,
             request=req,
-            actions=(*move, Action("update", case.key, "Draft a customer update")),
+            actions=(*move, Action("update", case.key, sentence("action_draft_update"))),
             new_time=offer,
             colleague=target_name,
             customer=case.customer,

@@ -25,7 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.business_time import Calendar
 from bot.figures import execute
-from bot.messages import Action, Message, message
+from bot.messages import Action, Message, message, sentence
 from storage.states import RequestStatus
 from storage.tables import Case, Person, Request, Team
 
@@ -167,7 +167,7 @@ async def warnings(
             case=case.key,
             request=request.key,
             private=True,
-            actions=(Action("update", case.key, "Draft a customer update"),),
+            actions=(Action("update", case.key, sentence("action_draft_update")),),
             extra={"likelihood": round(found.likelihood, 2), "met": found.met, "of": found.of},
             history=found.sentence(),
             request_key=request.key,
