@@ -2,8 +2,8 @@
 
 The owner stays the author: ownit only drafts. The pieces are worded in `prompts/drafts.yaml`
 and set into `prompts/update.txt`. The wording is honest by construction — it says
-what is known, what is being done and when the customer will hear next, and never promises more
-than the recorded promise.
+what is known, what is being done and when the customer will hear next: the promise while it can
+be kept, the honest new time (`bot.new_time`) once it cannot, never a time nobody can keep.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.directory import Rules, calendar_of
 from bot.messages import sentence
+from bot.new_time import next_contact
 from bot.notices import when_for
 from storage.states import OPEN_REQUEST_STATES, CaseStatus, RequestStatus
 from storage.tables import Case, Person, Request
@@ -47,8 +48,9 @@ async def customer_update(session: AsyncSession, *, case: Case, now: datetime, r
         progress = sentence("draft_answered")
     else:
         progress = sentence("draft_looking")
-    if case.promise_at and case.status == CaseStatus.OPEN:
-        next_step = sentence("draft_next_by", promise=when_for(case.promise_at, tz, now=now))
+    next_time = await next_contact(session, case=case, rules=rules, now=now)
+    if next_time is not None:
+        next_step = sentence("draft_next_by", promise=when_for(next_time, tz, now=now))
     else:
         next_step = sentence("draft_next_open")
     return (

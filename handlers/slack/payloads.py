@@ -272,6 +272,9 @@ def button_command(clicked: Click) -> c.Command | None:
             return c.Deadline(key, at=at) if at else None
         case "update":
             return c.Update(key)
+        case "promise":
+            at = instant(clicked.value)
+            return c.Promise(key, None, None, at=at) if at else None
     return None
 
 
