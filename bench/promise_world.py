@@ -8,8 +8,9 @@ person of their team. Business hours 09:00-17:00 local, Monday to Friday.
 
 The plan, drawn once from the seed and shared by the run with ownit and the one without: a case
 opens in its owner's business hours with a promise half a day to two days of the owner's
-business time ahead; its owner asks one to three colleagues, each by two business hours of the
-owner before the promise (or the owner's buffer, when the promise is close); each colleague
+business time ahead; its owner asks one to three colleagues who have at least an hour of their
+own working day before the deadline, each by two business hours of the owner before the promise
+(or the owner's buffer, when the promise is close); each colleague
 would answer at a time of their own: three in four inside the deadline (somewhere in its
 window), one in four late (half an hour to a day and a half of their business time past it).
 Some acknowledge first, some of those with an ETA, and some who know they will be late ask for
@@ -145,7 +146,11 @@ def plan(seed: int, cases: int, late_share: float) -> tuple[list[PlannedCase], d
         by = latest_before(cal, promise, 2 * HOUR, opened)
         if cal.between(opened, by) < HOUR:
             by = latest_before(cal, promise, HOUR, opened)
-        for who in rng.sample(asked, rng.choice([1, 1, 2, 2, 3])):
+        # Owners ask colleagues who have at least an hour of their own day before the deadline
+        # (or, when nobody elsewhere has, colleagues in their own time zone).
+        awake = [m for m in asked if m.calendar.between(opened, by) >= HOUR]
+        awake = awake or [m for m in asked if m.calendar.tz == cal.tz]
+        for who in rng.sample(awake, min(len(awake), rng.choice([1, 1, 2, 2, 3]))):
             case.requests.append(_request(rng, who, opened, by, late_share))
         planned.append(case)
     planned.sort(key=lambda c: c.opened_at)
