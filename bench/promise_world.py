@@ -1,7 +1,7 @@
 """The world of the promise simulation (bench/promises.py): an organisation, a plan of cases,
 and a model of how people react to ownit's notices. Pure: no database, no ownit runtime.
 
-The organisation: 40 people in 5 teams and 3 time zones. Support (London, GB holidays) and
+The organisation: 40 people in 5 teams and 3 time zones. Support (London, England's holidays) and
 Success (New York, US) own the cases; Billing (London), Engineering (Tokyo, JP) and Operations
 (New York) are asked. Each team has a lead who manages it; each asked person's backup is the next
 person of their team. Business hours 09:00-17:00 local, Monday to Friday.
@@ -32,12 +32,13 @@ LAST_OPEN = datetime(2027, 4, 1, 15, 0, tzinfo=UTC)  # cases open until Thu 1 Ap
 HOUR = timedelta(hours=1)
 
 TEAMS = (  # key, name, time zone, holidays, members (besides the lead), owns cases
-    ("support", "Support", "Europe/London", "GB", 9, True),
+    ("support", "Support", "Europe/London", "GB-ENG", 9, True),
     ("success", "Success", "America/New_York", "US", 7, True),
-    ("billing", "Billing", "Europe/London", "GB", 6, False),
+    ("billing", "Billing", "Europe/London", "GB-ENG", 6, False),
     ("engineering", "Engineering", "Asia/Tokyo", "JP", 7, False),
     ("ops", "Operations", "America/New_York", "US", 6, False),
 )
+"""England's holidays (`GB-ENG`): Easter Monday is a bank holiday there, not in all of the UK."""
 
 
 @dataclass(frozen=True)
@@ -54,17 +55,18 @@ def organisation() -> tuple[dict[str, object], dict[str, Member]]:
     people: list[dict[str, object]] = []
     teams: list[dict[str, object]] = []
     everyone: dict[str, Member] = {}
-    for key, name, tz, country, size, _ in TEAMS:
+    for key, name, tz, holidays, size, _ in TEAMS:
         lead = f"{key}-lead"
         members = [f"{key}{n:02d}" for n in range(1, size + 1)]
-        cal = Calendar(tz=tz, country=country)
+        country, _, subdiv = holidays.partition("-")
+        cal = Calendar(tz=tz, country=country, subdiv=subdiv or None)
+        where = {"timezone": tz, "country": country, **({"subdiv": subdiv} if subdiv else {})}
         for i, handle in enumerate([lead, *members]):
             backup = None if handle == lead else members[i % len(members)]
             entry: dict[str, object] = {
                 "handle": handle,
                 "name": f"{name} {handle.removeprefix(key).strip('-').title() or 'Lead'}",
-                "timezone": tz,
-                "country": country,
+                **where,
             }
             if handle != lead:
                 entry["manager"] = lead
@@ -77,8 +79,7 @@ def organisation() -> tuple[dict[str, object], dict[str, Member]]:
                 "name": name,
                 "manager": lead,
                 "members": [lead, *members],
-                "timezone": tz,
-                "country": country,
+                **where,
             }
         )
     org: dict[str, object] = {
