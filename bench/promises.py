@@ -1,8 +1,8 @@
 """Promise simulation: what ownit does for the promises of an organisation, and what it costs.
 
 An organisation of 40 people in 5 teams and 3 time zones (London, New York, Tokyo) works two
-weeks around Easter 2027: Good Friday and Easter Monday are holidays in the GB calendars, and the
-EU clocks change on Sun 28 Mar (New York changed on 14 Mar, Tokyo does not). 200 cases, each with
+weeks around Easter 2027: Good Friday and Easter Monday are holidays in England's calendar, and
+the EU clocks change on Sun 28 Mar (New York changed on 14 Mar, Tokyo does not). 200 cases, each with
 one to three internal requests, a quarter of the answers late (bench/promise_world.py draws them
 from the seed). The run drives ownit's real command service on SQLite with the simulated clock,
 stepping the clock to each next event (a person acting, or a ladder step falling due), so steps
