@@ -2,11 +2,11 @@
 
 An organisation of 40 people in 5 teams and 3 time zones (London, New York, Tokyo) works two
 weeks around Easter 2027: Good Friday and Easter Monday are holidays in England's calendar, and
-the EU clocks change on Sun 28 Mar (New York changed on 14 Mar, Tokyo does not). 200 cases, each with
-one to three internal requests, a quarter of the answers late (bench/promise_world.py draws them
-from the seed). The run drives ownit's real command service on SQLite with the simulated clock,
-stepping the clock to each next event (a person acting, or a ladder step falling due), so steps
-fire at their due time and every notice written is read and reacted to.
+the EU clocks change on Sun 28 Mar (New York changed on 14 Mar, Tokyo does not). 200 cases,
+each with one to three internal requests, a quarter of the answers late (bench/promise_world.py
+draws them from the seed). The run drives ownit's real command service on SQLite with the
+simulated clock, stepping the clock to each next event (a person acting, or a ladder step falling
+due), so steps fire at their due time and every notice written is read and reacted to.
 
 The model of people (`promise_world.Reactions`), seeded: a colleague nudged acknowledges now and
 then, and one who would be late answers inside the deadline after all with some probability
