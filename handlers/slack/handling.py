@@ -119,8 +119,17 @@ class Handling:
         self, body: dict[str, Any], action: dict[str, Any], again: bool = False
     ) -> None:
         clicked, where = p.click(action), p.action_where(body)
+        copied = p.copy_text(clicked)
+        if copied is not None:
+            head = say("slack_copy_head", case_key=clicked.key)
+            await self.replies.tell(
+                where, [Message("draft_copy", (head + "\n\n", copied), private=True)]
+            )
+            return
         if p.opens_form(clicked):
             meta = {**where.meta(), "key": clicked.key}
+            if clicked.name == "edit_update":
+                meta["draft"] = clicked.value
             await open_form(
                 self.client, body.get("trigger_id"), modals.BUILDERS[clicked.name](meta)
             )

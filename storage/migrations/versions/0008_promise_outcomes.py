@@ -4,8 +4,8 @@ A case's last promise ends kept or broken (`promise_kept`, as before). A promise
 passed was renegotiated (the customer was told a new time); one moved after it passed had broken.
 Both are counted on the case; existing cases start at zero.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-06 14:00:00
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
