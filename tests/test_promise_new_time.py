@@ -210,3 +210,31 @@ async def test_a_models_draft_must_name_the_honest_new_time(
         fake_openai.answer({"message": f"Hello [CUSTOMER_1], it takes longer. {new} Alex"})
         out = body(await bot.say("/case update C-1"))
         assert f"it takes longer. {new}" in out
+
+
+async def test_the_move_button_through_teams(sqlite_url: str) -> None:
+    from tests.teams_support import ALEX, DANA, personal_conversation, teams_world
+
+    async with teams_world(sqlite_url) as w:
+        for member in (ALEX, DANA):
+            await w.post(w.install(member))
+        await w.post(w.personal(ALEX, "case open Acme: refund missing promise tomorrow 12:00"))
+        await w.post(w.personal(ALEX, "case ask C-1 @dana where is the refund? by tomorrow 11:00"))
+        await w.settle()
+        await w.post(w.personal(DANA, "case ack R-1 eta tomorrow 14:20"))
+        await w.settle()
+        warning = await w.fake.wait_for("earliest", personal_conversation(ALEX))
+        actions = {a["title"]: a for a in warning["attachments"][0]["content"]["actions"]}
+        move = actions["Move the promise to Tue 24 Nov 16:00 GMT"]
+        assert move["data"] == {
+            "ownit": "promise",
+            "key": "C-1",
+            "value": "2026-11-24T16:00:00+00:00",
+        }
+        status, _ = await w.post(w.invoke(ALEX, move["data"]))
+        assert status == 200
+        await w.settle()
+        async with w.app.db.reader() as s:
+            case = await s.get(Case, 1)
+        assert case is not None and case.promise_at == datetime(2026, 11, 24, 16, tzinfo=UTC)
+        assert case.promise_renegotiations == 1

@@ -273,11 +273,11 @@ def button_command(clicked: Click) -> c.Command | None:
             return c.Deadline(key, at=at) if at else None
         case "update":
             return c.Update(key)
+        case "log_update":
+            return c.Updated(key, clicked.value[: c.MAX_TEXT].strip() or None)
         case "promise":
             at = instant(clicked.value)
             return c.Promise(key, None, None, at=at) if at else None
-        case "log_update":
-            return c.Updated(key, clicked.value[: c.MAX_TEXT].strip() or None)
     return None
 
 

@@ -160,9 +160,9 @@ _BUTTONS: dict[str, tuple[str, str, _Build]] = {
     "redirect": ("redirect", "R", _redirect),
     "shorten": ("deadline", "R", _shorten),
     "update": ("update", "C", _update),
-    "promise": ("promise", "C", _promise),
     "log_update": ("updated", "C", _log_update),
     "edit_update": ("updated", "C", _log_update),
+    "promise": ("promise", "C", _promise),
     "rate": ("rate", "C", _rate),
 }
 
