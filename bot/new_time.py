@@ -52,6 +52,10 @@ async def expected_answer(
         if holder is not None
         else timedelta(0)
     )
+    if not slip and cal.between(now, req.deadline):
+        # Some of their day is left before the deadline: they answer by it. (Adding nothing to a
+        # deadline outside their hours would count from their next morning.)
+        return req.deadline
     return cal.add(max(req.deadline, now), slip)
 
 
