@@ -18,6 +18,8 @@ _COMMANDS = {
     "shorten": "/case deadline {key} {value}",
     "update": "/case update {key}",
     "rate": "/case rate {key} <1-5> [comment]",
+    "confirm": "/case confirm {key}",
+    "edit": "{value}",
 }
 
 
