@@ -302,7 +302,29 @@ class Setting(SQLModel, table=True):
     value: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
 
 
+class AiUsage(SQLModel, table=True):
+    """Model tokens an organisation used on one day (UTC): the daily budget, shared by replicas."""
+
+    __tablename__ = "ai_usage"
+    org: str = Field(primary_key=True, max_length=80)
+    day: str = Field(primary_key=True, max_length=10)  # YYYY-MM-DD
+    tokens: int = 0
+    calls: int = 0
+
+
+class AiSummary(SQLModel, table=True):
+    """A case's timeline summed up by the model, valid while `last_event_id` is its last line."""
+
+    __tablename__ = "ai_summary"
+    case_id: int = Field(foreign_key="case.id", primary_key=True)
+    last_event_id: int
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    made_at: datetime = _dt()
+
+
 __all__ = [
+    "AiSummary",
+    "AiUsage",
     "Case",
     "ClockState",
     "ConversationRef",

@@ -149,6 +149,18 @@ async def fake() -> AsyncIterator[Any]:
 
 
 @pytest.fixture
+async def fake_openai() -> AsyncIterator[Any]:
+    """A fake OpenAI-compatible server on a loopback port, recording every request."""
+    from tests.fakes.openai import FakeOpenAI
+
+    server = await FakeOpenAI().start()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+@pytest.fixture
 async def ws(sqlite_url: str, fake: Any) -> AsyncIterator[Any]:
     """ownit's web server with Slack mounted, on SQLite, talking to the fake Slack."""
     from tests.fakes.slack_api import start_ownit

@@ -166,4 +166,7 @@ async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str 
     app.poke()
     touched = (f"R-{i}" for i in sorted(written(s, "request")))
     app.case_changed(reply.case, *(m.case for m in reply.messages), *touched)
+    if reply.finish is not None:  # committed, outside any transaction: now the model may be asked
+        reply.messages = await reply.finish(app.model)
+        reply.finish = None
     return reply

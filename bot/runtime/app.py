@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bot import directory
+from bot.assist import Model, ModelConfig
 from bot.business_time import Calendar
 from bot.clock import Clock, RealClock, SimClock
 from bot.digests import Digester
@@ -55,6 +56,20 @@ def org_path(settings: Settings) -> Path | None:
     return example_org_file()
 
 
+def model_config(settings: Settings) -> ModelConfig:
+    return ModelConfig(
+        api_key=settings.openai_api_key,
+        base_url=settings.openai_base_url,
+        model=settings.openai_model,
+        azure_endpoint=settings.azure_openai_endpoint,
+        azure_api_key=settings.azure_openai_api_key,
+        api_version=settings.openai_api_version,
+        timeout=settings.ai_timeout,
+        daily_tokens=settings.ai_daily_tokens,
+        redact=settings.ai_redact,
+    )
+
+
 @dataclass
 class Ownit:
     settings: Settings
@@ -72,6 +87,7 @@ class Ownit:
     metrics: Metrics = field(default_factory=Metrics)
     background: Background = field(default_factory=Background)
     digests: Digester | None = None  # the digest loop of `run_background`
+    assist: Model | None = None  # the language model (off without a key); see `model_config`
 
     @classmethod
     async def start(
@@ -125,6 +141,9 @@ class Ownit:
             arrivals=arrivals,
             handles=settings.handles,
         )
+        assist = Model(model_config(settings), db=db, metrics=metrics)
+        if not assist.on:
+            log.info("AI assist is off (no OPENAI_API_KEY): drafts and summaries use templates")
         return cls(
             settings,
             db,
@@ -139,7 +158,13 @@ class Ownit:
             org_file=path,
             shared=shared,
             metrics=metrics,
+            assist=assist,
         )
+
+    @property
+    def model(self) -> Model:
+        assert self.assist is not None, "started by Ownit.start"
+        return self.assist
 
     @property
     def tasks(self) -> list[asyncio.Task[Any]]:
@@ -208,4 +233,6 @@ class Ownit:
         await self.background.close()
         await self.inbox.close()
         await self.shared.close()
+        if self.assist is not None:
+            await self.assist.close()
         await self.db.dispose()
