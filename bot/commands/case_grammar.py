@@ -4,7 +4,7 @@ transfer, rate — as plain dataclasses, and the parsers that read them from `Ar
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.commands.words import (
     CASE_KEY,
@@ -47,7 +47,7 @@ class Ask:
     target: Ref
     question: str
     by: str | None
-    unnamed: str | None = None
+    unnamed: str | None = field(default=None, compare=False)  # a reading, not the command
 
 
 @dataclass(frozen=True)
