@@ -31,6 +31,7 @@ MAIN_FIELD = {
     modals.MORE_TIME: "when",
     modals.REDIRECT: "reason",
     modals.RATE: "score",
+    modals.EDIT: "command",
 }
 """The field of each modal that a refusal of its submission is shown under."""
 
@@ -272,11 +273,13 @@ def button_command(clicked: Click) -> c.Command | None:
             return c.Deadline(key, at=at) if at else None
         case "update":
             return c.Update(key)
+        case "confirm":  # the proposal's number: its command is read from the database
+            return c.Confirm(int(key)) if key.isdigit() and len(key) <= 9 else None
     return None
 
 
 def opens_form(clicked: Click) -> bool:
-    return clicked.name in modals.BUILDERS
+    return clicked.name in modals.BUILDERS or clicked.name == "edit"
 
 
 def _team(body: dict[str, Any], user: dict[str, Any]) -> str:
