@@ -118,10 +118,11 @@ async def test_what_the_grammar_refuses_is_said_in_its_words(
 async def test_a_proposal_is_checked_for_access_as_if_typed(
     ai: ConsoleBot, fake_openai: FakeOpenAI
 ) -> None:
-    """Jo may not ask colleagues on Alex's case: the proposal is refused as the command would be."""
+    """Jo may not see Alex's case: the proposal is refused as the typed command would be."""
     fake_openai.answer(ASK)
     out = await ai.say(WORDS, as_="jo")
-    assert "Only the owner of C-1 (@alex), their manager or an admin can ask" in out
+    typed = await ai.say(SHOWN, as_="jo")
+    assert "There is no case C-1." in out and "There is no case C-1." in typed
     assert "/case confirm" not in out
     assert await rows(ai, Proposal) == 0
 
