@@ -26,6 +26,7 @@ from storage.states import RequestStatus
 from storage.tables import Person, Request, Team
 
 MAX_WORDS = 12  # the question's words searched for: enough to match, bounded work
+HORIZON = 20_000  # the latest requests searched: what people answered lately, at a bounded cost
 _WORD = re.compile(r"[^\W\d_]{3,}")
 _STOP = frozenset(
     """the and for you your are was were has have had not but can could would should will with
@@ -87,9 +88,11 @@ async def answered_before(
     session: AsyncSession, words: list[str], *, exclude: int | None, limit: int = 10
 ) -> list[tuple[int, int, int, datetime]]:
     """(person id, score, similar answers, last answer) of who answered questions sharing
-    `words`, best first: one query, portable (lower-case LIKE) on SQLite and PostgreSQL."""
+    `words`, best first: one query, portable (lower-case LIKE) on SQLite and PostgreSQL, over
+    the latest HORIZON requests (a range of the primary key, so its cost does not grow)."""
     if not words:
         return []
+    latest = select(func.max(Request.id)).scalar_subquery()
     question = func.lower(col(Request.question))
     score = reduce(
         operator.add, [when_then((question.like(f"%{w}%"), _weight(w)), else_=0) for w in words]
@@ -97,6 +100,7 @@ async def answered_before(
     total = func.sum(score)
     q = (
         select(col(Request.answered_by_id), total, func.count(), func.max(Request.answered_at))
+        .where(col(Request.id) > latest - HORIZON)
         .where(col(Request.status) == RequestStatus.ANSWERED)
         .where(col(Request.answered_by_id).is_not(None))
         .where(score > 0)
