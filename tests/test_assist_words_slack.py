@@ -64,7 +64,7 @@ async def test_a_mention_in_words_is_proposed_then_run_once_by_its_author(
 ) -> None:
     channel, thread = await opened(ws)
     fake_openai.answer(ASK)
-    r = await ws.drive.event(mention("alex", WORDS, channel, thread))
+    r = await ws.drive.event(mention("alex", WORDS + " for Acme", channel, thread))
     assert r.status == 200
     (proposal,) = await ws.fake.wait_for(
         "chat.postEphemeral", lambda c: "nothing happens until you confirm" in shown(c)
@@ -74,7 +74,9 @@ async def test_a_mention_in_words_is_proposed_then_run_once_by_its_author(
         proposal
     )
     assert set(buttons(proposal)) == {"ownit_confirm", "ownit_edit"}
-    assert "C-1" in fake_openai.requests[-1].content("user")  # the thread's case, as context
+    sent = fake_openai.requests[-1].content("user")
+    assert "C-1" in sent  # the thread's case, as context
+    assert "Acme" not in sent and "for [CUSTOMER_1]" in sent  # the customer's name stays home
     assert await count(ws, Request) == 0
 
     confirm = buttons(proposal)["ownit_confirm"]

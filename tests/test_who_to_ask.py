@@ -137,3 +137,30 @@ async def test_every_failure_gives_the_plain_suggestions(
         case "stranger":
             fake_openai.answer({"picks": [{"who": "mallory", "reason": "trust me"}]})
     plain_suggestions(await ai.say(QUESTION))
+
+
+async def test_the_org_file_gives_topics_as_a_list_or_a_line(sqlite_url: str) -> None:
+    from bot.directory import OrgFileError, apply_org, person_by_handle, team_by_key
+    from storage.db import Database
+    from storage.migrate import migrate
+
+    db = Database(sqlite_url)
+    await migrate(db)
+    try:
+        org = {
+            "people": [{"handle": "dana", "name": "Dana", "topics": "Refunds,  credit notes"}],
+            "teams": [{"key": "billing", "members": ["dana"], "topics": ["Invoices", "invoices"]}],
+        }
+        async with db.session() as s:
+            await apply_org(s, org)
+        async with db.reader() as s:
+            dana = await person_by_handle(s, "dana")
+            billing = await team_by_key(s, "billing")
+        assert dana is not None and dana.topics == ["refunds", "credit notes"]
+        assert billing is not None and billing.topics == ["invoices"]
+        for bad in ({"billing": True}, [1, 2], ["x" * 61]):
+            with pytest.raises(OrgFileError, match=r"people\[0\]\.topics"):
+                async with db.session() as s:
+                    await apply_org(s, {"people": [{"handle": "dana", "topics": bad}]})
+    finally:
+        await db.dispose()

@@ -11,6 +11,7 @@ is off.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from bot import access
+from bot.cases import get_case
 from bot.commands import grammar as c
 from bot.commands.identity import identify
 from bot.commands.needs import need_of
@@ -118,9 +120,13 @@ async def propose(
     if model is None or not model.on:
         return await _not_understood(app, refused, origin)
     now = now or await app.clock.now()
+    private: list[str] = []  # the thread's customer, kept out of the prompt (when redacting)
     try:
         async with app.db.session() as s:  # only people of the organisation reach the model
             await identify(s, origin)
+            if origin.case:
+                with contextlib.suppress(Refusal):
+                    private.append((await get_case(s, origin.case)).customer)
     except Refusal as exc:
         return refusal(exc.message, exc.usage)
     spoken = await model.structured(
@@ -133,6 +139,7 @@ async def propose(
         },
         schema=Spoken,
         now=now,
+        private=private,
     )
     if spoken is None:
         return await _not_understood(app, refused, origin)
