@@ -191,3 +191,18 @@ async def test_a_typed_command_is_never_sent_to_the_model(
     assert fake_openai.requests == []
     async with ai.app.db.reader() as s:
         assert (await s.exec(select(col(Request.question)))).all() == ["is it refunded?"]
+
+
+async def test_two_confirms_at_once_run_it_once(ai: ConsoleBot, fake_openai: FakeOpenAI) -> None:
+    import asyncio
+
+    from bot.commands import grammar as c
+    from bot.commands import service as dispatch
+    from storage.states import Platform
+
+    fake_openai.answer(ASK)
+    await ai.say(WORDS)
+    origin = dispatch.Origin(Platform.CONSOLE, "alex")
+    replies = await asyncio.gather(*(dispatch.run(ai.app, c.Confirm(1), origin) for _ in range(4)))
+    assert sorted(r.ok for r in replies) == [False, False, False, True]
+    assert await rows(ai, Request) == 1
