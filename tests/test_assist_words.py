@@ -206,3 +206,14 @@ async def test_two_confirms_at_once_run_it_once(ai: ConsoleBot, fake_openai: Fak
     replies = await asyncio.gather(*(dispatch.run(ai.app, c.Confirm(1), origin) for _ in range(4)))
     assert sorted(r.ok for r in replies) == [False, False, False, True]
     assert await rows(ai, Request) == 1
+
+
+async def test_a_proposal_over_a_day_old_is_not_run(
+    ai: ConsoleBot, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.answer(ASK)
+    await ai.say(WORDS)
+    await ai.say("/clock +25h")
+    out = await ai.say("/case confirm 1")
+    assert "over a day old" in out and SHOWN in out
+    assert await rows(ai, Request) == 0

@@ -9,7 +9,7 @@ button carried, and `take` hands it out to the person it was proposed to, only o
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
@@ -20,6 +20,9 @@ from bot.commands import grammar as c
 from bot.errors import Refusal
 from bot.messages import sentence
 from storage.tables import Person, Proposal
+
+LIFETIME = timedelta(days=1)
+"""How long a proposal may be confirmed: its time words ("tomorrow 12:00") were meant for then."""
 
 _KINDS: dict[str, type[Any]] = {
     k.__name__: k
@@ -95,13 +98,16 @@ async def take(session: AsyncSession, *, number: int, actor: Person, now: dateti
         .where(col(Proposal.id) == number)
         .where(col(Proposal.person_id) == actor.id)
         .where(col(Proposal.used_at).is_(None))
+        .where(col(Proposal.created_at) > now - LIFETIME)
         .values(used_at=now)
     )
     if marked.rowcount != 1:
         row = await session.get(Proposal, number)
-        if row is not None and row.person_id == actor.id:
+        if row is None or row.person_id != actor.id:
+            raise Refusal(sentence("words_proposal_not_yours", number=number))
+        if row.used_at is not None:
             raise Refusal(sentence("words_proposal_used", number=number))
-        raise Refusal(sentence("words_proposal_not_yours", number=number))
+        raise Refusal(sentence("words_proposal_old", number=number, command=row.text))
     row = await session.get(Proposal, number)
     assert row is not None
     try:
