@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.assist import summaries
 from bot.cases import get_case
 from bot.directory import Rules, calendar_of
 from bot.involvement import Sight
@@ -104,6 +105,9 @@ async def case_status(
         )
     )
     lines += await _request_lines(session, list(reqs), people, tz)
+    summed_up = await summaries.current(session, case)
+    if summed_up:
+        lines.append(compose("view_case_summed_up", paragraph=summed_up))
     events = (
         await session.exec(
             select(Event).where(Event.case_id == case.id).order_by(col(Event.at), col(Event.id))

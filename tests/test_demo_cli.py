@@ -42,7 +42,11 @@ async def test_demo_story_end_to_end() -> None:
 def _ownit(
     *args: str, env: dict[str, str] | None = None, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MICROSOFT_"))}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLACK_", "MICROSOFT_", "OPENAI_", "AZURE_OPENAI_"))
+    }
     return subprocess.run(
         [sys.executable, "-m", "handlers.cli", *args],
         env={**base, **(env or {})},

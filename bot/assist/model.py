@@ -180,6 +180,11 @@ class Model:
         except Exception as exc:  # the answer is still good; the count is best effort
             log.warning("could not count %s model tokens: %s", prompt + completion, exc)
 
+    def rejected(self, feature: str, outcome: str, reason: str) -> None:
+        """A feature threw away an answer its checks refused (the template is used)."""
+        self.metrics.ai_calls.labels(feature, outcome).inc()
+        log.warning("model answer for %s refused: %s; the template is used", feature, reason)
+
     def _fallback(self, feature: str, outcome: str, reason: str | None) -> None:
         self.metrics.ai_calls.labels(feature, outcome).inc()
         if reason is not None:

@@ -1,5 +1,5 @@
-"""The commands about a case — open, ask, promise, status, mine, update, resolve, reopen,
-transfer, rate — as plain dataclasses, and the parsers that read them from `Args`."""
+"""The commands about a case — open, ask, promise, status, mine, update, updated, resolve,
+reopen, transfer, rate — as plain dataclasses, and the parsers that read them from `Args`."""
 
 from __future__ import annotations
 
@@ -71,6 +71,14 @@ class Mine:
 @dataclass(frozen=True)
 class Update:
     case: str
+
+
+@dataclass(frozen=True)
+class Updated:
+    """The customer was sent an update (the draft's "Log as sent"), with what was sent."""
+
+    case: str
+    text: str | None
 
 
 @dataclass(frozen=True)
@@ -182,6 +190,10 @@ def parse_update(c: Args) -> Update:
     case = c.case_key(0)
     c.no_more(1, "cmd_only_a_case_key")
     return Update(case)
+
+
+def parse_updated(c: Args) -> Updated:
+    return Updated(c.case_key(0), c.text(c.after(0), "update"))
 
 
 def parse_reopen(c: Args) -> Reopen:

@@ -28,6 +28,7 @@ from bot.commands.case_grammar import (
     Status,
     Transfer,
     Update,
+    Updated,
     parse_ask,
     parse_mine,
     parse_open,
@@ -38,6 +39,7 @@ from bot.commands.case_grammar import (
     parse_status,
     parse_transfer,
     parse_update,
+    parse_updated,
 )
 from bot.commands.proposal_grammar import Confirm, parse_confirm
 from bot.commands.request_grammar import (
@@ -105,6 +107,7 @@ __all__ = [
     "Status",
     "Transfer",
     "Update",
+    "Updated",
     "UsageError",
     "names_a_command",
     "parse",
@@ -127,6 +130,7 @@ Command: TypeAlias = (
     | Status
     | Mine
     | Update
+    | Updated
     | Resolve
     | Reopen
     | Transfer
@@ -170,6 +174,7 @@ _PARSERS: dict[str, Callable[[Args], Command]] = {
     "status": parse_status,
     "mine": parse_mine,
     "update": parse_update,
+    "updated": parse_updated,
     "resolve": parse_resolve,
     "reopen": parse_reopen,
     "transfer": parse_transfer,

@@ -18,6 +18,7 @@ from typing import Any
 
 from bot import directory
 from bot.assist import Model, ModelConfig
+from bot.assist.summaries import Summariser
 from bot.business_time import Calendar
 from bot.clock import Clock, RealClock, SimClock
 from bot.digests import Digester
@@ -88,6 +89,7 @@ class Ownit:
     background: Background = field(default_factory=Background)
     digests: Digester | None = None  # the digest loop of `run_background`
     assist: Model | None = None  # the language model (off without a key); see `model_config`
+    summaries: Summariser | None = None  # sums up long cases after they change (AI only)
 
     @classmethod
     async def start(
@@ -144,6 +146,10 @@ class Ownit:
         assist = Model(model_config(settings), db=db, metrics=metrics)
         if not assist.on:
             log.info("AI assist is off (no OPENAI_API_KEY): drafts and summaries use templates")
+        summariser = Summariser(
+            db=db, model=assist, clock=clock, shared=shared, redraw=hooks.case_changed
+        )
+        hooks.case_hooks.append(summariser.changed)
         return cls(
             settings,
             db,
@@ -159,6 +165,7 @@ class Ownit:
             shared=shared,
             metrics=metrics,
             assist=assist,
+            summaries=summariser,
         )
 
     @property
@@ -202,7 +209,11 @@ class Ownit:
     def digester(self) -> Digester:
         """A digest sweeper on this process's database, clock and rules."""
         return Digester(
-            db=self.db, clock=self.clock, rules=self.rules, queued=self.deliverer.wake.set
+            db=self.db,
+            clock=self.clock,
+            rules=self.rules,
+            queued=self.deliverer.wake.set,
+            model=self.assist,
         )
 
     async def settle(self) -> None:
@@ -210,6 +221,8 @@ class Ownit:
         left (console, tests)."""
         while True:
             await self.inbox.settled()
+            if self.summaries is not None:
+                await self.summaries.drain()
             fired = await self.scheduler.sweep()
             sent = await self.deliverer.drain()
             if not fired and not sent:
@@ -226,6 +239,8 @@ class Ownit:
         run("inbox", self.inbox.run)
         self.digests = self.digester()
         run("digests", self.digests.run)
+        if self.summaries is not None and self.model.on:
+            run("summaries", self.summaries.run)
 
     async def close(self) -> None:
         self.stop.set()

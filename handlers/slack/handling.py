@@ -123,8 +123,17 @@ class Handling:
         if clicked.name == "edit":
             await self._edit(body, where, clicked.key)
             return
+        copied = p.copy_text(clicked)
+        if copied is not None:
+            head = say("slack_copy_head", case_key=clicked.key)
+            await self.replies.tell(
+                where, [Message("draft_copy", (head + "\n\n", copied), private=True)]
+            )
+            return
         if p.opens_form(clicked):
             meta = {**where.meta(), "key": clicked.key}
+            if clicked.name == "edit_update":
+                meta["draft"] = clicked.value
             await open_form(
                 self.client, body.get("trigger_id"), modals.BUILDERS[clicked.name](meta)
             )

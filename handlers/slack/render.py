@@ -233,6 +233,7 @@ class CaseCard:
     requests: list[RequestLine] = field(default_factory=list)
     more: int = 0  # requests left off the card (closed ones, oldest first, then open ones)
     more_open: int = 0  # of which still open (more than a card holds are waiting)
+    summed_up: str | None = None  # the model's summary of a long timeline, while current
 
 
 _STATUS_ICON: dict[str, str] = {
@@ -289,6 +290,8 @@ def card_blocks(card: CaseCard) -> list[Block]:
         promise=promise,
     )
     blocks: list[Block] = [section(head[:SECTION_LIMIT]), section(facts)]
+    if card.summed_up:
+        blocks.append(context(say("slack_card_summed_up", paragraph=escape(card.summed_up))))
     if card.requests:
         lines = [_request_line(r) for r in card.requests]
         if card.more:

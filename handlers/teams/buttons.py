@@ -128,6 +128,12 @@ def _update(key: str, i: _Inputs) -> c.Command:
     return c.Update(key)
 
 
+def _log_update(key: str, i: _Inputs) -> c.Command:
+    """Log as sent: the draft as the button carried it, or as edited in its input."""
+    edited = i.field("text") if i.verb == "edit_update" else ""
+    return c.Updated(key, i.text(edited or _clean(i.data.get("value")), "update"))
+
+
 def _rate(key: str, i: _Inputs) -> c.Command:
     score = _one_line(i.field("score"))
     if not re.fullmatch(r"[1-5]", score):
@@ -146,6 +152,8 @@ _BUTTONS: dict[str, tuple[str, str, _Build]] = {
     "redirect": ("redirect", "R", _redirect),
     "shorten": ("deadline", "R", _shorten),
     "update": ("update", "C", _update),
+    "log_update": ("updated", "C", _log_update),
+    "edit_update": ("updated", "C", _log_update),
     "rate": ("rate", "C", _rate),
 }
 

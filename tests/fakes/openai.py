@@ -47,6 +47,7 @@ class Turn:
 
     kind: str
     value: Any = None
+    after: float = 0.0  # seconds the answer takes
 
 
 def smallest(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> Any:
@@ -111,9 +112,10 @@ class FakeOpenAI:
 
     # ------------------------------------------------------------------ the script
 
-    def answer(self, value: dict[str, Any], times: int = 1) -> None:
-        """Answer the next call(s) with this JSON object as the model's content."""
-        self.script.extend(Turn("answer", value) for _ in range(times))
+    def answer(self, value: dict[str, Any], times: int = 1, after: float = 0.0) -> None:
+        """Answer the next call(s) with this JSON object as the model's content (`after` seconds
+        of thinking)."""
+        self.script.extend(Turn("answer", value, after) for _ in range(times))
 
     def fail(self, status: int, times: int = 1) -> None:
         self.script.extend(Turn("status", status) for _ in range(times))
@@ -152,9 +154,10 @@ class FakeOpenAI:
             error = {"error": {"message": f"fake {turn.value}", "type": "fake", "code": None}}
             headers = {"retry-after-ms": "10"} if turn.value == 429 else {}
             return web.json_response(error, status=turn.value, headers=headers)
-        if turn.kind == "slow":
+        wait = turn.value if turn.kind == "slow" else turn.after
+        if wait:
             try:
-                await asyncio.wait_for(self._closing.wait(), turn.value)
+                await asyncio.wait_for(self._closing.wait(), wait)
             except TimeoutError:
                 pass
         if turn.kind == "malformed":
