@@ -49,7 +49,8 @@ async def count(bot: ConsoleBot, table: type) -> int:
 
 def plain_suggestions(out: str) -> None:
     """What the plain search suggests for QUESTION: Bo first, then the Billing team."""
-    assert "You named nobody I know on C-1, so here is who could answer" in out
+    assert "I don't know anyone called @was, so I read it all as the question." in out
+    assert "Who could answer it on C-1 — pick one to ask:" in out
     lines = out.splitlines()
     first = next(i for i, line in enumerate(lines) if "1. @bo" in line)
     assert "answered 2 similar questions, last on Mon 23 Nov" in lines[first]
@@ -83,7 +84,8 @@ async def test_topics_alone_suggest_a_team(bot: ConsoleBot) -> None:
 async def test_nobody_found_says_so_and_writes_nothing(bot: ConsoleBot) -> None:
     await bot.say("/case open Acme: odd")
     out = await bot.say("/case ask C-1 whatever happened to the parrot")
-    assert "found no one" in out and "/case ask <case>" in out
+    assert "I don't know anyone or any team called @whatever, and I found no one" in out
+    assert "/case admin person add" in out and "/case ask <case>" in out
     assert await count(bot, Proposal) == 0
 
 

@@ -108,6 +108,7 @@ async def _ranked(
 async def suggest(app: Ownit, command: c.Ask, origin: Origin, *, key: str | None) -> Reply:
     """The suggestions for an `ask` that names nobody, as proposals the asker confirms."""
     question = command.unnamed or command.question
+    word = normalise_handle(command.target.value)
     now = await app.clock.now()
     rules = await app.rules()
     try:
@@ -121,7 +122,7 @@ async def suggest(app: Ownit, command: c.Ask, origin: Origin, *, key: str | None
     except Refusal as exc:
         return refusal(exc.message, exc.usage)
     if not found:
-        return refusal(sentence("who_nobody_found"), c.usage("ask"))
+        return refusal(sentence("who_nobody_found", word=word), c.usage("ask"))
     tz = calendar_of(actor, rules.calendar).tz
     chosen = await _ranked(app, found, question, customer=case.customer, tz=tz, now=now)
     if chosen is None:
@@ -144,7 +145,9 @@ async def suggest(app: Ownit, command: c.Ask, origin: Origin, *, key: str | None
             return refusal(exc.message, exc.usage)
 
     def message(numbers: list[int]) -> Message:
-        lines: list[tuple[Segment, ...] | Segment] = [compose("who_header", case_key=case.key)]
+        lines: list[tuple[Segment, ...] | Segment] = [
+            compose("who_header", word=word, case_key=case.key)
+        ]
         actions = []
         for n, (number, (_cmd, text, cand, reason)) in enumerate(
             zip(numbers, proposed, strict=True), 1
