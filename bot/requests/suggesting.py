@@ -89,27 +89,36 @@ async def answered_before(
 ) -> list[tuple[int, int, int, datetime]]:
     """(person id, score, similar answers, last answer) of who answered questions sharing
     `words`, best first: one query, portable (lower-case LIKE) on SQLite and PostgreSQL, over
-    the latest HORIZON requests (a range of the primary key, so its cost does not grow)."""
+    the latest HORIZON requests (so its cost does not grow with the history)."""
     if not words:
         return []
-    latest = select(func.max(Request.id)).scalar_subquery()
-    question = func.lower(col(Request.question))
+    recent = (  # the latest HORIZON requests: a backward scan of the primary key
+        select(
+            col(Request.answered_by_id).label("by"),
+            col(Request.answered_at).label("at"),
+            col(Request.question).label("question"),
+            col(Request.status).label("status"),
+        )
+        .order_by(desc(col(Request.id)))
+        .limit(HORIZON)
+        .subquery()
+    )
+    question = func.lower(recent.c.question)
     score = reduce(
         operator.add, [when_then((question.like(f"%{w}%"), _weight(w)), else_=0) for w in words]
     )
     total = func.sum(score)
     q = (
-        select(col(Request.answered_by_id), total, func.count(), func.max(Request.answered_at))
-        .where(col(Request.id) > latest - HORIZON)
-        .where(col(Request.status) == RequestStatus.ANSWERED)
-        .where(col(Request.answered_by_id).is_not(None))
+        select(recent.c.by, total, func.count(), func.max(recent.c.at))
+        .where(recent.c.status == RequestStatus.ANSWERED)
+        .where(recent.c.by.is_not(None))
         .where(score > 0)
-        .group_by(col(Request.answered_by_id))
-        .order_by(desc(total), desc(func.max(Request.answered_at)))
+        .group_by(recent.c.by)
+        .order_by(desc(total), desc(func.max(recent.c.at)))
         .limit(limit)
     )
     if exclude is not None:
-        q = q.where(col(Request.answered_by_id) != exclude)
+        q = q.where(recent.c.by != exclude)
     rows = (await session.exec(q)).all()
     return [(int(pid or 0), int(s), int(n), last) for pid, s, n, last in rows if last is not None]
 
