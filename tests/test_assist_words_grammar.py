@@ -96,3 +96,22 @@ def test_someone_elses_proposal_is_not_decoded_from_junk() -> None:
             proposals.decode(junk)
     with pytest.raises(ValueError):
         proposals.encode(c.Confirm(3))
+
+
+@pytest.mark.parametrize(
+    ("typed", "plain", "read"),
+    [
+        ("<@UBOT> could you ask @dana about it", True, "could you ask @dana about it"),
+        ("@dana can you check the refund", True, "@dana can you check the refund"),
+        ("<at>ownit</at> please ask billing", True, "please ask billing"),
+        ("<@UBOT> ask billing is it sent?", False, "ask billing is it sent?"),
+        ("/case frobnicate", False, "frobnicate"),
+        ("more time R-1 fri because", False, "more time R-1 fri because"),
+        ("<@UBOT>", False, ""),
+    ],
+)
+def test_plain_words_are_told_from_commands(typed: str, plain: bool, read: str) -> None:
+    from bot.commands.plain_words import is_plain
+
+    assert is_plain(typed) is plain
+    assert c.words(typed) == read  # what the model would read: only the bot's address dropped

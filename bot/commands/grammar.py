@@ -220,10 +220,18 @@ def _command_word(s: str) -> str:
     return TOPIC_ALIASES.get(word, word) if word != "back" else word
 
 
+_ADDRESS = re.compile(
+    r"\s*(?:(?:<@[^<>\n]*>|<at>[^<]*</at>)(?=\s|$))?\s*(?:(?:/case|case)(?=\s|$))?", re.I
+)
+
+
 def words(text: str) -> str:
-    """What a person wrote to ownit, without the `/case` or mention in front (control
-    characters dropped as `parse` drops them): the plain words a model may read."""
-    return _strip_prefix(_clean(text)).strip()
+    """What a person wrote to ownit, without the platform's mention of the bot and `/case` in
+    front (control characters dropped as `parse` drops them): the plain words a model may read.
+    A colleague's `@handle` at the start stays: it is part of what they asked."""
+    cleaned = _clean(text)
+    address = _ADDRESS.match(cleaned)
+    return cleaned[address.end() if address else 0 :].strip()
 
 
 def names_a_command(text: str) -> bool:
