@@ -51,15 +51,27 @@ async def start_bot(db_url: str, **env: str) -> tuple[Ownit, ConsoleBot]:
     return app, ConsoleBot(app, Console(app, actor="alex", out=lines.append), lines)
 
 
-@pytest.fixture
-async def ai(db_url: str, fake_openai: FakeOpenAI) -> AsyncIterator[ConsoleBot]:
-    """ownit in the console with the model on: the fake server, a one-second timeout."""
-    app, bot = await start_bot(db_url, **fake_openai.env(OWNIT_AI_TIMEOUT="1"))
+async def _ai(db_url: str, fake: FakeOpenAI, seconds: str) -> AsyncIterator[ConsoleBot]:
+    app, bot = await start_bot(db_url, **fake.env(OWNIT_AI_TIMEOUT=seconds))
     try:
         await bot.say("/case open Acme: invoice 1043 charged twice promise wed 17:00")
         yield bot
     finally:
         await app.close()
+
+
+@pytest.fixture
+async def ai(db_url: str, fake_openai: FakeOpenAI) -> AsyncIterator[ConsoleBot]:
+    """ownit in the console with the model on (the fake server), as configured by default."""
+    async for bot in _ai(db_url, fake_openai, "5"):
+        yield bot
+
+
+@pytest.fixture
+async def ai_quick(db_url: str, fake_openai: FakeOpenAI) -> AsyncIterator[ConsoleBot]:
+    """The same with a one-second timeout, for a model that fails or hangs."""
+    async for bot in _ai(db_url, fake_openai, "1"):
+        yield bot
 
 
 async def rows(bot: ConsoleBot, table: type) -> int:
@@ -151,8 +163,9 @@ async def test_injected_instructions_give_at_most_a_proposal(
 
 @pytest.mark.parametrize("trouble", ["500", "slow", "malformed", "refusal"])
 async def test_a_failing_model_gives_the_usage_as_without_it(
-    ai: ConsoleBot, fake_openai: FakeOpenAI, trouble: str
+    ai_quick: ConsoleBot, fake_openai: FakeOpenAI, trouble: str
 ) -> None:
+    ai = ai_quick
     match trouble:
         case "500":
             fake_openai.fail(500, times=3)

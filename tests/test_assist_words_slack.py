@@ -32,7 +32,7 @@ WORDS = "could you ask billing whether invoice 1043 was charged twice, I need it
 @pytest.fixture
 async def ws(sqlite_url: str, fake: FakeSlack, fake_openai: FakeOpenAI) -> AsyncIterator[Workspace]:
     """ownit with Slack mounted and the model on (the fake server)."""
-    workspace = await start_ownit(sqlite_url, fake, **fake_openai.env(OWNIT_AI_TIMEOUT="1"))
+    workspace = await start_ownit(sqlite_url, fake, **fake_openai.env(OWNIT_AI_TIMEOUT="5"))
     try:
         yield workspace
     finally:

@@ -27,7 +27,7 @@ async def questions(w: TeamsWorld) -> list[str]:
 async def test_plain_words_in_teams_are_proposed_confirmed_and_edited(
     sqlite_url: str, fake_openai: FakeOpenAI
 ) -> None:
-    async with teams_world(sqlite_url, **fake_openai.env(OWNIT_AI_TIMEOUT="1")) as w:
+    async with teams_world(sqlite_url, **fake_openai.env(OWNIT_AI_TIMEOUT="5")) as w:
         for member in (ALEX, DANA):
             await w.post(w.install(member))
         await w.post(w.personal(ALEX, "case open Acme: invoice 1043 charged twice"))

@@ -32,14 +32,26 @@ async def history(bot: ConsoleBot) -> None:
     bot.console.actor = "alex"
 
 
-@pytest.fixture
-async def ai(db_url: str, fake_openai: FakeOpenAI) -> AsyncIterator[ConsoleBot]:
-    app, bot = await start_bot(db_url, **fake_openai.env(OWNIT_AI_TIMEOUT="1"))
+async def _ai(db_url: str, fake: FakeOpenAI, seconds: str) -> AsyncIterator[ConsoleBot]:
+    app, bot = await start_bot(db_url, **fake.env(OWNIT_AI_TIMEOUT=seconds))
     try:
         await history(bot)
         yield bot
     finally:
         await app.close()
+
+
+@pytest.fixture
+async def ai(db_url: str, fake_openai: FakeOpenAI) -> AsyncIterator[ConsoleBot]:
+    async for bot in _ai(db_url, fake_openai, "5"):
+        yield bot
+
+
+@pytest.fixture
+async def ai_quick(db_url: str, fake_openai: FakeOpenAI) -> AsyncIterator[ConsoleBot]:
+    """A one-second timeout, for a model that fails or hangs."""
+    async for bot in _ai(db_url, fake_openai, "1"):
+        yield bot
 
 
 async def count(bot: ConsoleBot, table: type) -> int:
@@ -127,8 +139,9 @@ async def test_the_model_ranks_and_words_but_names_only_candidates(
 
 @pytest.mark.parametrize("trouble", ["500", "slow", "malformed", "stranger"])
 async def test_every_failure_gives_the_plain_suggestions(
-    ai: ConsoleBot, fake_openai: FakeOpenAI, trouble: str
+    ai_quick: ConsoleBot, fake_openai: FakeOpenAI, trouble: str
 ) -> None:
+    ai = ai_quick
     match trouble:
         case "500":
             fake_openai.fail(500, times=3)
