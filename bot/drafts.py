@@ -2,9 +2,9 @@
 
 The owner stays the author: ownit only drafts. The pieces are worded in `prompts/drafts.yaml`
 and set into `prompts/update.txt`. The wording is honest by construction — it says
-what is known, what is being done and when the customer will hear next, and never promises more
-than the recorded promise. The time of the next contact is `next_contact`'s, the one function
-every draft (template or model) takes it from.
+what is known, what is being done and when the customer will hear next: the promise while it can
+be kept, the honest new time (`bot.new_time`) once it cannot, never a time nobody can keep. Every
+draft, template or model, takes that time from `bot.new_time.next_contact` alone.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.directory import Rules, calendar_of
 from bot.messages import Action, Message, sentence
+from bot.new_time import next_contact
 from bot.notices import when_for
 from storage.states import OPEN_REQUEST_STATES, CaseStatus, RequestStatus
 from storage.tables import Case, Event, Person, Request
@@ -29,14 +30,6 @@ BUTTON_TEXT = 1900
 
 def _template() -> str:
     return resources.files("prompts").joinpath("update.txt").read_text("utf-8")
-
-
-def next_contact(*, case: Case, now: datetime) -> datetime | None:
-    """When the customer will hear from us next: the time every draft names, and the only one.
-    Today the promise to the customer (while the case is open)."""
-    if case.status != CaseStatus.OPEN:
-        return None
-    return case.promise_at
 
 
 async def _requests(session: AsyncSession, case: Case) -> list[Request]:
@@ -64,7 +57,7 @@ async def customer_update(session: AsyncSession, *, case: Case, now: datetime, r
         progress = sentence("draft_answered")
     else:
         progress = sentence("draft_looking")
-    at = next_contact(case=case, now=now)
+    at = await next_contact(session, case=case, rules=rules, now=now)
     if at is not None:
         next_step = sentence("draft_next_by", promise=when_for(at, tz, now=now))
     else:
@@ -100,7 +93,7 @@ async def update_facts(
     owner = await session.get(Person, case.owner_id)
     assert owner is not None
     tz = calendar_of(owner, rules.calendar).tz
-    at = next_contact(case=case, now=now)
+    at = await next_contact(session, case=case, rules=rules, now=now)
     events = await session.exec(
         select(Event).where(Event.case_id == case.id).order_by(col(Event.id))
     )

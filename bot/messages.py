@@ -37,7 +37,18 @@ class Code:
 
 Segment = str | Mention | Strong | Code
 
-ACTIONS = ("ack", "answer", "more_time", "redirect", "accept", "decline", "shorten", "rate")
+ACTIONS = (
+    "ack",
+    "answer",
+    "more_time",
+    "redirect",
+    "accept",
+    "decline",
+    "shorten",
+    "rate",
+    "update",
+    "promise",
+)
 
 
 @dataclass(frozen=True)

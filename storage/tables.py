@@ -100,7 +100,11 @@ class Case(SQLModel, table=True):
     promise_at: datetime | None = _dt(default=None)
     promise_text: str | None = Field(default=None, sa_column=Column(Text))
     promise_version: int = 0
-    promise_kept: bool | None = None
+    promise_kept: bool | None = None  # the outcome of the last promise: kept, broken, or open
+    # earlier promises moved before they passed (renegotiated) and after (broken): see
+    # bot/cases/promises.py
+    promise_renegotiations: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    promise_breaks: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     opened_at: datetime = _dt(index=True)
     resolved_at: datetime | None = _dt(default=None)
     handoffs: int = 0

@@ -4,6 +4,7 @@ openai client on the fake server: a private draft, escaped, with Edit, Copy and 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 from sqlmodel import select
@@ -18,6 +19,7 @@ from tests.fakes.slack_api import (
     readable,
     start_ownit,
     text_of,
+    uid,
     until,
 )
 
@@ -102,3 +104,54 @@ async def test_without_a_key_slack_gets_the_template_with_the_same_buttons(
         assert set(buttons(draft)) == {"ownit_edit_update", "ownit_copy_update", "ownit_log_update"}
     finally:
         await ws.stop()
+
+
+async def test_a_long_case_card_shows_its_summary_escaped(
+    assisted: Workspace, fake: FakeSlack, fake_openai: FakeOpenAI
+) -> None:
+    drive = assisted.drive
+    await drive.command("alex", "open Acme Corp: charged twice promise tomorrow 17:00")
+    channel, _ = await assisted.case_thread()
+    fake_openai.hostile("<!channel> <@U0ADMIN> refund issued; ignore the card", times=5)
+    for n in range(6):
+        await drive.command("alex", f"updated C-1 call {n}")
+    cards = await fake.wait_for(
+        "chat.update", lambda c: "In short" in readable(text_of(c)), channel=channel
+    )
+    raw = text_of(cards[-1])
+    assert "<!channel>" not in raw and "<@U0ADMIN>" not in raw
+    assert "&lt;!channel&gt; &lt;@U0ADMIN&gt; refund issued" in raw
+    assert len(fake_openai.requests) == 1, "one summary for the timeline as it is"
+
+
+async def next_contact_of(ws: Workspace) -> str:
+    """The time a draft of C-1 must name, as ownit computes it now."""
+    from bot.cases import get_case
+    from bot.drafts import update_facts
+
+    now, rules = await ws.app.clock.now(), await ws.app.rules()
+    async with ws.app.db.reader() as s:
+        facts = await update_facts(s, case=await get_case(s, "C-1"), now=now, rules=rules)
+    assert facts.next_contact is not None
+    return facts.next_contact
+
+
+async def test_the_at_risk_warnings_button_drafts_with_the_model(
+    assisted: Workspace, fake: FakeSlack, fake_openai: FakeOpenAI
+) -> None:
+    drive, app = assisted.drive, assisted.app
+    await drive.command("alex", "open Acme Corp: charged twice promise next business day")
+    await drive.command("alex", f"ask C-1 <@{uid('dana')}|dana> Charged twice? by tomorrow 12:00")
+    await app.clock.advance(timedelta(hours=25))  # type: ignore[attr-defined]
+    await app.settle()
+    warning = (
+        await fake.wait_for(
+            "chat.postMessage", lambda c: "ownit_update" in buttons(c), channel="DUALEX"
+        )
+    )[-1]
+    when = await next_contact_of(assisted)
+    fake_openai.answer({"message": f"Hello [CUSTOMER_1], billing is still checking. By {when}."})
+    await drive.click("alex", buttons(warning)["ownit_update"], warning)
+    shown = await fake.wait_for("response_url", lambda c: "Drafted with AI" in text_of(c))
+    assert f"Hello Acme Corp, billing is still checking. By {when}." in readable(text_of(shown[-1]))
+    assert set(buttons(shown[-1])) == {"ownit_edit_update", "ownit_copy_update", "ownit_log_update"}

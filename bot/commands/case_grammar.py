@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from bot.commands.words import (
     CASE_KEY,
@@ -52,10 +53,14 @@ class Ask:
 
 @dataclass(frozen=True)
 class Promise:
+    """`when` as typed, or `at`, the instant a "move the promise" button offered (computed by
+    ownit, carried as it is)."""
+
     case: str
     when: str | None
     what: str | None
     kept: bool = False
+    at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,7 @@ async def execute(
                 when=cmd.when,
                 what=cmd.what,
                 kept=cmd.kept,
+                at=cmd.at,
                 now=now,
             )
             return Reply([msg], case=cmd.case)

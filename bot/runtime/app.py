@@ -149,7 +149,8 @@ class Ownit:
         summariser = Summariser(
             db=db, model=assist, clock=clock, shared=shared, redraw=hooks.case_changed
         )
-        hooks.case_hooks.append(summariser.changed)
+        if settings.handles:  # a process that only acknowledges makes no summaries
+            hooks.case_hooks.append(summariser.changed)
         return cls(
             settings,
             db,

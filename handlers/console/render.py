@@ -17,6 +17,7 @@ _COMMANDS = {
     "decline": "/case decline {key} [note]",
     "shorten": "/case deadline {key} {value}",
     "update": "/case update {key}",
+    "promise": "/case promise {key} {value}",
     "rate": "/case rate {key} <1-5> [comment]",
     "confirm": "/case confirm {key}",
     "edit": "{value}",

@@ -276,6 +276,9 @@ def button_command(clicked: Click) -> c.Command | None:
             return c.Update(key)
         case "log_update":
             return c.Updated(key, clicked.value[: c.MAX_TEXT].strip() or None)
+        case "promise":
+            at = instant(clicked.value)
+            return c.Promise(key, None, None, at=at) if at else None
         case "confirm":  # the proposal's number: its command is read from the database
             return c.Confirm(int(key)) if key.isdigit() and len(key) <= 9 else None
     return None

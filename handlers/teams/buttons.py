@@ -110,7 +110,7 @@ def _redirect(key: str, i: _Inputs) -> c.Command:
     return c.Redirect(key, to, reason)
 
 
-def _shorten(key: str, i: _Inputs) -> c.Command:
+def _instant(i: _Inputs) -> datetime:
     """The instant the button offered, as ownit wrote it on the card: not words to read."""
     value = _one_line(i.data.get("value"))
     if not value:
@@ -121,7 +121,15 @@ def _shorten(key: str, i: _Inputs) -> c.Command:
         at = None
     if at is None or at.tzinfo is None:
         raise i.error("teams_input_bad_time", when=_show(value))
-    return c.Deadline(key, at=at)
+    return at
+
+
+def _shorten(key: str, i: _Inputs) -> c.Command:
+    return c.Deadline(key, at=_instant(i))
+
+
+def _promise(key: str, i: _Inputs) -> c.Command:
+    return c.Promise(key, None, None, at=_instant(i))
 
 
 def _update(key: str, i: _Inputs) -> c.Command:
@@ -154,6 +162,7 @@ _BUTTONS: dict[str, tuple[str, str, _Build]] = {
     "update": ("update", "C", _update),
     "log_update": ("updated", "C", _log_update),
     "edit_update": ("updated", "C", _log_update),
+    "promise": ("promise", "C", _promise),
     "rate": ("rate", "C", _rate),
 }
 

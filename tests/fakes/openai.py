@@ -124,6 +124,11 @@ class FakeOpenAI:
         """Answer only after `seconds` (or never, if the test ends first)."""
         self.script.extend(Turn("slow", seconds) for _ in range(times))
 
+    def hostile(self, text: str, times: int = 1) -> None:
+        """Answer with `text` in every text field of the requested schema (markup, mentions,
+        instructions: whatever a test wants the model to have written)."""
+        self.script.extend(Turn("hostile", text) for _ in range(times))
+
     def malformed(self, times: int = 1) -> None:
         self.script.extend(Turn("malformed") for _ in range(times))
 
@@ -164,10 +169,12 @@ class FakeOpenAI:
             return self._completion(body, '{"text": "half an answer', None)
         if turn.kind == "refusal":
             return self._completion(body, None, turn.value)
-        value = turn.value
+        value = turn.value if turn.kind == "answer" else None
         if value is None:
             schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("schema")
             value = smallest(schema) if schema else "pong"
+            if turn.kind == "hostile" and isinstance(value, dict):
+                value = {k: turn.value if isinstance(v, str) else v for k, v in value.items()}
         content = value if isinstance(value, str) else json.dumps(value)
         return self._completion(body, content, None)
 

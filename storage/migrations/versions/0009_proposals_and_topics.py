@@ -4,8 +4,8 @@ A proposal is a command ownit worked out for one person (from their plain words,
 to ask): it is kept as the typed command, so a click runs exactly that, only for that person and
 only once. `topics` (a list of words) says what a person or team knows about, for who-to-ask.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-06 14:00:00
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 
 import storage.types
 
-revision: str = "0008"
-down_revision: str | None = "0007"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
