@@ -144,9 +144,12 @@ async def candidates(
     words = question_words(question)
     history = await answered_before(session, words, exclude=asker.id)
     found: dict[tuple[str, int], Candidate] = {}
+    ids = [pid for pid, *_ in history]
+    people_by_id = {
+        p.id: p for p in (await session.exec(select(Person).where(col(Person.id).in_(ids)))).all()
+    }
     for pid, score, count, last in history:
-        person = await session.get(Person, pid)
-        if person is not None:
+        if (person := people_by_id.get(pid)) is not None:
             found[("person", pid)] = Candidate(person, None, count, last, (), score)
     wordset = set(words)
     people = await session.exec(select(Person).where(col(Person.topics).is_not(None)))
