@@ -64,8 +64,10 @@ async def test_a_mention_in_words_is_proposed_then_run_once_by_its_author(
 ) -> None:
     channel, thread = await opened(ws)
     fake_openai.answer(ASK)
-    r = await ws.drive.event(mention("alex", WORDS + " for Acme", channel, thread))
+    event = mention("alex", WORDS + " for Acme", channel, thread)
+    r = await ws.drive.event(event, event_id="EvWORDS")
     assert r.status == 200
+    await ws.drive.event(event, event_id="EvWORDS", retry=1)  # Slack's retry: nothing more
     (proposal,) = await ws.fake.wait_for(
         "chat.postEphemeral", lambda c: "nothing happens until you confirm" in shown(c)
     )
@@ -77,7 +79,9 @@ async def test_a_mention_in_words_is_proposed_then_run_once_by_its_author(
     sent = fake_openai.requests[-1].content("user")
     assert "C-1" in sent  # the thread's case, as context
     assert "Acme" not in sent and "for [CUSTOMER_1]" in sent  # the customer's name stays home
-    assert await count(ws, Request) == 0
+    await ws.app.inbox.settled()
+    assert await count(ws, Request) == 0 and await count(ws, Proposal) == 1
+    assert len(fake_openai.requests) == 1
 
     confirm = buttons(proposal)["ownit_confirm"]
     await ws.drive.click("jo", confirm, proposal)

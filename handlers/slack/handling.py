@@ -162,17 +162,24 @@ class Handling:
         await open_form(self.client, body.get("trigger_id"), form)
 
     async def _words(
-        self, text: str, where: p.Where, key: str, exc: c.UsageError, case: Case | None = None
+        self,
+        text: str,
+        where: p.Where,
+        key: str,
+        exc: c.UsageError,
+        again: bool,
+        case: Case | None = None,
     ) -> None:
         """Words that don't parse: plain words get a proposal (or the usage, AI off); a
-        command typed wrong gets the grammar's message, once."""
+        command typed wrong gets the grammar's message, once. `again`: the proposal may have
+        been kept by a replica that died before showing it, so it is shown."""
         if not plain_words.is_plain(text):
             await self._refuse_once(key, where, dispatch.refusal(exc.message, exc.usage))
             return
         reply = await self.runner.propose(
             text, where, key, refused=exc, case=case.key if case is not None else None
         )
-        if not reply.duplicate:
+        if not reply.duplicate or again:
             await self.replies.tell(where, reply.messages)
 
     async def _mention(self, body: dict[str, Any], event: dict[str, Any], again: bool) -> None:
@@ -191,7 +198,7 @@ class Handling:
         try:
             command = p.parse(text)
         except c.UsageError as exc:
-            await self._words(text, where, key, exc, case)
+            await self._words(text, where, key, exc, again, case)
             return
         if isinstance(command, c.OpenForm):
             await self._refuse_once(key, where, dispatch.refusal(say("slack_form_in_command")))
@@ -211,7 +218,7 @@ class Handling:
             try:
                 command = p.parse(text)
             except c.UsageError as exc:
-                await self._words(text, where, key, exc)
+                await self._words(text, where, key, exc, again)
                 return
             if isinstance(command, c.OpenForm):
                 command = c.Help("open")
