@@ -117,10 +117,16 @@ async def update_facts(
     )
 
 
-def draft_message(facts: UpdateFacts, text: str, *, drafted_by_model: bool) -> Message:
+def draft_message(
+    facts: UpdateFacts, text: str, *, drafted_by_model: bool, off: bool = False
+) -> Message:
     """The draft as the owner sees it (only them): heading, the words, Edit, Copy, Log as sent."""
     heading = sentence("cmd_draft_update", customer=facts.customer, case_key=facts.case_key)
-    how = sentence("draft_by_model" if drafted_by_model else "draft_by_template")
+    how = sentence(
+        "draft_by_model"
+        if drafted_by_model
+        else ("draft_by_template_ai_off" if off else "draft_by_template")
+    )
     carried = text[:BUTTON_TEXT]
     return Message(
         "draft",

@@ -155,3 +155,14 @@ async def test_the_at_risk_warnings_button_drafts_with_the_model(
     shown = await fake.wait_for("response_url", lambda c: "Drafted with AI" in text_of(c))
     assert f"Hello Acme Corp, billing is still checking. By {when}." in readable(text_of(shown[-1]))
     assert set(buttons(shown[-1])) == {"ownit_edit_update", "ownit_copy_update", "ownit_log_update"}
+
+
+def test_a_long_draft_still_fits_its_buttons() -> None:
+    from bot.messages import Action
+    from handlers.slack import render as rs
+
+    draft = "Grüße — " + "é\n" * 950
+    value = rs.button(Action("log_update", "C-1", "Log as sent", draft))["value"]
+    assert len(value) <= 2000
+    key, carried = rs.read_button_value(value)
+    assert key == "C-1" and draft.startswith(carried) and len(carried) > 300

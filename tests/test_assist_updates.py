@@ -231,6 +231,10 @@ async def test_without_a_key_the_template_and_the_same_buttons(
         out = body(await bot.say("/case update C-1"))
         assert (await template_of(bot)) in out
         assert "[Edit: /case updated C-1 <what you sent>] · [Log as sent: /case updated C-1]" in out
+        assert "the AI assist is off" in out, "said once, where the model would have written"
+        again = body(await bot.say("/case update C-1"))
+        assert (await template_of(bot)) in again and "AI assist" not in again
+        assert "the AI assist is off" in await bot.say("/case update C-1", as_="sam")
     assert fake_openai.requests == []
 
 

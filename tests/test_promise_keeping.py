@@ -209,3 +209,4 @@ async def test_the_warnings_draft_names_the_honest_new_time_and_moving_to_it_kee
     assert "Promise kept." in out
     out = await bot.say("/case status C-1")
     assert "— kept · earlier promises: 1 renegotiated, 0 broken" in out
+    assert "Alex Advisor updated the customer: the new promise, Tue 24 Nov 16:00 GMT" in out

@@ -5,16 +5,17 @@ on a "Move the promise to …" button."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlmodel import select, update
+from sqlmodel import col, select, update
 
 from bot.business_time import Calendar
 from bot.clock import SimClock
 from bot.new_time import round_up
 from storage.states import RequestStatus
-from storage.tables import Case, Person, Request
+from storage.tables import Case, Event, Person, Request
 from tests.conftest import ConsoleBot
 from tests.fakes.slack_api import Workspace, buttons, readable, text_of, uid
 
@@ -174,7 +175,12 @@ async def test_the_move_button_through_slack(ws: Workspace) -> None:
     await fake.wait_for("response_url", lambda c: "an answer by Tue 24 Nov 16:00" in text_of(c))
     async with ws.app.db.reader() as s:
         case = await s.get(Case, 1)
+        moved = (
+            await s.exec(select(Event).where(Event.kind == "promised").order_by(col(Event.id)))
+        ).all()[-1]
     assert case is not None and case.promise_at == datetime(2026, 11, 24, 16, tzinfo=UTC)
+    assert case.promise_renegotiations == 1  # moved before it passed: the customer was told
+    assert moved.data["offered"] is True and moved.data["previous_outcome"] == "renegotiated"
     assert isinstance(ws.app.clock, SimClock)
 
 
@@ -185,3 +191,50 @@ def test_the_teams_button_carries_the_instant_not_words() -> None:
     at = datetime(2026, 11, 24, 16, tzinfo=UTC)
     data = {"ownit": "promise", "key": "C-1", "value": at.isoformat()}
     assert teams_buttons.command_for(data) == c.Promise("C-1", None, None, at=at)
+
+
+async def test_a_models_draft_must_name_the_honest_new_time(
+    sqlite_url: str, fake_openai: Any
+) -> None:
+    from tests.test_assist_updates import body, console
+
+    async with console(sqlite_url, **fake_openai.env(OWNIT_AI_TIMEOUT="3")) as bot:
+        await _eta_past_the_promise(bot)
+        old = "You will hear from me again by Tue 24 Nov 12:00 GMT."
+        fake_openai.answer({"message": f"Hello [CUSTOMER_1], it takes longer. {old} Alex"})
+        out = body(await bot.say("/case update C-1", as_="alex"))
+        assert "it takes longer" not in out  # the old promise: the template instead
+        assert "You will hear from me again by Tue 24 Nov 16:00 GMT." in out
+        assert any("Tue 24 Nov 16:00 GMT" in r.content("user") for r in fake_openai.requests)
+        new = "You will hear from me again by Tue 24 Nov 16:00 GMT."
+        fake_openai.answer({"message": f"Hello [CUSTOMER_1], it takes longer. {new} Alex"})
+        out = body(await bot.say("/case update C-1"))
+        assert f"it takes longer. {new}" in out
+
+
+async def test_the_move_button_through_teams(sqlite_url: str) -> None:
+    from tests.teams_support import ALEX, DANA, personal_conversation, teams_world
+
+    async with teams_world(sqlite_url) as w:
+        for member in (ALEX, DANA):
+            await w.post(w.install(member))
+        await w.post(w.personal(ALEX, "case open Acme: refund missing promise tomorrow 12:00"))
+        await w.post(w.personal(ALEX, "case ask C-1 @dana where is the refund? by tomorrow 11:00"))
+        await w.settle()
+        await w.post(w.personal(DANA, "case ack R-1 eta tomorrow 14:20"))
+        await w.settle()
+        warning = await w.fake.wait_for("earliest", personal_conversation(ALEX))
+        actions = {a["title"]: a for a in warning["attachments"][0]["content"]["actions"]}
+        move = actions["Move the promise to Tue 24 Nov 16:00 GMT"]
+        assert move["data"] == {
+            "ownit": "promise",
+            "key": "C-1",
+            "value": "2026-11-24T16:00:00+00:00",
+        }
+        status, _ = await w.post(w.invoke(ALEX, move["data"]))
+        assert status == 200
+        await w.settle()
+        async with w.app.db.reader() as s:
+            case = await s.get(Case, 1)
+        assert case is not None and case.promise_at == datetime(2026, 11, 24, 16, tzinfo=UTC)
+        assert case.promise_renegotiations == 1

@@ -106,10 +106,19 @@ class Model:
         self.db = db
         self.metrics = metrics
         self.client = make_client(config) if config.on else None
+        self._told_off: set[str] = set()
 
     @property
     def on(self) -> bool:
         return self.client is not None
+
+    def first_time_off(self, who: str) -> bool:
+        """True once per person (and process) while the assist is off: where a feature would
+        have used the model, that person is told once that it is off, then never again."""
+        if self.on or who in self._told_off:
+            return False
+        self._told_off.add(who)
+        return True
 
     async def structured(
         self,
@@ -128,7 +137,12 @@ class Model:
         if self.client is None:
             self._fallback(feature, "off", None)
             return None
-        if await budget.spent(self.db, org=org, now=now) >= self.config.daily_tokens:
+        try:
+            spent = await budget.spent(self.db, org=org, now=now)
+        except Exception as exc:  # the budget cannot be read: no call, as if it were spent
+            self._fallback(feature, "budget", f"the budget could not be read: {exc}")
+            return None
+        if spent >= self.config.daily_tokens:
             self._fallback(feature, "budget", "the day's token budget is spent")
             return None
         redactor = Redactor(private) if self.config.redact else None

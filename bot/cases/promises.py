@@ -65,6 +65,7 @@ async def set_promise(
             case_key=case.key,
             customer=case.customer,
         )
+    offered = at is not None  # the time ownit offered (a button), not one typed
     if at is None:
         assert when is not None
         at = parse_when(when, now=now, cal_of=owner, rules=rules)
@@ -93,7 +94,25 @@ async def set_promise(
         promise_at=at.isoformat(),
         previous=previous.isoformat() if previous else None,
         previous_outcome=outcome,
+        offered=offered,
     )
+    if previous is not None:  # a promise moved is a promise the customer was told of
+        record(
+            session,
+            case=case,
+            kind="customer_updated",
+            at=now,
+            actor=actor,
+            text=sentence(
+                "timeline_customer_updated",
+                name=actor.name,
+                text=sentence(
+                    "timeline_note",
+                    note=sentence("timeline_told_new_promise", promise=when_for(at, owner_cal.tz)),
+                ),
+            ),
+            promise_at=at.isoformat(),
+        )
     await ladder.schedule_promise(
         session, case=case, owner_cal=owner_cal, policy=rules.policy, now=now
     )

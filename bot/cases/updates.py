@@ -24,15 +24,18 @@ Finish = Callable[[Model], Awaitable[list[Message]]]
 
 
 async def draft_update(
-    *, session: AsyncSession, rules: Rules, case_key: str, now: datetime
+    *, session: AsyncSession, rules: Rules, actor: Person, case_key: str, now: datetime
 ) -> tuple[Message, Finish]:
-    """The template draft, and the step that words it with the model once committed."""
+    """The template draft, and the step that words it with the model once committed (or, the
+    first time `actor` drafts while the assist is off, says so on the draft)."""
     case = await get_case(session, case_key)
     facts = await update_facts(session, case=case, now=now, rules=rules)
     drafted = draft_message(facts, facts.template, drafted_by_model=False)
 
     async def finish(model: Model) -> list[Message]:
         if not model.on:
+            if model.first_time_off(actor.handle):
+                return [draft_message(facts, facts.template, drafted_by_model=False, off=True)]
             return [drafted]
         worded = await word_update(model, facts, now=now)
         if worded is None:

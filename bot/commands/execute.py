@@ -92,7 +92,7 @@ async def execute(
             return Reply([await views.mine(s, rules=rules, actor=actor, now=now)])
         case c.Update():
             draft, finish = await cases.draft_update(
-                session=s, rules=rules, case_key=cmd.case, now=now
+                session=s, rules=rules, actor=actor, case_key=cmd.case, now=now
             )
             return Reply([draft], case=cmd.case, finish=finish)
         case c.Updated():

@@ -39,7 +39,6 @@ from storage.tables import Person, Team
 log = logging.getLogger(__name__)
 
 Parse = Callable[[str], c.Command]
-AI_OFF_SAID_FOR = 30 * 24 * 3600.0  # "AI is off" is said to a person once (a month)
 DIRECTORY_ROWS = 200  # teams and people the model may map names to
 
 
@@ -49,13 +48,16 @@ def is_plain(text: str) -> bool:
 
 
 async def _not_understood(app: Ownit, refused: c.UsageError, origin: Origin) -> Reply:
-    """The answer as without AI: the grammar's message and usage, and once that AI is off."""
+    """The answer as without AI: the grammar's message and usage, and, the first time a person
+    writes plain words while the assist is off, that it is off (`Model.first_time_off`)."""
     model = app.assist
-    if model is None or not model.on:
-        said = await app.shared.claim(
-            f"ai-off-said:{origin.platform}:{origin.user}", AI_OFF_SAID_FOR
-        )
-        if said is not False:
+    if model is not None and not model.on:
+        try:
+            async with app.db.session() as s:
+                handle = (await identify(s, origin)).handle
+        except Refusal:
+            handle = None
+        if handle is not None and model.first_time_off(handle):
             return refusal(f"{refused.message}\n{sentence('words_ai_off')}", refused.usage)
     return refusal(refused.message, refused.usage)
 

@@ -167,6 +167,9 @@ async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str 
     touched = (f"R-{i}" for i in sorted(written(s, "request")))
     app.case_changed(reply.case, *(m.case for m in reply.messages), *touched)
     if reply.finish is not None:  # committed, outside any transaction: now the model may be asked
-        reply.messages = await reply.finish(app.model)
+        try:
+            reply.messages = await reply.finish(app.model)
+        except Exception:  # what was committed is the answer; the words are a bonus
+            log.exception("finishing the reply to %s failed; the committed reply stands", command)
         reply.finish = None
     return reply

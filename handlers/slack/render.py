@@ -22,6 +22,7 @@ ZWSP = "\u200b"
 SECTION_LIMIT = 2900  # Slack allows 3000 characters in a section; keep a margin
 TEXT_LIMIT = 3000
 ACTION_PREFIX = "ownit_"
+BUTTON_VALUE_LIMIT = 2000
 
 _FORMAT = re.compile(r"([*_~`])")
 _BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
@@ -124,7 +125,14 @@ def context(text: str) -> Block:
 
 
 def button_value(action: Action) -> str:
-    return json.dumps({"k": action.key, "v": action.value}, separators=(",", ":"))
+    """The button's key and value as JSON, within Slack's 2000 characters (a long value, such as
+    a draft carried by its buttons, is cut to fit: Slack refuses the whole message otherwise)."""
+    value = action.value
+    while True:
+        raw = json.dumps({"k": action.key, "v": value}, separators=(",", ":"))
+        if len(raw) <= BUTTON_VALUE_LIMIT:
+            return raw
+        value = value[: min(len(value) - 1, len(value) * BUTTON_VALUE_LIMIT // len(raw))]
 
 
 def read_button_value(raw: str | None) -> tuple[str, str]:
