@@ -190,6 +190,11 @@ async def test_without_a_key_plain_words_get_the_usage_and_once_that_ai_is_off(
     assert "I don't know `could`" in second and "AI is off" not in second
     typo = await bot.say("/case asks C-1 @dana hi")
     assert "I don't know `asks`" in typo and "AI is off" not in typo
+    await bot.say("/case open Acme: invoice charged twice")
+    draft = await bot.say("/case update C-1")
+    assert "Draft update for Acme" in draft and "assist is off" not in draft  # said once already
+    sam = await bot.say("/case update C-1", as_="sam")
+    assert "assist is off" in sam  # said to each person once
     async with bot.app.db.reader() as s:
         assert (await s.exec(select(func.count()).select_from(Proposal))).one() == 0
 
