@@ -245,6 +245,20 @@ def _calendar_fields(entry: dict[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
+def _topics(entry: dict[str, Any], where: str) -> list[str] | None:
+    """`topics:` of a person or team: a list of words or a comma-separated line, each kept short."""
+    raw = entry.get("topics")
+    if raw is None:
+        return None
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list) or not all(isinstance(t, str) for t in items):
+        raise OrgFileError(f"{where}.topics: give a list of words, like [billing, invoices]")
+    topics = [" ".join(t.lower().split()) for t in items]
+    if any(not t or len(t) > 60 for t in topics) or len(topics) > 50:
+        raise OrgFileError(f"{where}.topics: up to 50 topics of 1 to 60 characters each")
+    return list(dict.fromkeys(topics))
+
+
 def read_org_file(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text("utf-8")) or {}
@@ -283,6 +297,7 @@ async def apply_org(session: AsyncSession, data: dict[str, Any]) -> None:
         if not HANDLE.match(handle):
             raise OrgFileError(f"{where}: {handle!r} is not a valid handle")
         fields = _calendar_fields(entry, where)
+        topics = _topics(entry, where)
         person = await person_by_handle(session, handle)
         if person is None:
             person = Person(handle=handle, name=str(entry.get("name") or handle))
@@ -293,6 +308,8 @@ async def apply_org(session: AsyncSession, data: dict[str, Any]) -> None:
         for key, value in fields.items():
             setattr(person, key, value)
         person.is_admin = handle in admins or bool(entry.get("admin"))
+        if topics is not None:
+            person.topics = topics
         session.add(person)
         by_handle[handle] = person
     await session.flush()
@@ -326,6 +343,8 @@ async def apply_org(session: AsyncSession, data: dict[str, Any]) -> None:
             raise OrgFileError(f"{where}: {key!r} is already a person's handle")
         team = await team_by_key(session, key) or Team(key=key, name=key)
         team.name = str(entry.get("name") or team.name)
+        if (topics := _topics(entry, where)) is not None:
+            team.topics = topics
         for k, v in _calendar_fields(entry, where).items():
             setattr(team, k, v)
         if entry.get("manager"):

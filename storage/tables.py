@@ -53,6 +53,7 @@ class Person(SQLModel, table=True):
     country: str | None = Field(default=None, max_length=10)
     subdiv: str | None = Field(default=None, max_length=10)
     away_until: datetime | None = _dt(default=None)
+    topics: list[str] | None = Field(default=None, sa_column=Column(JSON))  # what they know about
 
 
 class Team(SQLModel, table=True):
@@ -71,6 +72,7 @@ class Team(SQLModel, table=True):
     subdiv: str | None = Field(default=None, max_length=10)
     target_on_time: float = 0.9
     target_first_response_minutes: int = 60
+    topics: list[str] | None = Field(default=None, sa_column=Column(JSON))  # what it knows about
 
 
 class Membership(SQLModel, table=True):
@@ -283,6 +285,19 @@ class DigestRun(SQLModel, table=True):
     empty: bool = False
 
 
+class Proposal(SQLModel, table=True):
+    """A command ownit proposed to one person (from their plain words, or a colleague to ask),
+    kept as the typed command it is: run only by that person, and only once (`used_at`)."""
+
+    __tablename__ = "proposal"
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    command: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    text: str = Field(sa_column=Column(Text, nullable=False))  # the command's words, as shown
+    created_at: datetime = _dt()
+    used_at: datetime | None = _dt(default=None)
+
+
 class Setting(SQLModel, table=True):
     """Small named values changed at run time by admins (policy overrides)."""
 
@@ -323,6 +338,7 @@ __all__ = [
     "Membership",
     "Outbox",
     "Person",
+    "Proposal",
     "Request",
     "Setting",
     "Team",

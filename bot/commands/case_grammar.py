@@ -4,12 +4,13 @@ reopen, transfer, rate — as plain dataclasses, and the parsers that read them 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.commands.words import (
     CASE_KEY,
     MAX_CUSTOMER,
+    MAX_TEXT,
     REQUEST_KEY,
     Args,
     collapse,
@@ -39,10 +40,15 @@ class OpenForm:
 
 @dataclass(frozen=True)
 class Ask:
+    """`unnamed`: when the target is a bare word (not a mention or `@handle`), the question as it
+    reads if that word names nobody — `/case ask C-42 was it charged twice?` names no one, and
+    ownit then suggests whom to ask (`bot.commands.who_to_ask`)."""
+
     case: str | None
     target: Ref
     question: str
     by: str | None
+    unnamed: str | None = field(default=None, compare=False)  # a reading, not the command
 
 
 @dataclass(frozen=True)
@@ -160,8 +166,13 @@ def parse_ask(c: Args) -> Ask:
         if c.fits_when(when):
             by, raw = when, raw[: m.start()]
             break
+    word = c.toks[i]
+    unnamed: str | None = None
+    if target.kind == "name" and not word.text.startswith("@"):
+        whole = c.decode(c.rest[word.start : word.end] + raw).strip()
+        unnamed = whole if len(whole) <= MAX_TEXT else None
     question = c.need_text(raw, "question", "cmd_ask_no_question")
-    return Ask(case, target, question, by)
+    return Ask(case, target, question, by, unnamed)
 
 
 def parse_promise(c: Args) -> Promise:

@@ -31,6 +31,7 @@ _LINES: tuple[tuple[str, str], ...] = (
     ("away", "cmd_usage_away_off"),
     ("digest", "cmd_usage_digest"),
     ("rate", "cmd_usage_rate"),
+    ("confirm", "cmd_usage_confirm"),
     ("admin", "cmd_usage_admin"),
     ("help", "cmd_usage_help"),
 )

@@ -19,6 +19,8 @@ _COMMANDS = {
     "update": "/case update {key}",
     "promise": "/case promise {key} {value}",
     "rate": "/case rate {key} <1-5> [comment]",
+    "confirm": "/case confirm {key}",
+    "edit": "{value}",
     "edit_update": "/case updated {key} <what you sent>",
     "log_update": "/case updated {key}",
 }

@@ -32,6 +32,7 @@ MAIN_FIELD = {
     modals.REDIRECT: "reason",
     modals.RATE: "score",
     modals.EDIT_UPDATE: "text",
+    modals.EDIT: "command",
 }
 """The field of each modal that a refusal of its submission is shown under."""
 
@@ -278,6 +279,8 @@ def button_command(clicked: Click) -> c.Command | None:
         case "promise":
             at = instant(clicked.value)
             return c.Promise(key, None, None, at=at) if at else None
+        case "confirm":  # the proposal's number: its command is read from the database
+            return c.Confirm(int(key)) if key.isdigit() and len(key) <= 9 else None
     return None
 
 
@@ -287,7 +290,7 @@ def copy_text(clicked: Click) -> str | None:
 
 
 def opens_form(clicked: Click) -> bool:
-    return clicked.name in modals.BUILDERS
+    return clicked.name in modals.BUILDERS or clicked.name == "edit"
 
 
 def answered_here(clicked: Click) -> bool:

@@ -143,15 +143,25 @@ def read_button_value(raw: str | None) -> tuple[str, str]:
         return "", ""
 
 
-_STYLE = {"ack": "primary", "accept": "primary", "answer": "primary", "decline": "danger"}
+_STYLE = {
+    "ack": "primary",
+    "accept": "primary",
+    "answer": "primary",
+    "decline": "danger",
+    "confirm": "primary",
+}
+
+
+_KEY_ONLY = frozenset({"edit"})  # the words to edit are read from the proposal, not the button
 
 
 def button(action: Action) -> Block:
+    value = Action(action.name, action.key, action.label) if action.name in _KEY_ONLY else action
     b: Block = {
         "type": "button",
         "action_id": f"{ACTION_PREFIX}{action.name}",
         "text": {"type": "plain_text", "text": action.label[:75], "emoji": False},
-        "value": button_value(action),
+        "value": button_value(value),
     }
     if action.name in _STYLE:
         b["style"] = _STYLE[action.name]

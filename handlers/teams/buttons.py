@@ -175,6 +175,8 @@ def command_for(data: dict[str, Any]) -> c.Command | None:
     """
     verb = str(data.get("ownit") or "")
     key = _one_line(data.get("key"))
+    if verb in ("confirm", "edit"):
+        return _proposal(verb, key, data)
     button = _BUTTONS.get(verb)
     if button is None or not _KEY.fullmatch(key):
         return None
@@ -184,6 +186,26 @@ def command_for(data: dict[str, Any]) -> c.Command | None:
         what = wording("teams_key_request" if prefix == "R" else "teams_key_case")
         raise inputs.error("teams_input_wrong_key", what=what, key=key)
     return build(f"{prefix}-{key[2:].lstrip('0') or '0'}", inputs)
+
+
+def _proposal(verb: str, key: str, data: dict[str, Any]) -> c.Command | None:
+    """Confirm: the proposal's number (its command is read from the database). Edit: the words
+    the person changed in the card's input, read as any typed command."""
+    if not (key.isdigit() and len(key) <= 9):
+        return None
+    if verb == "confirm":
+        return c.Confirm(int(key))
+    text = _clean(data.get("edit.command"))
+    if not text:
+        raise c.UsageError(wording("teams_input_needs_command"), c.usage())
+    command = _typed(text)
+    if isinstance(command, c.OpenForm):
+        raise c.UsageError(wording("teams_input_needs_command"), c.usage("open"))
+    return command
+
+
+def _typed(text: str) -> c.Command:
+    return c.parse(text, is_when=looks_like_deadline)
 
 
 def open_command(data: dict[str, Any]) -> c.Open | None:

@@ -154,6 +154,17 @@ def _action(action: Action) -> dict[str, Any]:
             ]
         case "decline":
             inputs = [_input(action, "note", wording("teams_card_note"))]
+        case "edit":  # the proposed command's words, to change and run as typed
+            inputs = [
+                _input(
+                    action,
+                    "command",
+                    wording("teams_card_command"),
+                    value=action.value,
+                    isMultiline=True,
+                    isRequired=True,
+                )
+            ]
         case "rate":
             inputs = [
                 {
