@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from bot.runtime.app import Ownit, example_org_file
 from bot.runtime.config import load_settings
@@ -29,6 +30,14 @@ PG_HOST = os.environ.get("OWNIT_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("OWNIT_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("OWNIT_TEST_PG_USER", "postgres")
 REDIS_URL = os.environ.get("OWNIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+# Hypothesis: no per-example deadline (the machine is shared, a slow example is not a failure);
+# under CI the examples are drawn from a fixed seed and not kept in a local database, so a red
+# build is reproducible and a clean clone writes nothing. A test that needs more examples, or
+# fewer because each is expensive, says so in its own @settings.
+settings.register_profile("dev", deadline=None)
+settings.register_profile("ci", deadline=None, derandomize=True, database=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if CI else "dev"))
 
 
 def _listening(host: str, port: int) -> bool:
@@ -237,3 +246,9 @@ async def ws(sqlite_url: str, fake: Any) -> AsyncIterator[Any]:
         yield workspace
     finally:
         await workspace.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked `slow` (they run processes for tens of seconds) first: spread over the
+    xdist workers while the short ones fill in around them, instead of ending the run alone."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
