@@ -17,14 +17,14 @@ run: $(STAMP)
 	$(BIN)/ownit run $(if $(AS),--as $(AS))
 
 # The suite runs on 4 xdist workers: most tests wait on databases and processes, not on a CPU.
-# `--dist loadgroup` keeps the tests marked `xdist_group("timing")` (they hold a bound on how long
-# something takes) on one worker, one after the other.
+# The tests marked `timing` hold a bound on how long something takes: they run afterwards, alone.
 test: $(STAMP)
 	$(BIN)/ruff check $(SRC)
 	$(BIN)/ruff format --check $(SRC)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest -q -n 4 --dist loadgroup
+	$(BIN)/pytest -q -n 4 --dist loadgroup -m "not timing"
+	$(BIN)/pytest -q -m timing
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(SRC)

@@ -248,7 +248,15 @@ async def ws(sqlite_url: str, fake: Any) -> AsyncIterator[Any]:
         await workspace.stop()
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tests marked `slow` (they run processes for tens of seconds) first: spread over the
-    xdist workers while the short ones fill in around them, instead of ending the run alone."""
+    """Under xdist (`make test`), the tests marked `slow` (each runs processes for tens of
+    seconds) go first, one after the other on one worker, while the other workers take the
+    short ones: together they would starve each other of CPU and database connections.
+    The event loop's own timing tests are marked `timing` (run alone)."""
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.xdist_group("slow"))
+        if item.path.name == "test_arrivals.py":
+            item.add_marker(pytest.mark.timing)
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -110,7 +110,7 @@ async def test_retries_and_duplicates_change_nothing(ws: Workspace) -> None:
     assert len([c for c in fake.dms_to("alex") if "answered R-1" in text_of(c)]) == 1
 
 
-@pytest.mark.xdist_group("timing")  # holds a bound on how long it takes
+@pytest.mark.timing
 async def test_acknowledged_within_three_seconds_while_slack_is_slow(
     sqlite_url: str, fake: FakeSlack
 ) -> None:
@@ -172,7 +172,7 @@ async def test_acknowledged_within_three_seconds_while_slack_is_slow(
         await ws.stop()
 
 
-@pytest.mark.xdist_group("timing")  # holds a bound on how long it takes
+@pytest.mark.timing
 async def test_acknowledged_within_three_seconds_while_the_database_is_slow(
     tmp_path: object, fake: FakeSlack
 ) -> None:
