@@ -274,6 +274,10 @@ async def apply_org(session: AsyncSession, data: dict[str, Any]) -> None:
     people = list(data.get("people") or [])
     teams = list(data.get("teams") or [])
     admins = {normalise_handle(a) for a in data.get("admins") or []}
+    # Everyone and every team there is, read once: every process applies the file on start.
+    known = {p.handle: p for p in (await session.exec(select(Person))).all()}
+    known_teams = {t.key: t for t in (await session.exec(select(Team))).all()}
+    joined = {(m.team_id, m.person_id) for m in (await session.exec(select(Membership))).all()}
     by_handle: dict[str, Person] = {}
     for i, entry in enumerate(people):
         where = f"people[{i}]"
@@ -283,9 +287,9 @@ async def apply_org(session: AsyncSession, data: dict[str, Any]) -> None:
         if not HANDLE.match(handle):
             raise OrgFileError(f"{where}: {handle!r} is not a valid handle")
         fields = _calendar_fields(entry, where)
-        person = await person_by_handle(session, handle)
+        person = known.get(handle)
         if person is None:
-            person = Person(handle=handle, name=str(entry.get("name") or handle))
+            person = known[handle] = Person(handle=handle, name=str(entry.get("name") or handle))
         person.name = str(entry.get("name") or person.name)
         for key in ("email", "slack_id", "teams_id"):
             if entry.get(key):
@@ -299,7 +303,7 @@ async def apply_org(session: AsyncSession, data: dict[str, Any]) -> None:
 
     async def lookup(handle: Any, where: str) -> Person:
         h = normalise_handle(str(handle))
-        p = by_handle.get(h) or await person_by_handle(session, h)
+        p = known.get(h)
         if p is None:
             raise OrgFileError(f"{where}: unknown person {h!r}")
         return p
@@ -322,9 +326,11 @@ async def apply_org(session: AsyncSession, data: dict[str, Any]) -> None:
         key = normalise_handle(str(entry["key"]))
         if not HANDLE.match(key):
             raise OrgFileError(f"{where}: {key!r} is not a valid team key")
-        if key in by_handle or await person_by_handle(session, key) is not None:
+        if key in known:
             raise OrgFileError(f"{where}: {key!r} is already a person's handle")
-        team = await team_by_key(session, key) or Team(key=key, name=key)
+        team = known_teams.get(key)
+        if team is None:
+            team = known_teams[key] = Team(key=key, name=key)
         team.name = str(entry.get("name") or team.name)
         for k, v in _calendar_fields(entry, where).items():
             setattr(team, k, v)
@@ -342,6 +348,7 @@ async def apply_org(session: AsyncSession, data: dict[str, Any]) -> None:
         for m in entry.get("members") or []:
             member = await lookup(m, f"{where}.members")
             assert team.id is not None and member.id is not None
-            if await session.get(Membership, (team.id, member.id)) is None:
+            if (team.id, member.id) not in joined:
+                joined.add((team.id, member.id))
                 session.add(Membership(team_id=team.id, person_id=member.id))
     await session.flush()
