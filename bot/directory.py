@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.business_time import Calendar, parse_workdays
 from bot.errors import NotFound, Refusal
-from bot.messages import Mention, sentence
+from bot.messages import YAML_LOADER, Mention, sentence
 from bot.policy import Policy
 from storage.states import Platform
 from storage.tables import Membership, Person, Team
@@ -247,7 +247,7 @@ def _calendar_fields(entry: dict[str, Any], where: str) -> dict[str, Any]:
 
 def read_org_file(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text("utf-8")) or {}
+        data = yaml.load(path.read_text("utf-8"), Loader=YAML_LOADER) or {}
     except yaml.YAMLError as exc:
         raise OrgFileError(f"{path}: not valid YAML ({exc})") from exc
     if not isinstance(data, dict):
