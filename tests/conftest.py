@@ -31,12 +31,12 @@ PG_PORT = int(os.environ.get("OWNIT_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("OWNIT_TEST_PG_USER", "postgres")
 REDIS_URL = os.environ.get("OWNIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
-# Hypothesis: no per-example deadline (the machine is shared, a slow example is not a failure);
-# under CI the examples are drawn from a fixed seed and not kept in a local database, so a red
-# build is reproducible and a clean clone writes nothing. A test that needs more examples, or
-# fewer because each is expensive, says so in its own @settings.
+# Hypothesis: no per-example deadline (the machine is shared: a slow example is not a failure).
+# Under CI no example database is kept (a clean clone writes nothing) and a failure prints the
+# blob that reproduces it. A test that needs more examples than hypothesis's 100, or fewer
+# because each is expensive, says so in its own @settings.
 settings.register_profile("dev", deadline=None)
-settings.register_profile("ci", deadline=None, derandomize=True, database=None, print_blob=True)
+settings.register_profile("ci", deadline=None, database=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if CI else "dev"))
 
 
