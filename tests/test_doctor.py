@@ -112,8 +112,8 @@ async def test_an_unreachable_database() -> None:
     assert "DATABASE_URL" in found["database"].fix
 
 
-async def test_an_unmigrated_database(pg_url: str) -> None:
-    found = failures(await examine(settings(DATABASE_URL=pg_url)))
+async def test_an_unmigrated_database(pg_empty_url: str) -> None:
+    found = failures(await examine(settings(DATABASE_URL=pg_empty_url)))
     assert list(found) == ["migrations"]
     assert "none" in found["migrations"].detail
     assert "ownit migrate" in found["migrations"].fix

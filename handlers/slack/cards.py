@@ -67,11 +67,11 @@ class CaseMirror:
     async def run(self, stop: asyncio.Event, interval: float = 5.0) -> None:
         while not stop.is_set():
             await self.app.inbox.arrivals.make_way()
+            self.wake.clear()  # before the sync: a kick during it asks for one more
             try:
                 await self.sync()
             except Exception:
                 log.exception("Slack card sync failed; retrying")
-            self.wake.clear()
             if stop.is_set():
                 return
             if self.dirty or self.touched:
