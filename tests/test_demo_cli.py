@@ -26,6 +26,7 @@ async def test_demo_story_end_to_end() -> None:
         # the promise (Tue 17:00) is safe even if Dana answers at her deadline (Tue 12:00): the
         # at-risk step is her reminder alone, and the owner is not warned
         "→ @dana: R-1 is at risk",
+        "Hello Acme Corp",  # the owner's own drafted customer update
         "→ @morgan: Escalation: @dana has not answered R-1",  # manager before the promise
         "→ @alex: @dana answered R-1",
         "C-1 (Acme Corp) resolved. Promise kept.",
