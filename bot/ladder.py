@@ -297,28 +297,32 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
 
     owner_tz = calendar_of(owner, rules.calendar).tz
     if timer.step == Step.AT_RISK:
-        draft = await drafts.customer_update(session, case=case, now=now, rules=rules)
+        # The owner hears only when the customer's promise is in danger (or there is none to
+        # weigh it against); a request late for its own deadline with the promise still safe is
+        # the colleague's reminder alone.
         offer, move = await promise_alarm.new_time_offer(
             session, case=case, rules=rules, now=now, tz=owner_tz
         )
-        tell(
-            session,
-            owner,
-            "at_risk_owner",
-            at=now,
-            case=case,
-            request=req,
-            actions=(*move, Action("update", case.key, sentence("action_draft_update"))),
-            new_time=offer,
-            colleague=target_name,
-            customer=case.customer,
-            deadline=when_for(req.deadline, owner_tz),
-            eta=when_for(req.eta, owner_tz) if req.eta else sentence("cmd_none"),
-            promise=when_for(case.promise_at, owner_tz)
-            if case.promise_at
-            else sentence("cmd_none"),
-            draft=draft,
-        )
+        if case.promise_at is None or offer is not None:
+            draft = await drafts.customer_update(session, case=case, now=now, rules=rules)
+            tell(
+                session,
+                owner,
+                "at_risk_owner",
+                at=now,
+                case=case,
+                request=req,
+                actions=(*move, Action("update", case.key, sentence("action_draft_update"))),
+                new_time=offer,
+                colleague=target_name,
+                customer=case.customer,
+                deadline=when_for(req.deadline, owner_tz),
+                eta=when_for(req.eta, owner_tz) if req.eta else sentence("cmd_none"),
+                promise=when_for(case.promise_at, owner_tz)
+                if case.promise_at
+                else sentence("cmd_none"),
+                draft=draft,
+            )
         remind_colleagues("at_risk_colleague")
         return TimerOutcome.FIRED
 

@@ -4,7 +4,9 @@ The issue's five points, each a scenario: 1. an extended deadline (and a redirec
 its own ladder; 2. the escalated manager redirects, sets the deadline or takes it on; 3. promise
 at risk with nothing internal waiting reminds the owner alone; 4. the at-risk warning's draft
 names the honest new time, and moving the promise to it keeps it (more in
-tests/test_promise_new_time.py); 5. an ETA inside the deadline holds the at-risk warning."""
+tests/test_promise_new_time.py); 5. an ETA inside the deadline holds the at-risk warning, and
+at that step the owner is warned only when the promise is threatened (the colleague always
+reminded)."""
 
 from __future__ import annotations
 
@@ -118,20 +120,23 @@ async def test_the_escalated_manager_takes_it_on_and_has_buttons(bot: ConsoleBot
 
 
 async def test_an_eta_inside_the_deadline_holds_the_at_risk_warning(bot: ConsoleBot) -> None:
-    await bot.say("/case open Acme: refund missing promise fri 17:00")
+    # a tight promise: kept if Dana answers by her ETA (plus the hour to reply), not by her deadline
+    await bot.say("/case open Acme: refund missing promise tomorrow 12:30")
     await bot.say("/case ask C-1 @dana where is the refund? by tomorrow 12:00")
     await bot.say("/case ack R-1 eta tomorrow 11:00", as_="dana")
     out = await bot.say("/clock tomorrow 09:20")  # at risk was due at 09:15
     assert "at risk" not in out
     out = await bot.say("/clock 11:01")  # the ETA passed without an answer
     assert "R-1 on C-1 (Acme) is at risk" in bot.to("alex", out)
+    assert "R-1 is at risk" in bot.to("dana", out)
     assert await _events(bot, "step:at_risk") == 1
 
 
 async def test_an_eta_does_not_hold_the_warning_when_the_persons_etas_slip(
     bot: ConsoleBot,
 ) -> None:
-    await bot.say("/case open Acme: refund missing promise fri 17:00")
+    # a tight promise: her ETA plus the hour to reply already runs past it
+    await bot.say("/case open Acme: refund missing promise tomorrow 11:30")
     for n in range(5):
         await bot.say(f"/case ask C-1 @dana old question {n}? by fri 12:00")
     async with bot.app.db.session() as s:
@@ -149,6 +154,29 @@ async def test_an_eta_does_not_hold_the_warning_when_the_persons_etas_slip(
     await bot.say("/case ack R-6 eta tomorrow 11:00", as_="dana")
     out = await bot.say("/clock tomorrow 09:20")  # at risk as planned: her ETAs slip
     assert "R-6 on C-1 (Acme) is at risk" in bot.to("alex", out)
+    assert "R-6 is at risk" in bot.to("dana", out)
+
+
+async def test_the_at_risk_step_warns_the_owner_only_when_the_promise_is_threatened(
+    bot: ConsoleBot,
+) -> None:
+    # the same request on two cases: one promised for Friday, one for tomorrow 12:30
+    await bot.say("/case open Acme: refund missing promise fri 17:00")
+    await bot.say("/case ask C-1 @dana where is the refund? by tomorrow 12:00")
+    await bot.say("/case open Acme: refund missing promise tomorrow 12:30")
+    await bot.say("/case ask C-2 @dana where is the refund? by tomorrow 12:00")
+    out = await bot.say("/clock tomorrow 09:20")  # both at-risk steps were due at 09:15
+    # Dana is reminded of both requests
+    assert "R-1 is at risk" in bot.to("dana", out)
+    assert "R-2 is at risk" in bot.to("dana", out)
+    warning = bot.to("alex", out)
+    # the Friday promise is safe even if Dana answers at her deadline: the owner is not told
+    assert "C-1" not in warning
+    # tomorrow 12:30 is not: her deadline plus the hour to reply lands at 13:00
+    assert "R-2 on C-2 (Acme) is at risk" in warning
+    assert "The earliest you can still keep it: Tue 24 Nov 13:00 GMT." in warning
+    assert "You will hear from me again by Tue 24 Nov 13:00 GMT." in warning  # the draft
+    assert await _events(bot, "step:at_risk") == 2  # both steps are on the timeline
 
 
 async def test_a_redirect_after_the_escalation_gives_the_new_person_a_ladder(
