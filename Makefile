@@ -16,12 +16,15 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/ownit run $(if $(AS),--as $(AS))
 
+# The suite runs on 4 xdist workers: most tests wait on databases and processes, not on a CPU.
+# The tests marked `timing` hold a bound on how long something takes: they run afterwards, alone.
 test: $(STAMP)
 	$(BIN)/ruff check $(SRC)
 	$(BIN)/ruff format --check $(SRC)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 4 --dist loadgroup -m "not timing"
+	$(BIN)/pytest -q -m timing
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(SRC)

@@ -11,7 +11,8 @@ attaches it as an inline image (`contentType: image/png`, a data URL), the conso
 `decode_chart(msg.extra)` gives the bytes back.
 
 Drawn with matplotlib's object API on the Agg canvas (no pyplot, no global state, no display),
-so it is safe in a worker thread.
+so it is safe in a worker thread. matplotlib is imported when a chart is drawn, not with this
+module: it costs every `ownit` command a third of a second, and most never draw.
 """
 
 from __future__ import annotations
@@ -19,13 +20,12 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Sequence
-from typing import Any
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import PercentFormatter
+from typing import TYPE_CHECKING, Any
 
 from bot.figures import WeekPoint
+
+if TYPE_CHECKING:  # drawing imports it (see above)
+    from matplotlib.figure import Figure
 
 WIDTH, HEIGHT, DPI = 8.0, 4.0, 100  # 800 x 400 pixels
 
@@ -44,6 +44,10 @@ def series(points: Sequence[WeekPoint]) -> dict[str, list[Any]]:
 
 
 def figure(points: Sequence[WeekPoint], *, target: float, title: str) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import PercentFormatter
+
     data = series(points)
     x = list(range(len(points)))
     fig = Figure(figsize=(WIDTH, HEIGHT), dpi=DPI)

@@ -45,10 +45,12 @@ _BY_RE = re.compile(r"(?<!\S)by(?=\s)", re.IGNORECASE)
 
 
 def looks_like_deadline(text: str) -> bool:
-    """Cheap check that every word could belong to a deadline and at least one names a time.
+    """Cheap check that every word could belong to a deadline, at least one names a time, and
+    the last is not a filler word (no time ends in "the" or "in").
 
     The command grammar uses it to decide whether the words after the last " by " are a
-    time ("by 4h", "by fri 3pm") or part of the request ("ask the team by finance").
+    time ("by 4h", "by fri 3pm") or part of the request ("ask the team by finance"), and where
+    a time ends and a reason begins ("more-time R-7 fri 3pm the bank is slow").
     """
     tokens = [t for t in re.split(r"[\s,]+", text.strip().lower()) if t]
     if not tokens:
@@ -59,7 +61,7 @@ def looks_like_deadline(text: str) -> bool:
             strong = True
         elif token not in _FILLER:
             return False
-    return strong
+    return strong and tokens[-1] not in _FILLER
 
 
 def words_after_by(question: str) -> str | None:

@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot import people_cache
 from bot.business_time import Calendar, parse_workdays
 from bot.errors import NotFound, Refusal
-from bot.messages import Mention, sentence
+from bot.messages import YAML_LOADER, Mention, sentence
 from bot.policy import Policy
 from storage.states import Platform
 from storage.tables import Membership, Person, Team
@@ -245,9 +245,23 @@ def _calendar_fields(entry: dict[str, Any], where: str) -> dict[str, Any]:
     return out
 
 
+def _topics(entry: dict[str, Any], where: str) -> list[str] | None:
+    """`topics:` of a person or team: a list of words or a comma-separated line, each kept short."""
+    raw = entry.get("topics")
+    if raw is None:
+        return None
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, list) or not all(isinstance(t, str) for t in items):
+        raise OrgFileError(f"{where}.topics: give a list of words, like [billing, invoices]")
+    topics = [" ".join(t.lower().split()) for t in items]
+    if any(not t or len(t) > 60 for t in topics) or len(topics) > 50:
+        raise OrgFileError(f"{where}.topics: up to 50 topics of 1 to 60 characters each")
+    return list(dict.fromkeys(topics))
+
+
 def read_org_file(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text("utf-8")) or {}
+        data = yaml.load(path.read_text("utf-8"), Loader=YAML_LOADER) or {}
     except yaml.YAMLError as exc:
         raise OrgFileError(f"{path}: not valid YAML ({exc})") from exc
     if not isinstance(data, dict):
@@ -274,6 +288,10 @@ async def apply_org(session: AsyncSession, data: dict[str, Any]) -> None:
     people = list(data.get("people") or [])
     teams = list(data.get("teams") or [])
     admins = {normalise_handle(a) for a in data.get("admins") or []}
+    # Everyone and every team there is, read once: every process applies the file on start.
+    known = {p.handle: p for p in (await session.exec(select(Person))).all()}
+    known_teams = {t.key: t for t in (await session.exec(select(Team))).all()}
+    joined = {(m.team_id, m.person_id) for m in (await session.exec(select(Membership))).all()}
     by_handle: dict[str, Person] = {}
     for i, entry in enumerate(people):
         where = f"people[{i}]"
@@ -283,9 +301,10 @@ async def apply_org(session: AsyncSession, data: dict[str, Any]) -> None:
         if not HANDLE.match(handle):
             raise OrgFileError(f"{where}: {handle!r} is not a valid handle")
         fields = _calendar_fields(entry, where)
-        person = await person_by_handle(session, handle)
+        topics = _topics(entry, where)
+        person = known.get(handle)
         if person is None:
-            person = Person(handle=handle, name=str(entry.get("name") or handle))
+            person = known[handle] = Person(handle=handle, name=str(entry.get("name") or handle))
         person.name = str(entry.get("name") or person.name)
         for key in ("email", "slack_id", "teams_id"):
             if entry.get(key):
@@ -293,13 +312,15 @@ async def apply_org(session: AsyncSession, data: dict[str, Any]) -> None:
         for key, value in fields.items():
             setattr(person, key, value)
         person.is_admin = handle in admins or bool(entry.get("admin"))
+        if topics is not None:
+            person.topics = topics
         session.add(person)
         by_handle[handle] = person
     await session.flush()
 
     async def lookup(handle: Any, where: str) -> Person:
         h = normalise_handle(str(handle))
-        p = by_handle.get(h) or await person_by_handle(session, h)
+        p = known.get(h)
         if p is None:
             raise OrgFileError(f"{where}: unknown person {h!r}")
         return p
@@ -322,10 +343,14 @@ async def apply_org(session: AsyncSession, data: dict[str, Any]) -> None:
         key = normalise_handle(str(entry["key"]))
         if not HANDLE.match(key):
             raise OrgFileError(f"{where}: {key!r} is not a valid team key")
-        if key in by_handle or await person_by_handle(session, key) is not None:
+        if key in known:
             raise OrgFileError(f"{where}: {key!r} is already a person's handle")
-        team = await team_by_key(session, key) or Team(key=key, name=key)
+        team = known_teams.get(key)
+        if team is None:
+            team = known_teams[key] = Team(key=key, name=key)
         team.name = str(entry.get("name") or team.name)
+        if (topics := _topics(entry, where)) is not None:
+            team.topics = topics
         for k, v in _calendar_fields(entry, where).items():
             setattr(team, k, v)
         if entry.get("manager"):
@@ -342,6 +367,7 @@ async def apply_org(session: AsyncSession, data: dict[str, Any]) -> None:
         for m in entry.get("members") or []:
             member = await lookup(m, f"{where}.members")
             assert team.id is not None and member.id is not None
-            if await session.get(Membership, (team.id, member.id)) is None:
+            if (team.id, member.id) not in joined:
+                joined.add((team.id, member.id))
                 session.add(Membership(team_id=team.id, person_id=member.id))
     await session.flush()

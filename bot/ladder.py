@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import drafts
+from bot import drafts, promise_alarm
 from bot.business_time import Calendar
 from bot.directory import Rules, calendar_of, manager_of, members, mention
 from bot.messages import Action, sentence
@@ -31,10 +31,10 @@ SKIPPED = TimerOutcome.SKIPPED
 def colleague_actions(req: Request) -> tuple[Action, ...]:
     key = req.key
     return (
-        Action("ack", key, "Acknowledge"),
-        Action("answer", key, "Answer"),
-        Action("more_time", key, "Need more time"),
-        Action("redirect", key, "Redirect"),
+        Action("ack", key, sentence("action_ack")),
+        Action("answer", key, sentence("action_answer")),
+        Action("more_time", key, sentence("action_more_time")),
+        Action("redirect", key, sentence("action_redirect")),
     )
 
 
@@ -44,10 +44,9 @@ def escalation_actions(
     """The escalated manager's buttons: hand the request on, or give it a new deadline as long
     again as the colleague was first given (in their business time, computed here)."""
     cal = calendar_of(cal_of, rules.calendar)
-    window = cal.between(req.opened_at, req.deadline)
-    new = cal.add(now, window) if window > timedelta(0) else now + (req.deadline - req.opened_at)
+    new = fresh_deadline(req, now=now, was=cal, cal=cal)
     return (
-        Action("redirect", req.key, "Redirect"),
+        Action("redirect", req.key, sentence("action_redirect")),
         Action(
             "shorten",
             req.key,
@@ -55,6 +54,15 @@ def escalation_actions(
             value=new.isoformat(),
         ),
     )
+
+
+def fresh_deadline(req: Request, *, now: datetime, was: Calendar, cal: Calendar) -> datetime:
+    """A deadline as long again, from `now`, as the request's window (measured in `was`, the
+    calendar it ran on), counted in `cal` (the calendar of whoever holds it next)."""
+    window = was.between(req.opened_at, req.deadline)
+    if window <= timedelta(0):
+        return now + max(req.deadline - req.opened_at, timedelta(minutes=1))
+    return cal.add(now, window)
 
 
 def step_times(
@@ -83,16 +91,19 @@ async def schedule_request(
     policy: Policy,
     new: bool = False,
     now: datetime | None = None,
+    since: datetime | None = None,
 ) -> None:
     """Create or move the request's pending steps; steps already fired stay fired.
 
     A `new` request (just asked) has no steps yet, so they are not looked for. Given `now`, a
     moved deadline gets its own ladder: a step already done for an earlier deadline is armed again
-    for this one when its new time is still ahead (once per deadline: the key names the deadline),
-    so an open request never lacks a next step before its deadline.
+    for this one when its new time is still ahead (once per deadline and holder: the key names
+    the deadline and the redirect count), so an open request never lacks a next step before its
+    deadline. `since` starts the window somewhere else than the asking (a redirect: the new
+    holder's ladder runs from when they got it).
     """
     assert req.id is not None
-    times = step_times(cal, req.opened_at, req.deadline, policy)
+    times = step_times(cal, since or req.opened_at, req.deadline, policy)
     existing: dict[str, list[Timer]] = {}
     if not new:
         found = await session.exec(select(Timer).where(Timer.request_id == req.id))
@@ -109,6 +120,7 @@ async def schedule_request(
                 session.add(timer)
         elif now is not None and due > now:
             key = f"{req.key}:{step}@{req.deadline:%Y%m%dT%H%M%S}"
+            key += f"~{req.redirects}" if req.redirects else ""
             if all(t.key != key for t in timers):
                 session.add(_step_timer(req, step, due, key))
 
@@ -241,7 +253,7 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
     owner = await session.get(Person, case.owner_id)
     assert owner is not None
     if timer.step == Step.PROMISE_AT_RISK:
-        return await _promise_at_risk(
+        return await promise_alarm.promise_at_risk(
             session, timer=timer, case=case, owner=owner, now=now, rules=rules
         )
     req = await session.get(Request, timer.request_id)
@@ -285,24 +297,32 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
 
     owner_tz = calendar_of(owner, rules.calendar).tz
     if timer.step == Step.AT_RISK:
-        draft = await drafts.customer_update(session, case=case, now=now, rules=rules)
-        tell(
-            session,
-            owner,
-            "at_risk_owner",
-            at=now,
-            case=case,
-            request=req,
-            actions=(Action("update", case.key, "Draft a customer update"),),
-            colleague=target_name,
-            customer=case.customer,
-            deadline=when_for(req.deadline, owner_tz),
-            eta=when_for(req.eta, owner_tz) if req.eta else sentence("cmd_none"),
-            promise=when_for(case.promise_at, owner_tz)
-            if case.promise_at
-            else sentence("cmd_none"),
-            draft=draft,
+        # The owner hears only when the customer's promise is in danger (or there is none to
+        # weigh it against); a request late for its own deadline with the promise still safe is
+        # the colleague's reminder alone.
+        offer, move = await promise_alarm.new_time_offer(
+            session, case=case, rules=rules, now=now, tz=owner_tz
         )
+        if case.promise_at is None or offer is not None:
+            draft = await drafts.customer_update(session, case=case, now=now, rules=rules)
+            tell(
+                session,
+                owner,
+                "at_risk_owner",
+                at=now,
+                case=case,
+                request=req,
+                actions=(*move, Action("update", case.key, sentence("action_draft_update"))),
+                new_time=offer,
+                colleague=target_name,
+                customer=case.customer,
+                deadline=when_for(req.deadline, owner_tz),
+                eta=when_for(req.eta, owner_tz) if req.eta else sentence("cmd_none"),
+                promise=when_for(case.promise_at, owner_tz)
+                if case.promise_at
+                else sentence("cmd_none"),
+                draft=draft,
+            )
         remind_colleagues("at_risk_colleague")
         return TimerOutcome.FIRED
 
@@ -343,45 +363,4 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
         manager=mention(manager) if manager else sentence("cmd_no_manager"),
     )
     remind_colleagues("overdue_colleague")
-    return TimerOutcome.FIRED
-
-
-async def _promise_at_risk(
-    session: AsyncSession, *, timer: Timer, case: Case, owner: Person, now: datetime, rules: Rules
-) -> TimerOutcome:
-    if case.status != CaseStatus.OPEN or case.promise_kept or case.promise_at is None:
-        return SKIPPED
-    if timer.key != f"{case.key}:{Step.PROMISE_AT_RISK}:{case.promise_version}":
-        return SKIPPED
-    open_reqs = (
-        await session.exec(
-            select(Request).where(
-                Request.case_id == case.id, col(Request.status).in_(OPEN_REQUEST_STATES)
-            )
-        )
-    ).all()
-    waiting = ", ".join(r.key for r in open_reqs) or sentence("cmd_nothing_internal")
-    record(
-        session,
-        case=case,
-        kind=f"step:{Step.PROMISE_AT_RISK}",
-        at=now,
-        text=sentence("timeline_promise_at_risk", promise=case.promise_at.isoformat()),
-    )
-    kind = "promise_broken" if now >= case.promise_at else "promise_at_risk"
-    # With nothing internal waiting, only the owner can act: a reminder to them alone.
-    alone = kind == "promise_at_risk" and not open_reqs
-    manager = None if alone else await manager_of(session, owner)
-    for person in [owner, *([manager] if manager else [])]:
-        tell(
-            session,
-            person,
-            kind,
-            at=now,
-            case=case,
-            customer=case.customer,
-            owner=mention(owner),
-            promise=when_for(case.promise_at, calendar_of(person, rules.calendar).tz),
-            waiting=waiting,
-        )
     return TimerOutcome.FIRED

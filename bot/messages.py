@@ -37,7 +37,18 @@ class Code:
 
 Segment = str | Mention | Strong | Code
 
-ACTIONS = ("ack", "answer", "more_time", "redirect", "accept", "decline", "shorten", "rate")
+ACTIONS = (
+    "ack",
+    "answer",
+    "more_time",
+    "redirect",
+    "accept",
+    "decline",
+    "shorten",
+    "rate",
+    "update",
+    "promise",
+)
 
 
 @dataclass(frozen=True)
@@ -116,6 +127,11 @@ def _seg_from_dict(d: Any) -> Segment:
     return Code(d["code"])
 
 
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""yaml.safe_load's loader, in C where PyYAML was built with libyaml: the wordings load in a
+twentieth of the time, and every process loads them (each `ownit` command, each replica)."""
+
+
 @cache
 def templates() -> dict[str, str]:
     """Every wording in `prompts/*.yaml`, by name; a name defined twice is a mistake."""
@@ -123,7 +139,7 @@ def templates() -> dict[str, str]:
     for entry in sorted(resources.files("prompts").iterdir(), key=lambda e: e.name):
         if not entry.name.endswith(".yaml"):
             continue
-        for k, v in (yaml.safe_load(entry.read_text("utf-8")) or {}).items():
+        for k, v in (yaml.load(entry.read_text("utf-8"), Loader=YAML_LOADER) or {}).items():
             if k in found:
                 raise ValueError(f"prompts/{entry.name}: {k!r} is defined twice")
             found[str(k)] = str(v).rstrip("\n")

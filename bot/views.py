@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot.assist import summaries
 from bot.cases import get_case
 from bot.directory import Rules, calendar_of
 from bot.involvement import Sight
@@ -30,6 +31,7 @@ class CaseFigures:
     handoffs: int
     escalations: int
     promise_kept: bool | None
+    renegotiations: int = 0
 
 
 async def case_figures(session: AsyncSession, *, case: Case, rules: Rules) -> CaseFigures:
@@ -55,6 +57,7 @@ async def case_figures(session: AsyncSession, *, case: Case, rules: Rules) -> Ca
         handoffs=case.handoffs,
         escalations=len(steps),
         promise_kept=case.promise_kept,
+        renegotiations=case.promise_renegotiations,
     )
 
 
@@ -101,9 +104,19 @@ async def case_status(
             if case.promise_text
             else None,
             kept=None if case.promise_kept is None else sentence(_KEPT[case.promise_kept]),
+            earlier=sentence(
+                "view_promise_earlier",
+                renegotiated=case.promise_renegotiations,
+                broken=case.promise_breaks,
+            )
+            if case.promise_renegotiations or case.promise_breaks
+            else None,
         )
     )
     lines += await _request_lines(session, list(reqs), people, tz)
+    summed_up = await summaries.current(session, case)
+    if summed_up:
+        lines.append(compose("view_case_summed_up", paragraph=summed_up))
     events = (
         await session.exec(
             select(Event).where(Event.case_id == case.id).order_by(col(Event.at), col(Event.id))
@@ -152,7 +165,8 @@ def figures_text(f: CaseFigures) -> str:
         times=answer_times or sentence("view_no_times"),
         handoffs=f.handoffs,
         escalations=f.escalations,
-        kept=sentence(kept[f.promise_kept]),
+        kept=sentence(kept[f.promise_kept])
+        + (sentence("view_figures_renegotiated", n=f.renegotiations) if f.renegotiations else ""),
     )
 
 

@@ -53,6 +53,7 @@ class Person(SQLModel, table=True):
     country: str | None = Field(default=None, max_length=10)
     subdiv: str | None = Field(default=None, max_length=10)
     away_until: datetime | None = _dt(default=None)
+    topics: list[str] | None = Field(default=None, sa_column=Column(JSON))  # what they know about
 
 
 class Team(SQLModel, table=True):
@@ -71,6 +72,7 @@ class Team(SQLModel, table=True):
     subdiv: str | None = Field(default=None, max_length=10)
     target_on_time: float = 0.9
     target_first_response_minutes: int = 60
+    topics: list[str] | None = Field(default=None, sa_column=Column(JSON))  # what it knows about
 
 
 class Membership(SQLModel, table=True):
@@ -98,7 +100,11 @@ class Case(SQLModel, table=True):
     promise_at: datetime | None = _dt(default=None)
     promise_text: str | None = Field(default=None, sa_column=Column(Text))
     promise_version: int = 0
-    promise_kept: bool | None = None
+    promise_kept: bool | None = None  # the outcome of the last promise: kept, broken, or open
+    # earlier promises moved before they passed (renegotiated) and after (broken): see
+    # bot/cases/promises.py
+    promise_renegotiations: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    promise_breaks: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     opened_at: datetime = _dt(index=True)
     resolved_at: datetime | None = _dt(default=None)
     handoffs: int = 0
@@ -279,6 +285,19 @@ class DigestRun(SQLModel, table=True):
     empty: bool = False
 
 
+class Proposal(SQLModel, table=True):
+    """A command ownit proposed to one person (from their plain words, or a colleague to ask),
+    kept as the typed command it is: run only by that person, and only once (`used_at`)."""
+
+    __tablename__ = "proposal"
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    command: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    text: str = Field(sa_column=Column(Text, nullable=False))  # the command's words, as shown
+    created_at: datetime = _dt()
+    used_at: datetime | None = _dt(default=None)
+
+
 class Setting(SQLModel, table=True):
     """Small named values changed at run time by admins (policy overrides)."""
 
@@ -287,7 +306,29 @@ class Setting(SQLModel, table=True):
     value: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
 
 
+class AiUsage(SQLModel, table=True):
+    """Model tokens an organisation used on one day (UTC): the daily budget, shared by replicas."""
+
+    __tablename__ = "ai_usage"
+    org: str = Field(primary_key=True, max_length=80)
+    day: str = Field(primary_key=True, max_length=10)  # YYYY-MM-DD
+    tokens: int = 0
+    calls: int = 0
+
+
+class AiSummary(SQLModel, table=True):
+    """A case's timeline summed up by the model, valid while `last_event_id` is its last line."""
+
+    __tablename__ = "ai_summary"
+    case_id: int = Field(foreign_key="case.id", primary_key=True)
+    last_event_id: int
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    made_at: datetime = _dt()
+
+
 __all__ = [
+    "AiSummary",
+    "AiUsage",
     "Case",
     "ClockState",
     "ConversationRef",
@@ -297,6 +338,7 @@ __all__ = [
     "Membership",
     "Outbox",
     "Person",
+    "Proposal",
     "Request",
     "Setting",
     "Team",

@@ -8,23 +8,36 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from bot.runtime.app import Ownit, example_org_file
 from bot.runtime.config import load_settings
 from handlers.console.terminal import Console, ConsoleChannel
+from storage.db import Database
+from storage.migrate import migrate
 
 CI = os.environ.get("CI", "").lower() == "true"
 PG_HOST = os.environ.get("OWNIT_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("OWNIT_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("OWNIT_TEST_PG_USER", "postgres")
 REDIS_URL = os.environ.get("OWNIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+# Hypothesis: no per-example deadline (the machine is shared: a slow example is not a failure).
+# Under CI no example database is kept (a clean clone writes nothing) and a failure prints the
+# blob that reproduces it. A test that needs more examples than hypothesis's 100, or fewer
+# because each is expensive, says so in its own @settings.
+settings.register_profile("dev", deadline=None)
+settings.register_profile("ci", deadline=None, database=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if CI else "dev"))
 
 
 def _listening(host: str, port: int) -> bool:
@@ -54,29 +67,104 @@ async def _pg_admin(sql: str) -> None:
         await conn.close()
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+def _pg_name(kind: str) -> str:
+    """A database name no other test, xdist worker or concurrent run on the server will pick."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    return f"ownit_{kind}_{worker}_{uuid.uuid4().hex[:12]}"
+
+
+def _pg_url(name: str) -> str:
+    return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+
+
+async def _migrate(url: str) -> None:
+    db = Database(url)
+    try:
+        await migrate(db)
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture(scope="session")
+def _dropper() -> Iterator[ThreadPoolExecutor]:
+    """Drops the tests' databases in the background: a test does not wait for the last one's."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="drop-db")
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True)
+
+
+def _drop_later(pool: ThreadPoolExecutor, name: str) -> None:
+    pool.submit(asyncio.run, _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def _pg_template(_dropper: ThreadPoolExecutor) -> Iterator[str]:
+    """A PostgreSQL database migrated to head once a session (and xdist worker); each test's
+    database is a copy of it, so alembic runs per session, not per test."""
     need_server("PostgreSQL", PG_HOST, PG_PORT)
-    name = f"ownit_test_{uuid.uuid4().hex[:12]}"
+    name = _pg_name("template")
     asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
     try:
-        yield f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+        asyncio.run(_migrate(_pg_url(name)))
+        yield name
     finally:
-        asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _drop_later(_dropper, name)
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
+def pg_empty_url(_dropper: ThreadPoolExecutor) -> Iterator[str]:
+    """A fresh PostgreSQL database with no tables at all (what `ownit migrate` starts from)."""
+    need_server("PostgreSQL", PG_HOST, PG_PORT)
+    name = _pg_name("test")
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield _pg_url(name)
+    finally:
+        _drop_later(_dropper, name)
+
+
+@pytest.fixture
+def pg_url(_pg_template: str, _dropper: ThreadPoolExecutor) -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, migrated and without rows, dropped afterwards."""
+    name = _pg_name("test")
+    asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{_pg_template}"'))
+    try:
+        yield _pg_url(name)
+    finally:
+        _drop_later(_dropper, name)
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file migrated to head once a session; each test's file is a copy of it."""
+    path = tmp_path_factory.mktemp("template") / "ownit.db"
+    asyncio.run(_migrate(f"sqlite:///{path}"))
+    assert not path.with_name("ownit.db-wal").exists()  # all of it is in the one file
+    return path
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path, _sqlite_template: Path) -> str:
+    """A fresh SQLite file for one test, migrated and without rows."""
+    shutil.copyfile(_sqlite_template, tmp_path / "ownit.db")
     return f"sqlite:///{tmp_path / 'ownit.db'}"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each test using it runs on SQLite and on the local PostgreSQL."""
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Each test using it runs on SQLite and on the local PostgreSQL (a fresh database, migrated
+    and without rows)."""
+    return str(request.getfixturevalue(f"{'pg' if request.param == 'postgres' else 'sqlite'}_url"))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Like `db_url`, but a database with no tables yet: for the migrations themselves."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ownit.db'}"
-    return str(request.getfixturevalue("pg_url"))
+        return f"sqlite:///{tmp_path / 'empty.db'}"
+    return str(request.getfixturevalue("pg_empty_url"))
 
 
 @pytest.fixture
@@ -149,6 +237,18 @@ async def fake() -> AsyncIterator[Any]:
 
 
 @pytest.fixture
+async def fake_openai() -> AsyncIterator[Any]:
+    """A fake OpenAI-compatible server on a loopback port, recording every request."""
+    from tests.fakes.openai import FakeOpenAI
+
+    server = await FakeOpenAI().start()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+@pytest.fixture
 async def ws(sqlite_url: str, fake: Any) -> AsyncIterator[Any]:
     """ownit's web server with Slack mounted, on SQLite, talking to the fake Slack."""
     from tests.fakes.slack_api import start_ownit
@@ -158,3 +258,14 @@ async def ws(sqlite_url: str, fake: Any) -> AsyncIterator[Any]:
         yield workspace
     finally:
         await workspace.stop()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under xdist (`make test`), the tests marked `slow` (each runs processes for tens of
+    seconds) go first, one after the other on one worker, while the other workers take the
+    short ones: together they would starve each other of CPU and database connections."""
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.xdist_group("slow"))
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

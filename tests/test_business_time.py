@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bot.business_time import Calendar, format_when, parse_workdays
@@ -355,16 +355,24 @@ def test_business_time_adds_up_in_steps(
 
 @settings(max_examples=200, deadline=None)
 @given(dst_calendars(), st.one_of(near_changes, instants), durations)
+@example(  # a close at 02:30 on the night Sydney's clocks go back: the wall time happens twice
+    cal=Calendar(
+        tz="Australia/Sydney", workdays=frozenset({6}), start=time(0, 30), end=time(2, 30)
+    ),
+    start=datetime(2025, 4, 20, tzinfo=UTC),
+    delta=timedelta(minutes=6000),
+)
 def test_added_time_lands_in_working_hours_around_changes(
     cal: Calendar, start: datetime, delta: timedelta
 ) -> None:
     result = cal.add(start, delta)
     assert result >= start
     local_day = result.astimezone(cal.zone).date()
-    # a day's close is its closing instant, or its opening one when a change empties the day
-    at_close = result == max(
-        datetime.combine(local_day, cal.start, tzinfo=cal.zone),
-        datetime.combine(local_day, cal.end, tzinfo=cal.zone),
+    # a day's close is its closing instant, or its opening one when a change empties the day;
+    # compared as instants, since an ambiguous wall time never equals one in another zone (PEP 495)
+    at_close = result.timestamp() == max(
+        datetime.combine(local_day, cal.start, tzinfo=cal.zone).timestamp(),
+        datetime.combine(local_day, cal.end, tzinfo=cal.zone).timestamp(),
     )
     assert cal.is_open(result) or (at_close and cal.is_business_day(local_day))
 

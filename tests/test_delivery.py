@@ -6,6 +6,7 @@ import asyncio
 import time
 from datetime import UTC, datetime
 
+import pytest
 from sqlmodel import select
 
 from bot.messages import Message
@@ -46,6 +47,7 @@ async def test_a_paced_conversation_does_not_hold_up_others(bot: ConsoleBot) -> 
     assert order.index("bo 0") < order.index("dana 1")  # bo did not wait behind dana's pacing
 
 
+@pytest.mark.timing
 async def test_a_stop_mid_drain_hands_back_what_was_not_sent(bot: ConsoleBot) -> None:
     """A replica told to stop while a conversation waits for its turn goes at once; the notices
     it had leased are sent by the next drain (another replica, or its restart), in order."""

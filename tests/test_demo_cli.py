@@ -23,8 +23,10 @@ async def test_demo_story_end_to_end() -> None:
         "→ @dana: @alex needs your help on C-1",
         "→ @dana: Reminder: @alex is waiting on R-1",  # nudged before acknowledging
         "→ @alex: @dana acknowledged R-1",
-        "→ @alex: R-1 on C-1 (Acme Corp) is at risk",  # the owner hears first...
-        "Hello Acme Corp",  # ...with a drafted customer update
+        # the promise (Tue 17:00) is safe even if Dana answers at her deadline (Tue 12:00): the
+        # at-risk step is her reminder alone, and the owner is not warned
+        "→ @dana: R-1 is at risk",
+        "Hello Acme Corp",  # the owner's own drafted customer update
         "→ @morgan: Escalation: @dana has not answered R-1",  # manager before the promise
         "→ @alex: @dana answered R-1",
         "C-1 (Acme Corp) resolved. Promise kept.",
@@ -37,12 +39,17 @@ async def test_demo_story_end_to_end() -> None:
         assert found >= 0, f"missing or out of order: {step!r}"
         position = found
     assert "Promise at risk" not in out  # the escalation came in time
+    assert "→ @alex: R-1 on C-1 (Acme Corp) is at risk" not in out
 
 
 def _ownit(
     *args: str, env: dict[str, str] | None = None, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "MICROSOFT_"))}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLACK_", "MICROSOFT_", "OPENAI_", "AZURE_OPENAI_"))
+    }
     return subprocess.run(
         [sys.executable, "-m", "handlers.cli", *args],
         env={**base, **(env or {})},

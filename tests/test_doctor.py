@@ -12,6 +12,7 @@ from handlers.cli import main
 from handlers.cli.doctor import Finding, examine
 from storage.db import Database
 from storage.migrate import migrate
+from tests.fakes.openai import FakeOpenAI
 from tests.fakes.slack_api import FakeSlack
 
 APP_ID = "5a3c2f10-9d1e-4c1b-8f7a-0123456789ab"
@@ -24,6 +25,10 @@ UNSET = {
     "MICROSOFT_APP_ID": "",
     "MICROSOFT_APP_PASSWORD": "",
     "MICROSOFT_APP_TENANT_ID": "",
+    "OPENAI_API_KEY": "",
+    "OPENAI_BASE_URL": "",
+    "AZURE_OPENAI_ENDPOINT": "",
+    "AZURE_OPENAI_API_KEY": "",
 }
 
 
@@ -52,7 +57,14 @@ async def test_a_good_configuration_passes(pg_url: str, redis_url: str, fake: Fa
     )
     found = await examine(s)
     assert failures(found) == {}
-    assert {f.what for f in found} == {"database", "migrations", "redis", "slack", "teams"}
+    assert {f.what for f in found} == {
+        "database",
+        "migrations",
+        "redis",
+        "slack",
+        "teams",
+        "model",
+    }
     assert any("auth.test" == c.method for c in fake.calls)
 
 
@@ -70,6 +82,29 @@ async def test_slack_without_a_way_in(sqlite_url: str, fake: FakeSlack) -> None:
     assert "SLACK_APP_TOKEN" in found["slack"].fix
 
 
+async def test_the_model_answers(sqlite_url: str, fake_openai: FakeOpenAI) -> None:
+    s = settings(DATABASE_URL=await migrated(sqlite_url), **fake_openai.env())
+    found = await examine(s)
+    assert failures(found) == {}
+    model = next(f for f in found if f.what == "model")
+    assert "gpt-4o-mini answered" in model.detail
+    assert fake_openai.requests[0].body["model"] == "gpt-4o-mini"
+
+
+async def test_a_model_that_does_not_answer(sqlite_url: str) -> None:
+    env = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": "http://127.0.0.1:1/v1"}
+    found = failures(await examine(settings(DATABASE_URL=await migrated(sqlite_url), **env)))
+    assert list(found) == ["model"]
+    assert "127.0.0.1:1" in found["model"].detail
+    assert "OPENAI_BASE_URL" in found["model"].fix
+
+
+async def test_without_a_key_the_model_is_not_asked(sqlite_url: str) -> None:
+    found = await examine(settings(DATABASE_URL=await migrated(sqlite_url)))
+    model = next(f for f in found if f.what == "model")
+    assert model.ok and "templates" in model.detail
+
+
 async def test_an_unreachable_database() -> None:
     found = failures(await examine(settings(DATABASE_URL="postgresql://ownit@127.0.0.1:1/ownit")))
     assert list(found) == ["database"]
@@ -77,8 +112,8 @@ async def test_an_unreachable_database() -> None:
     assert "DATABASE_URL" in found["database"].fix
 
 
-async def test_an_unmigrated_database(pg_url: str) -> None:
-    found = failures(await examine(settings(DATABASE_URL=pg_url)))
+async def test_an_unmigrated_database(pg_empty_url: str) -> None:
+    found = failures(await examine(settings(DATABASE_URL=pg_empty_url)))
     assert list(found) == ["migrations"]
     assert "none" in found["migrations"].detail
     assert "ownit migrate" in found["migrations"].fix

@@ -28,9 +28,10 @@ async def test_full_ladder_fires_each_step_once(bot: ConsoleBot) -> None:
     out = await bot.say("/clock tomorrow 09:00")  # 75 % = 8h15m → Tue 09:15
     assert "at risk" not in out
     out = await bot.say("/clock 09:20")
-    assert "R-1 on C-1 (Acme) is at risk" in bot.to("alex", out)
-    assert "Hello Acme" in bot.to("alex", out)  # the drafted customer update
+    # Dana answering by 12:00 still leaves the 17:00 promise safe: the at-risk step is her
+    # reminder alone; the owner hears nothing yet
     assert "R-1 is at risk" in bot.to("dana", out)
+    assert bot.to("alex", out) == ""
     out = await bot.say("/clock 12:01")
     assert "Escalation: @dana has not answered R-1" in bot.to("morgan", out)
     assert "I escalated to @morgan" in bot.to("alex", out)
@@ -58,11 +59,15 @@ async def test_acknowledged_request_is_not_nudged_and_answer_stops_ladder(bot: C
 
 
 async def test_eta_past_deadline_makes_request_at_risk_at_once(bot: ConsoleBot) -> None:
-    await bot.say("/case open Acme: question promise fri 17:00")
+    # the promise (tomorrow 11:30) cannot hold an answer due at 11:00 plus the hour to reply
+    await bot.say("/case open Acme: question promise tomorrow 11:30")
     await bot.say("/case ask C-1 @dana check the ledger by 15:00")
     out = await bot.say("/case ack R-1 eta tomorrow 11:00", as_="dana")
     assert "after the deadline, so it is at risk now" in bot.to("alex", out)
-    assert "R-1 on C-1 (Acme) is at risk" in bot.to("alex", out)
+    warning = bot.to("alex", out)
+    assert "R-1 on C-1 (Acme) is at risk" in warning
+    assert "The earliest you can still keep it: Tue 24 Nov 12:00 GMT." in warning
+    assert "Hello Acme" in warning  # the drafted customer update
     assert await _events(bot, "step:at_risk") == 1
 
 

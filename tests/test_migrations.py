@@ -20,8 +20,8 @@ def _differences(connection: Any) -> list[Any]:
     return list(compare_metadata(MigrationContext.configure(connection), SQLModel.metadata))
 
 
-async def test_migrated_schema_matches_the_models(db_url: str) -> None:
-    db = Database(db_url)
+async def test_migrated_schema_matches_the_models(empty_db_url: str) -> None:
+    db = Database(empty_db_url)
     try:
         await migrate(db)
         async with db.engine.connect() as conn:
@@ -31,9 +31,9 @@ async def test_migrated_schema_matches_the_models(db_url: str) -> None:
     assert differences == []
 
 
-async def test_outbox_status_is_filled_from_the_rows_as_they_were(db_url: str) -> None:
+async def test_outbox_status_is_filled_from_the_rows_as_they_were(empty_db_url: str) -> None:
     """0005 reads each notice's state from `sent` and its error text once, into `status`."""
-    db = Database(db_url)
+    db = Database(empty_db_url)
     rows = {  # error text, sent -> the status it means
         "pending": (None, False),
         "retrying": ("TimeoutError: slow", False),
@@ -64,10 +64,10 @@ async def test_outbox_status_is_filled_from_the_rows_as_they_were(db_url: str) -
     assert got == {kind: OutboxStatus(kind) for kind in rows}
 
 
-async def test_a_posting_claim_left_in_the_text_is_forgotten(db_url: str) -> None:
+async def test_a_posting_claim_left_in_the_text_is_forgotten(empty_db_url: str) -> None:
     """0006 moves the Slack posting claim out of the columns Slack fills: a `pending:` value
     there meant nothing was posted yet, so the column is emptied and the next sync posts it."""
-    db = Database(db_url)
+    db = Database(empty_db_url)
     at = datetime.now(UTC)
     try:
         await migrate(db, "0005")

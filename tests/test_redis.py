@@ -114,6 +114,7 @@ def test_namespaces_differ_per_database() -> None:
     assert namespace("postgresql://x/a") != namespace("postgresql://x/b")
 
 
+@pytest.mark.timing
 async def test_redis_down_answers_unknown_fast_and_recovers(own_redis: RedisServer) -> None:
     s = RedisShared(own_redis.url, prefix="t:", pause=0.3)
     stop = asyncio.Event()

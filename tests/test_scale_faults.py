@@ -77,6 +77,7 @@ async def test_retry_is_answered_from_redis(redis_app: Ownit) -> None:
     assert await _count(redis_app, Case) == 1
 
 
+@pytest.mark.timing
 async def test_redis_down_then_restarted(redis_app: Ownit, own_redis: RedisServer) -> None:
     ok = await dispatch.handle(redis_app, "/case open Acme: one", ALEX, key="ev-1")
     assert ok.ok
@@ -114,6 +115,7 @@ async def test_redis_down_then_restarted(redis_app: Ownit, own_redis: RedisServe
     assert await _count(redis_app, Delivery) == 4 + n
 
 
+@pytest.mark.timing
 async def test_database_unreachable_says_try_again_and_recovers(pg_url: str) -> None:
     need_server("PostgreSQL", PG_HOST, PG_PORT)
     proxy = Proxy(PG_HOST, PG_PORT)

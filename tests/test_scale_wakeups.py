@@ -26,6 +26,7 @@ async def _start(db_url: str, redis_url: str) -> Ownit:
     return await Ownit.start(settings, simulated=False)
 
 
+@pytest.mark.timing
 async def test_a_timer_made_elsewhere_fires_within_a_second(pg_url: str, redis_url: str) -> None:
     a = await _start(pg_url, redis_url)  # runs the scheduler, idle: it would sleep 5 s
     b = await _start(pg_url, redis_url)  # takes the command

@@ -8,6 +8,7 @@ import urllib.parse
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import pytest
 from sqlalchemy import text, update
 from sqlmodel import select
 
@@ -77,6 +78,7 @@ async def test_kept_before_acknowledged_and_handed_over_on_a_clean_stop(
             await second.stop()
 
 
+@pytest.mark.timing
 async def test_a_clean_stop_is_prompt(db_url: str, fake: FakeSlack) -> None:
     """A replica told to stop (a rolling deploy) goes at once, not after its inbox's next look."""
     ws = await start_ownit(db_url, fake)
@@ -236,6 +238,7 @@ async def test_database_down_at_the_acknowledgement(pg_url: str, fake: FakeSlack
         await proxy.close()
 
 
+@pytest.mark.timing
 async def test_acknowledged_while_the_write_hangs_then_told_when_it_fails(
     pg_url: str, fake: FakeSlack
 ) -> None:

@@ -10,6 +10,7 @@ import threading
 import time
 import urllib.parse
 
+import pytest
 from sqlmodel import select
 
 from storage.tables import Case, Event, Person, Request
@@ -109,6 +110,7 @@ async def test_retries_and_duplicates_change_nothing(ws: Workspace) -> None:
     assert len([c for c in fake.dms_to("alex") if "answered R-1" in text_of(c)]) == 1
 
 
+@pytest.mark.timing
 async def test_acknowledged_within_three_seconds_while_slack_is_slow(
     sqlite_url: str, fake: FakeSlack
 ) -> None:
@@ -170,6 +172,7 @@ async def test_acknowledged_within_three_seconds_while_slack_is_slow(
         await ws.stop()
 
 
+@pytest.mark.timing
 async def test_acknowledged_within_three_seconds_while_the_database_is_slow(
     tmp_path: object, fake: FakeSlack
 ) -> None:

@@ -18,12 +18,16 @@ from bot.messages import sentence
         ),
         (
             "timeline_promised",
-            {"promise": "Tue 17:00 CET", "what": None},
+            {"promise": "Tue 17:00 CET", "what": None, "earlier": None},
             "promised the customer an answer by Tue 17:00 CET",
         ),
         (
             "timeline_promised",
-            {"promise": "Tue 17:00 CET", "what": sentence("timeline_note", note="a refund")},
+            {
+                "promise": "Tue 17:00 CET",
+                "what": sentence("timeline_note", note="a refund"),
+                "earlier": None,
+            },
             "promised the customer an answer by Tue 17:00 CET: a refund",
         ),
         ("timeline_promise_kept", {}, "the customer got the promised answer"),

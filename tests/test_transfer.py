@@ -66,7 +66,7 @@ async def _load(url: str, path: Path, *, replace: bool = False) -> dict[str, dic
 
 @pytest.mark.postgres
 async def test_sqlite_to_postgresql_moves_every_row(
-    sqlite_url: str, pg_url: str, tmp_path: Path
+    sqlite_url: str, pg_empty_url: str, tmp_path: Path
 ) -> None:
     await _story(sqlite_url, STORY)
     dump = tmp_path / "ownit.jsonl"
@@ -74,20 +74,22 @@ async def test_sqlite_to_postgresql_moves_every_row(
     assert exported["case"]["count"] == 2 and exported["request"]["count"] == 1
     assert exported["event"]["count"] > 0 and exported["person"]["count"] > 0
 
-    imported = await _load(pg_url, dump)
+    imported = await _load(pg_empty_url, dump)
     assert imported == exported
     again = tmp_path / "again.jsonl"
-    assert await _export(pg_url, again) == exported  # read back from PostgreSQL: the same data
+    assert (
+        await _export(pg_empty_url, again) == exported
+    )  # read back from PostgreSQL: the same data
 
     # The ids continue after the imported ones: the next case on PostgreSQL is C-3.
-    out = await _story(pg_url, ["/case open Initech: printer on fire promise tomorrow 17:00"])
+    out = await _story(pg_empty_url, ["/case open Initech: printer on fire promise tomorrow 17:00"])
     assert any("C-3 opened for Initech" in line for line in out)
 
     with pytest.raises(TransferError) as refused:
-        await _load(pg_url, dump)
+        await _load(pg_empty_url, dump)
     assert refused.value.kind == "not_empty"
-    assert await _load(pg_url, dump, replace=True) == exported
-    db = Database(pg_url)
+    assert await _load(pg_empty_url, dump, replace=True) == exported
+    db = Database(pg_empty_url)
     try:
         assert (await counts(db))["case"] == 2
     finally:

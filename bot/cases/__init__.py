@@ -1,4 +1,4 @@
-"""Cases: open, promise, transfer, resolve, reopen, rate.
+"""Cases: open, promise, update the customer, transfer, resolve, reopen, rate.
 
 Each service takes keyword-only arguments, works inside the caller's transaction, and returns the
 message for the person who asked; notices for others go to the outbox. A Refusal rolls it all back.
@@ -19,11 +19,14 @@ from bot.cases.lookup import (
 from bot.cases.opening import open_case
 from bot.cases.ownership import transfer
 from bot.cases.promises import set_promise
+from bot.cases.updates import draft_update, log_update
 
 __all__ = [
     "PRIORITIES",
     "attach_thread",
+    "draft_update",
     "get_case",
+    "log_update",
     "open_case",
     "owner_of",
     "parse_key",

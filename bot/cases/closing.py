@@ -81,7 +81,7 @@ async def resolve(
         case_key=case.key,
         customer=case.customer,
         kept=sentence(kept[case.promise_kept]),
-        actions=(Action("rate", case.key, "Record customer rating"),),
+        actions=(Action("rate", case.key, sentence("action_rate")),),
     )
 
 

@@ -66,7 +66,9 @@ async def open_case(
             kind="promised",
             at=now,
             actor=owner,
-            text=sentence("timeline_promised", promise=when_for(promise_at, tz), what=None),
+            text=sentence(
+                "timeline_promised", promise=when_for(promise_at, tz), what=None, earlier=None
+            ),
             promise_at=promise_at.isoformat(),
         )
         await ladder.schedule_promise(

@@ -1,4 +1,12 @@
-"""The promise to the customer: recorded, moved, or kept; each move re-plans its ladder step."""
+"""The promise to the customer: recorded, moved, or kept; each move re-plans its ladder step.
+
+A promise ends one of three ways. Kept: the case was resolved (or the promise marked kept) by it.
+Renegotiated: it was moved before it passed, which is the owner telling the customer a new time
+(the "Move the promise" button offers the honest one). Broken: it passed while the case was open,
+whether it was then moved or the case resolved late. A case can hold several promises: its
+outcome is that of its last one (`Case.promise_kept`), and its earlier ones are counted
+(`promise_renegotiations`, `promise_breaks`) for the figures.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +22,7 @@ from bot.errors import Refusal
 from bot.messages import Message, message, sentence
 from bot.notices import record, when_for
 from storage.states import OPEN_REQUEST_STATES, TimerOutcome
-from storage.tables import Person, Request
+from storage.tables import Case, Person, Request
 
 
 async def set_promise(
@@ -27,7 +35,10 @@ async def set_promise(
     what: str | None,
     kept: bool,
     now: datetime,
+    at: datetime | None = None,
 ) -> Message:
+    """Record, move or keep the promise. `at` is an instant ownit offered (the honest new time on
+    a "move the promise" button), used as it is while it is still ahead."""
     case = await get_case(session, case_key, lock=True)
     owner = await owner_of(session, case)
     require_open(case)
@@ -54,9 +65,14 @@ async def set_promise(
             case_key=case.key,
             customer=case.customer,
         )
-    assert when is not None
-    at = parse_when(when, now=now, cal_of=owner, rules=rules)
+    offered = at is not None  # the time ownit offered (a button), not one typed
+    if at is None:
+        assert when is not None
+        at = parse_when(when, now=now, cal_of=owner, rules=rules)
+    elif at <= now:
+        raise Refusal(sentence("cmd_time_passed", when=when_for(at, owner_cal.tz)))
     previous = case.promise_at
+    outcome = _earlier_outcome(case, now=now)
     case.promise_at = at
     case.promise_text = what or case.promise_text
     case.promise_version += 1
@@ -73,10 +89,30 @@ async def set_promise(
             "timeline_promised",
             promise=when_for(at, owner_cal.tz, now=now),
             what=sentence("timeline_note", note=what) if what else None,
+            earlier=sentence(f"timeline_promise_{outcome}") if outcome else None,
         ),
         promise_at=at.isoformat(),
         previous=previous.isoformat() if previous else None,
+        previous_outcome=outcome,
+        offered=offered,
     )
+    if previous is not None:  # a promise moved is a promise the customer was told of
+        record(
+            session,
+            case=case,
+            kind="customer_updated",
+            at=now,
+            actor=actor,
+            text=sentence(
+                "timeline_customer_updated",
+                name=actor.name,
+                text=sentence(
+                    "timeline_note",
+                    note=sentence("timeline_told_new_promise", promise=when_for(at, owner_cal.tz)),
+                ),
+            ),
+            promise_at=at.isoformat(),
+        )
     await ladder.schedule_promise(
         session, case=case, owner_cal=owner_cal, policy=rules.policy, now=now
     )
@@ -102,5 +138,25 @@ async def set_promise(
         case_key=case.key,
         customer=case.customer,
         promise=when_for(at, owner_cal.tz, now=now),
+        earlier=sentence(
+            f"cmd_promise_{outcome}",
+            previous=when_for(previous, owner_cal.tz, now=now),
+            count=case.promise_renegotiations,
+        )
+        if outcome and previous
+        else None,
         warning=warning,
     )
+
+
+def _earlier_outcome(case: Case, *, now: datetime) -> str | None:
+    """What becomes of the promise being replaced, counted on the case: renegotiated (moved
+    before it passed) or broken (moved once it had passed, or already found late); None when
+    there was none, or it was kept."""
+    if case.promise_at is None or case.promise_kept:
+        return None
+    if case.promise_kept is False or now >= case.promise_at:
+        case.promise_breaks += 1
+        return "broken"
+    case.promise_renegotiations += 1
+    return "renegotiated"

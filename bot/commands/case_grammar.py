@@ -1,14 +1,16 @@
-"""The commands about a case — open, ask, promise, status, mine, update, resolve, reopen,
-transfer, rate — as plain dataclasses, and the parsers that read them from `Args`."""
+"""The commands about a case — open, ask, promise, status, mine, update, updated, resolve,
+reopen, transfer, rate — as plain dataclasses, and the parsers that read them from `Args`."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from bot.commands.words import (
     CASE_KEY,
     MAX_CUSTOMER,
+    MAX_TEXT,
     REQUEST_KEY,
     Args,
     collapse,
@@ -38,18 +40,27 @@ class OpenForm:
 
 @dataclass(frozen=True)
 class Ask:
+    """`unnamed`: when the target is a bare word (not a mention or `@handle`), the question as it
+    reads if that word names nobody — `/case ask C-42 was it charged twice?` names no one, and
+    ownit then suggests whom to ask (`bot.commands.who_to_ask`)."""
+
     case: str | None
     target: Ref
     question: str
     by: str | None
+    unnamed: str | None = field(default=None, compare=False)  # a reading, not the command
 
 
 @dataclass(frozen=True)
 class Promise:
+    """`when` as typed, or `at`, the instant a "move the promise" button offered (computed by
+    ownit, carried as it is)."""
+
     case: str
     when: str | None
     what: str | None
     kept: bool = False
+    at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,14 @@ class Mine:
 @dataclass(frozen=True)
 class Update:
     case: str
+
+
+@dataclass(frozen=True)
+class Updated:
+    """The customer was sent an update (the draft's "Log as sent"), with what was sent."""
+
+    case: str
+    text: str | None
 
 
 @dataclass(frozen=True)
@@ -147,8 +166,13 @@ def parse_ask(c: Args) -> Ask:
         if c.fits_when(when):
             by, raw = when, raw[: m.start()]
             break
+    word = c.toks[i]
+    unnamed: str | None = None
+    if target.kind == "name" and not word.text.startswith("@"):
+        whole = c.decode(c.rest[word.start : word.end] + raw).strip()
+        unnamed = whole if len(whole) <= MAX_TEXT else None
     question = c.need_text(raw, "question", "cmd_ask_no_question")
-    return Ask(case, target, question, by)
+    return Ask(case, target, question, by, unnamed)
 
 
 def parse_promise(c: Args) -> Promise:
@@ -171,6 +195,10 @@ def parse_update(c: Args) -> Update:
     case = c.case_key(0)
     c.no_more(1, "cmd_only_a_case_key")
     return Update(case)
+
+
+def parse_updated(c: Args) -> Updated:
+    return Updated(c.case_key(0), c.text(c.after(0), "update"))
 
 
 def parse_reopen(c: Args) -> Reopen:

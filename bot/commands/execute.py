@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import admin, cases, digests, drafts, requests, views
+from bot import admin, cases, digests, requests, views
 from bot.access import Grant
 from bot.commands import grammar as c
 from bot.commands.needs import case_key
@@ -75,6 +75,7 @@ async def execute(
                 when=cmd.when,
                 what=cmd.what,
                 kept=cmd.kept,
+                at=cmd.at,
                 now=now,
             )
             return Reply([msg], case=cmd.case)
@@ -90,13 +91,15 @@ async def execute(
         case c.Mine():
             return Reply([await views.mine(s, rules=rules, actor=actor, now=now)])
         case c.Update():
-            found = await cases.get_case(s, cmd.case)
-            draft = await drafts.customer_update(s, case=found, now=now, rules=rules)
-            heading = sentence("cmd_draft_update", customer=found.customer, case_key=found.key)
-            return Reply(
-                [Message("draft", (heading + "\n\n", draft), case=found.key, private=True)],
-                case=found.key,
+            draft, finish = await cases.draft_update(
+                session=s, rules=rules, actor=actor, case_key=cmd.case, now=now
             )
+            return Reply([draft], case=cmd.case, finish=finish)
+        case c.Updated():
+            msg = await cases.log_update(
+                session=s, actor=actor, case_key=cmd.case, text=cmd.text, now=now
+            )
+            return Reply([msg], case=cmd.case)
         case c.Resolve():
             msg = await cases.resolve(
                 session=s, rules=rules, actor=actor, case_key=cmd.case, note=cmd.note, now=now
@@ -197,7 +200,7 @@ async def execute(
             return Reply([msg])
         case c.Digest():
             msg = await digests.on_demand(s, rules=rules, actor=actor, team=cmd.team, now=now)
-            return Reply([msg])
+            return Reply([msg], finish=digests.words_later(msg, now=now))
         case c.AdminCommand():
             msg = await admin.run(
                 s,

@@ -28,6 +28,7 @@ from bot.commands.case_grammar import (
     Status,
     Transfer,
     Update,
+    Updated,
     parse_ask,
     parse_mine,
     parse_open,
@@ -38,7 +39,9 @@ from bot.commands.case_grammar import (
     parse_status,
     parse_transfer,
     parse_update,
+    parse_updated,
 )
+from bot.commands.proposal_grammar import Confirm, parse_confirm
 from bot.commands.request_grammar import (
     Ack,
     Answer,
@@ -86,6 +89,7 @@ __all__ = [
     "Ask",
     "Away",
     "Command",
+    "Confirm",
     "Deadline",
     "Decide",
     "Digest",
@@ -103,10 +107,13 @@ __all__ = [
     "Status",
     "Transfer",
     "Update",
+    "Updated",
     "UsageError",
+    "names_a_command",
     "parse",
     "parse_ref",
     "usage",
+    "words",
 ]
 
 
@@ -123,6 +130,7 @@ Command: TypeAlias = (
     | Status
     | Mine
     | Update
+    | Updated
     | Resolve
     | Reopen
     | Transfer
@@ -135,6 +143,7 @@ Command: TypeAlias = (
     | Away
     | Digest
     | Rate
+    | Confirm
     | AdminCommand
     | Help
 )
@@ -165,6 +174,7 @@ _PARSERS: dict[str, Callable[[Args], Command]] = {
     "status": parse_status,
     "mine": parse_mine,
     "update": parse_update,
+    "updated": parse_updated,
     "resolve": parse_resolve,
     "reopen": parse_reopen,
     "transfer": parse_transfer,
@@ -179,6 +189,7 @@ _PARSERS: dict[str, Callable[[Args], Command]] = {
     "back": parse_back,
     "digest": parse_digest,
     "rate": parse_rate,
+    "confirm": parse_confirm,
     "admin": parse_admin,
     "help": _help,
 }
@@ -199,6 +210,40 @@ def _strip_prefix(s: str) -> str:
     return s
 
 
+def _command_word(s: str) -> str:
+    toks = _tokens(s, 2)
+    if not toks:
+        return ""
+    word = toks[0].text.lower()
+    if word == "more" and len(toks) > 1 and toks[1].text.lower() == "time":
+        return "more-time"
+    return TOPIC_ALIASES.get(word, word) if word != "back" else word
+
+
+_ADDRESS = re.compile(
+    r"\s*(?:(?:<@[^<>\n]*>|<at>[^<]*</at>)(?=\s|$))?\s*(?:(?:/case|case)(?=\s|$))?", re.I
+)
+
+
+def words(text: str) -> str:
+    """What a person wrote to ownit, without the platform's mention of the bot and `/case` in
+    front (control characters dropped as `parse` drops them): the plain words a model may read.
+    A colleague's `@handle` at the start stays: it is part of what they asked."""
+    cleaned = _clean(text)
+    address = _ADDRESS.match(cleaned)
+    return cleaned[address.end() if address else 0 :].strip()
+
+
+def names_a_command(text: str) -> bool:
+    """Whether `text` starts like a command (`/case …`, or a command word after the mention):
+    words that don't are plain words, which ownit may turn into a proposed command."""
+    cleaned = _clean(text).lstrip()
+    if cleaned.startswith("/"):
+        return True
+    word = _command_word(_strip_prefix(cleaned))
+    return word in _PARSERS or word == "?"
+
+
 def parse(text: str, *, is_when: Callable[[str], bool], slack_entities: bool = False) -> Command:
     """Parse the text of a `/case` command (what follows `/case`) into a Command.
 
@@ -213,10 +258,8 @@ def parse(text: str, *, is_when: Callable[[str], bool], slack_entities: bool = F
     toks = _tokens(s, 2)  # the command word (two for `more time`)
     if not toks or (len(toks) == 1 and toks[0].text == "?"):
         return Help(None)
-    word, end = toks[0].text.lower(), toks[0].end
-    if word == "more" and len(toks) > 1 and toks[1].text.lower() == "time":
-        word, end = "more-time", toks[1].end
-    word = TOPIC_ALIASES.get(word, word) if word != "back" else word
+    word = _command_word(s)
+    end = toks[1].end if word == "more-time" and toks[0].text.lower() == "more" else toks[0].end
     parser = _PARSERS.get(word)
     if parser is None:
         raise UsageError(sentence("cmd_unknown", word=_show(toks[0].text)), usage())

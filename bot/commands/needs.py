@@ -44,6 +44,8 @@ def need_of(command: c.Command, origin: Origin) -> Need:
             )
         case c.Update():
             return Need(K.RUN_CASE, case=command.case, verb="draft a customer update for")
+        case c.Updated():
+            return Need(K.RUN_CASE, case=command.case, verb="log a customer update on")
         case c.Resolve():
             return Need(K.RUN_CASE, case=command.case, verb="resolve", told="owner_told_resolve")
         case c.Reopen():

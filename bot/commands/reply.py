@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot.assist import Model
 from bot.commands.grammar import Command
 from bot.messages import Message
+
+Finish = Callable[[Model], Awaitable[list[Message]]]
+"""Work on a reply that waits on the model: run after the command's transaction committed (and
+after the platform's acknowledgement), it returns the messages to show instead. It must fall
+back to the messages it was given when the model answers None."""
 
 
 @dataclass
@@ -23,6 +30,7 @@ class Reply:
     case: str | None = None
     request: str | None = None
     duplicate: bool = False
+    finish: Finish | None = None  # not kept: a retry gets the messages as first committed
 
     def plain(self) -> str:
         return "\n".join(m.plain() for m in self.messages)

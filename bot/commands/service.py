@@ -18,23 +18,22 @@ import logging
 import time
 
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import access, log_context
 from bot.commands import grammar as c
+from bot.commands import plain_words, who_to_ask
 from bot.commands.execute import execute
+from bot.commands.identity import identify
 from bot.commands.needs import need_of
 from bot.commands.origin import Origin
 from bot.commands.outage import database_down, database_unreachable
+from bot.commands.proposals import take
 from bot.commands.reply import Reply, refusal
 from bot.deadlines import looks_like_deadline
-from bot.directory import ensure_platform_person, person_by_handle
-from bot.errors import NotAllowed, Refusal
-from bot.messages import sentence
+from bot.errors import Refusal
 from bot.runtime.app import Ownit
 from storage.db import written
-from storage.states import Platform
-from storage.tables import Delivery, Person
+from storage.tables import Delivery
 
 __all__ = [
     "DATABASE_DOWN",
@@ -62,11 +61,14 @@ def parse(text: str) -> c.Command:
 
 
 async def handle(app: Ownit, text: str, origin: Origin, *, key: str | None = None) -> Reply:
-    """Parse and run one command; a malformed one writes nothing and says why."""
+    """Parse and run one command; a malformed one writes nothing and says why, and plain words
+    may get a proposed command instead (`plain_words`)."""
     try:
         command = parse(text)
     except c.UsageError as exc:
         app.metrics.commands.labels("unparsed", "usage").inc()
+        if plain_words.is_plain(text):
+            return await plain_words.propose(app, text, origin, key=key, parse=parse, refused=exc)
         return refusal(exc.message, exc.usage)
     return await run(app, command, origin, key=key)
 
@@ -75,7 +77,10 @@ async def run(app: Ownit, command: c.Command, origin: Origin, *, key: str | None
     log_context.case_key.set(getattr(command, "case", None))
     started = time.perf_counter()
     name = "admin" if isinstance(command, c.AdminCommand) else type(command).__name__.lower()
-    reply = await _run(app, command, origin, key=key)
+    if isinstance(command, c.Ask) and await who_to_ask.names_nobody(app, command):
+        reply = await who_to_ask.suggest(app, command, origin, key=key)
+    else:
+        reply = await _run(app, command, origin, key=key)
     log_context.about_case(reply.case)
     outcome = "duplicate" if reply.duplicate else ("ok" if reply.ok else "refused")
     app.metrics.commands.labels(name, outcome).inc()
@@ -135,6 +140,8 @@ async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str 
     try:
         async with app.db.session() as s:
             actor = await identify(s, origin)
+            if isinstance(command, c.Confirm):  # the proposal's command, run as if typed
+                command = await take(s, number=command.proposal, actor=actor, now=now)
             need = need_of(command, origin)
             grant = await access.authorize(session=s, actor=actor, need=need)
             reply = await execute(
@@ -170,31 +177,10 @@ async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str 
     app.poke()
     touched = (f"R-{i}" for i in sorted(written(s, "request")))
     app.case_changed(reply.case, *(m.case for m in reply.messages), *touched)
+    if reply.finish is not None:  # committed, outside any transaction: now the model may be asked
+        try:
+            reply.messages = await reply.finish(app.model)
+        except Exception:  # what was committed is the answer; the words are a bonus
+            log.exception("finishing the reply to %s failed; the committed reply stands", command)
+        reply.finish = None
     return reply
-
-
-async def identify(s: AsyncSession, origin: Origin) -> Person:
-    """The person behind a command. On a platform, someone not yet known becomes a person only
-    if they are in the org file or a full member of the organisation's workspace or tenant;
-    anyone else is refused with help and how to be added, and no row is written for them."""
-    if origin.platform == Platform.CONSOLE:
-        person = await person_by_handle(s, origin.user)
-        if person is None:
-            raise Refusal(sentence("cmd_unknown_console_user", handle=origin.user))
-        return person
-    access.admit(origin)
-    found = await ensure_platform_person(
-        s,
-        platform=origin.platform,
-        uid=origin.user,
-        name=origin.name,
-        email=origin.email,
-        tz=origin.tz,
-        member=access.full_member(origin),
-    )
-    if found is None:
-        log.info(
-            "refused %s user %s: not a person of the organisation", origin.platform, origin.user
-        )
-        raise NotAllowed(sentence("access_not_a_person"), c.usage(None))
-    return found

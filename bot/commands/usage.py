@@ -16,6 +16,7 @@ _LINES: tuple[tuple[str, str], ...] = (
     ("status", "cmd_usage_status"),
     ("mine", "cmd_usage_mine"),
     ("update", "cmd_usage_update"),
+    ("updated", "cmd_usage_updated"),
     ("resolve", "cmd_usage_resolve"),
     ("reopen", "cmd_usage_reopen"),
     ("transfer", "cmd_usage_transfer"),
@@ -30,6 +31,7 @@ _LINES: tuple[tuple[str, str], ...] = (
     ("away", "cmd_usage_away_off"),
     ("digest", "cmd_usage_digest"),
     ("rate", "cmd_usage_rate"),
+    ("confirm", "cmd_usage_confirm"),
     ("admin", "cmd_usage_admin"),
     ("help", "cmd_usage_help"),
 )

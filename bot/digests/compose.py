@@ -168,13 +168,25 @@ async def build(
         if count > len(risky):
             lines.append(compose("digest_more", count=count - len(risky)))
     lines.append(compose("digest_escalations", **f.escalations))
-    decided = f.promises_kept + f.promises_broken
     lines.append(
         compose(
             "digest_promises",
             kept=f.promises_kept,
+            renegotiated=f.promises_renegotiated,
             broken=f.promises_broken,
-            rate=sentence("digest_promise_rate", rate=_pct(f.promise_rate)) if decided else "",
+            rate=sentence(
+                "digest_promise_rate",
+                rate=_pct(f.promise_rate),
+                renegotiated=_pct(f.renegotiated_rate),
+                broken=_pct(f.broken_rate),
+            )
+            if f.promises_decided
+            else "",
+            then_kept=sentence(
+                "digest_renegotiated_kept", kept=f.renegotiated_kept, of=f.renegotiated_cases
+            )
+            if f.renegotiated_cases
+            else "",
         )
     )
     quarter = ""

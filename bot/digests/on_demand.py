@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import figures
+from bot.assist import Model
+from bot.assist.digest_words import worded
 from bot.digests.compose import build
 from bot.directory import Rules, manages, normalise_handle, team_by_key
 from bot.errors import Refusal
@@ -49,3 +52,13 @@ async def on_demand(
     )
     msg = digest.message
     return Message(msg.kind, msg.segments, private=True, extra=msg.extra)
+
+
+def words_later(digest: Message, *, now: datetime) -> Callable[[Model], Awaitable[list[Message]]]:
+    """The step that gives an on-demand digest its three sentences once the command committed
+    (the digest as it is when the model is off or not good enough)."""
+
+    async def finish(model: Model) -> list[Message]:
+        return [await worded(model, digest, now=now)]
+
+    return finish

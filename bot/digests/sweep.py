@@ -14,6 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func
 
 from bot import figures
+from bot.assist import Model
+from bot.assist.digest_words import worded
 from bot.clock import Clock
 from bot.digests.compose import build
 from bot.digests.prefs import Prefs, load_prefs
@@ -35,7 +37,9 @@ class Digester:
     """Sends the digests that are due; `run(stop)` is the background loop of every replica.
 
     Handed the database, the clock, the rules and a callable that says notices were queued
-    (delivery looks at once), not the application that composes them.
+    (delivery looks at once), not the application that composes them. With a `model`, a digest
+    gets three sentences on its period: its figures are read first, the model is asked outside
+    any transaction, and then the digest is claimed and queued.
     """
 
     def __init__(
@@ -45,8 +49,10 @@ class Digester:
         clock: Clock,
         rules: Callable[[], Awaitable[Rules]],
         queued: Callable[[], None],
+        model: Model | None = None,
     ) -> None:
         self.db = db
+        self.model = model
         self.clock = clock
         self.rules = rules
         self.queued = queued
@@ -112,28 +118,8 @@ class Digester:
         """1 if a digest was queued, 0 if not (nothing to say), None if another replica is on it."""
         assert manager.id is not None
         weekly = next((d for d in runs if d.kind == "weekly"), None)
-        async with self.db.session() as s:
-            if self.db.postgres:
-                # Another replica building this manager's digest holds the lock: leave it to it
-                # rather than wait on its key (if it fails, the next sweep finds the key free).
-                key = zlib.crc32(runs[0].key.encode()) - 2**31
-                got = await execute(s, select(func.pg_try_advisory_xact_lock(_LOCK_SPACE, key)))
-                if not got.scalar():
-                    log.info("digest for %s is being sent by another replica", manager.handle)
-                    return None
+        async with self.db.reader() as s:
             previous = await last_sent(s, manager.id)
-            rows = [
-                DigestRun(
-                    key=d.key,
-                    manager_id=manager.id,
-                    period=d.kind,
-                    period_start=d.start,
-                    sent_at=now,
-                )
-                for d in runs
-            ]
-            s.add_all(rows)
-            await s.flush()  # the claim: a replica racing for the same key stops here
             scope = await figures.manager_scope(s, manager)
             cal = calendar_of(manager, rules.calendar)
             if weekly is not None:
@@ -155,13 +141,32 @@ class Digester:
                 weekly=weekly is not None,
                 db=self.db,
             )
-            for row in rows:
-                row.empty = digest.empty
-                row.period_start = start
-                s.add(row)
-            if digest.empty and not prefs.all_clear:
+        quiet = digest.empty and not prefs.all_clear
+        message = digest.message if quiet else await worded(self.model, digest.message, now=now)
+        async with self.db.session() as s:
+            if self.db.postgres:
+                # Another replica building this manager's digest holds the lock: leave it to it
+                # rather than wait on its key (if it fails, the next sweep finds the key free).
+                key = zlib.crc32(runs[0].key.encode()) - 2**31
+                got = await execute(s, select(func.pg_try_advisory_xact_lock(_LOCK_SPACE, key)))
+                if not got.scalar():
+                    log.info("digest for %s is being sent by another replica", manager.handle)
+                    return None
+            s.add_all(
+                DigestRun(
+                    key=d.key,
+                    manager_id=manager.id,
+                    period=d.kind,
+                    period_start=start,
+                    sent_at=now,
+                    empty=digest.empty,
+                )
+                for d in runs
+            )
+            await s.flush()  # the claim: a replica racing for the same key stops here
+            if quiet:
                 return 0
-            notify(s, to=manager, msg=digest.message, at=now)
+            notify(s, to=manager, msg=message, at=now)
             return 1
 
     async def run(self, stop: asyncio.Event) -> None:

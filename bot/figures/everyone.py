@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.business_time import Calendar
 from bot.figures.business import business_durations, calendars_of, median, p90
 from bot.figures.model import SAMPLE, STEPS, TOP, Figures
+from bot.figures.promises import promise_outcomes, take_outcomes
 from bot.figures.query import among, execute, is_pg, ones
 from storage.states import OPEN_REQUEST_STATES, Step
 from storage.tables import Case, Event, Request
@@ -182,6 +183,7 @@ async def compute_by_person(
                 func.count(col(Case.csat)),
                 func.coalesce(func.sum(col(Case.csat)), 0),
                 ones(col(Case.csat) >= 4),
+                *promise_outcomes(),
             )
             .where(resolved_in)
             .group_by(col(Case.owner_id)),
@@ -197,7 +199,9 @@ async def compute_by_person(
                 f.csat_count,
                 f.csat_sum,
                 f.csat_satisfied,
+                *outcomes,
             ) = (int(v) for v in values)
+            take_outcomes(f, outcomes)
     rows = (
         await execute(
             session,

@@ -34,6 +34,9 @@ class Figures:
     cases_resolved: int = 0
     promises_kept: int = 0
     promises_broken: int = 0
+    promises_renegotiated: int = 0
+    renegotiated_cases: int = 0
+    renegotiated_kept: int = 0
     handoffs: int = 0
     redirects: int = 0
     cases_opened: int = 0
@@ -51,9 +54,30 @@ class Figures:
         return self.on_time / self.due if self.due else None
 
     @property
+    def promises_decided(self) -> int:
+        """Promises whose outcome is known: each case's last one once it was decided, and the
+        earlier ones it replaced (renegotiated, or broken before they were moved)."""
+        return self.promises_kept + self.promises_renegotiated + self.promises_broken
+
+    def _share(self, n: int) -> float | None:
+        return n / self.promises_decided if self.promises_decided else None
+
+    @property
     def promise_rate(self) -> float | None:
-        decided = self.promises_kept + self.promises_broken
-        return self.promises_kept / decided if decided else None
+        return self._share(self.promises_kept)
+
+    @property
+    def renegotiated_rate(self) -> float | None:
+        return self._share(self.promises_renegotiated)
+
+    @property
+    def broken_rate(self) -> float | None:
+        return self._share(self.promises_broken)
+
+    @property
+    def renegotiated_kept_rate(self) -> float | None:
+        """Of the decided cases whose promise was renegotiated, the share that kept the last one."""
+        return self.renegotiated_kept / self.renegotiated_cases if self.renegotiated_cases else None
 
     @property
     def transfers(self) -> int:
@@ -105,8 +129,13 @@ class Figures:
             **{f"escalations_{k}": v for k, v in self.escalations.items()},
             "cases_resolved": self.cases_resolved,
             "promises_kept": self.promises_kept,
+            "promises_renegotiated": self.promises_renegotiated,
             "promises_broken": self.promises_broken,
             "promise_kept_rate": share(self.promise_rate),
+            "promise_renegotiated_rate": share(self.renegotiated_rate),
+            "promise_broken_rate": share(self.broken_rate),
+            "renegotiated_cases": self.renegotiated_cases,
+            "renegotiated_then_kept_rate": share(self.renegotiated_kept_rate),
             "handoffs": self.handoffs,
             "transfers": self.transfers,
             "redirects": self.redirects,

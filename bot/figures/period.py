@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from bot.business_time import Calendar
 from bot.figures.business import business_durations, calendars_of, median, p90
 from bot.figures.model import SAMPLE, STEPS, TOP, Figures
+from bot.figures.promises import promise_outcomes, take_outcomes
 from bot.figures.query import among, execute, ones, reads
 from bot.figures.scope import Scope, answered_by, asked_of, owned_by
 from storage.db import Database
@@ -147,6 +148,7 @@ async def _resolved(
                 func.count(col(Case.csat)),
                 func.coalesce(func.sum(col(Case.csat)), 0),
                 ones(col(Case.csat) >= 4),
+                *promise_outcomes(),
             ).where(resolved_in),
         )
     ).one()
@@ -158,7 +160,9 @@ async def _resolved(
         f.csat_count,
         f.csat_sum,
         f.csat_satisfied,
+        *outcomes,
     ) = (int(v) for v in row)
+    take_outcomes(f, outcomes)
     if f.handoffs:
         f.redirects = int(
             (

@@ -81,8 +81,8 @@ async def acknowledge(
         deadline=when_for(req.deadline, actor_tz),
         eta=sentence("cmd_your_eta", eta=when_for(eta_at, actor_tz)) if eta_at else None,
         actions=(
-            Action("answer", req.key, "Answer"),
-            Action("more_time", req.key, "Need more time"),
+            Action("answer", req.key, sentence("action_answer")),
+            Action("more_time", req.key, sentence("action_more_time")),
         ),
     )
 

@@ -164,10 +164,10 @@ async def ask(
                     Action(
                         "shorten",
                         req.key,
-                        f"Shorten to {when_for(latest, owner_cal.tz)}",
+                        sentence("action_shorten", when=when_for(latest, owner_cal.tz)),
                         value=latest.isoformat(),
                     ),
-                    Action("update", case.key, "Draft a customer update"),
+                    Action("update", case.key, sentence("action_draft_update")),
                 ),
                 request_key=req.key,
                 case_key=case.key,

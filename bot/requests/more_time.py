@@ -83,7 +83,10 @@ async def more_time(
         )
         if breaks and case.promise_at
         else None,
-        actions=(Action("accept", req.key, "Accept"), Action("decline", req.key, "Decline")),
+        actions=(
+            Action("accept", req.key, sentence("action_accept")),
+            Action("decline", req.key, sentence("action_decline")),
+        ),
     )
     return message(
         "more_time_asked",

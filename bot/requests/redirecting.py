@@ -7,14 +7,15 @@ from datetime import datetime
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import ladder
+from bot.business_time import Calendar
 from bot.directory import Rules, calendar_of, members, mention
 from bot.errors import Refusal
 from bot.messages import Message, message, sentence
 from bot.notices import record, tell, when_for
 from bot.requests.absence import route_around_absence
-from bot.requests.lookup import asked_people, get_request, open_for
+from bot.requests.lookup import asked_people, calendar_owner, get_request, open_for
 from storage.states import RequestStatus
-from storage.tables import Person, Team
+from storage.tables import Case, Person, Request, Team
 
 
 async def redirect(
@@ -34,6 +35,7 @@ async def redirect(
     before = await asked_people(session, req)
     if any(p.id == actor.id for p in before):
         before = []  # the asked hand it on themselves; only a manager's redirect is news to them
+    was = calendar_of(await calendar_owner(session, req), rules.calendar)
     routed_note = None
     if isinstance(to, Person):
         if to.id == actor.id and not before:  # a manager naming themselves takes it on
@@ -69,6 +71,7 @@ async def redirect(
             routed=sentence("timeline_routed", note=routed_note) if routed_note else None,
         ),
     )
+    moved = await _rearm(session, rules=rules, req=req, case=case, actor=actor, was=was, now=now)
     owner = await session.get(Person, case.owner_id)
     assert owner is not None
     for person in await asked_people(session, req):
@@ -112,7 +115,60 @@ async def redirect(
         by=mention(actor),
         to=target_name,
         reason=reason,
+        moved=_moved(moved, target_name, calendar_of(owner, rules.calendar).tz, "_owner"),
     )
     return message(
-        "request_redirected", case=case.key, request=req.key, request_key=req.key, to=target_name
+        "request_redirected",
+        case=case.key,
+        request=req.key,
+        request_key=req.key,
+        to=target_name,
+        moved=_moved(moved, target_name, calendar_of(actor, rules.calendar).tz),
     )
+
+
+async def _rearm(
+    session: AsyncSession,
+    *,
+    rules: Rules,
+    req: Request,
+    case: Case,
+    actor: Person,
+    was: Calendar,
+    now: datetime,
+) -> datetime | None:
+    """The new holder's own ladder, from now to the deadline it carries over. A deadline already
+    past would leave them nothing to follow: it moves as far ahead as the request was first given
+    (in their business time), and the new deadline is returned."""
+    cal = calendar_of(await calendar_owner(session, req), rules.calendar)
+    moved = None
+    if req.deadline <= now:
+        old = req.deadline
+        req.deadline = moved = ladder.fresh_deadline(req, now=now, was=was, cal=cal)
+        session.add(req)
+        record(
+            session,
+            case=case,
+            request=req,
+            kind="deadline_changed",
+            at=now,
+            actor=actor,
+            text=sentence(
+                "timeline_deadline_moved",
+                request_key=req.key,
+                why=sentence("cmd_why_redirected_late"),
+            ),
+            old=old.isoformat(),
+            new=moved.isoformat(),
+        )
+    await ladder.schedule_request(
+        session, req=req, cal=cal, policy=rules.policy, now=now, since=now
+    )
+    return moved
+
+
+def _moved(moved: datetime | None, to: str, tz: str, whose: str = "") -> str | None:
+    """The note that the deadline moved with the redirect, for the actor or (`_owner`) the owner."""
+    if moved is None:
+        return None
+    return sentence(f"cmd_redirect_moved{whose}", to=to, deadline=when_for(moved, tz))

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from bot import directory
+from bot.assist import Model, ModelConfig
+from bot.assist.summaries import Summariser
 from bot.business_time import Calendar
 from bot.clock import Clock, RealClock, SimClock
 from bot.digests import Digester
@@ -54,6 +56,20 @@ def org_path(settings: Settings) -> Path | None:
     return example_org_file()
 
 
+def model_config(settings: Settings) -> ModelConfig:
+    return ModelConfig(
+        api_key=settings.openai_api_key,
+        base_url=settings.openai_base_url,
+        model=settings.openai_model,
+        azure_endpoint=settings.azure_openai_endpoint,
+        azure_api_key=settings.azure_openai_api_key,
+        api_version=settings.openai_api_version,
+        timeout=settings.ai_timeout,
+        daily_tokens=settings.ai_daily_tokens,
+        redact=settings.ai_redact,
+    )
+
+
 @dataclass
 class Ownit:
     settings: Settings
@@ -71,6 +87,8 @@ class Ownit:
     metrics: Metrics = field(default_factory=Metrics)
     background: Background = field(default_factory=Background)
     digests: Digester | None = None  # the digest loop of `run_background`
+    assist: Model | None = None  # the language model (off without a key); see `model_config`
+    summaries: Summariser | None = None  # sums up long cases after they change (AI only)
 
     @classmethod
     async def start(
@@ -121,6 +139,14 @@ class Ownit:
             workers=settings.inbox_workers,
             handles=settings.handles,
         )
+        assist = Model(model_config(settings), db=db, metrics=metrics)
+        if not assist.on:
+            log.info("AI assist is off (no OPENAI_API_KEY): drafts and summaries use templates")
+        summariser = Summariser(
+            db=db, model=assist, clock=clock, shared=shared, redraw=hooks.case_changed
+        )
+        if settings.handles:  # a process that only acknowledges makes no summaries
+            hooks.case_hooks.append(summariser.changed)
         return cls(
             settings,
             db,
@@ -135,7 +161,14 @@ class Ownit:
             org_file=path,
             shared=shared,
             metrics=metrics,
+            assist=assist,
+            summaries=summariser,
         )
+
+    @property
+    def model(self) -> Model:
+        assert self.assist is not None, "started by Ownit.start"
+        return self.assist
 
     @property
     def tasks(self) -> list[asyncio.Task[Any]]:
@@ -173,7 +206,11 @@ class Ownit:
     def digester(self) -> Digester:
         """A digest sweeper on this process's database, clock and rules."""
         return Digester(
-            db=self.db, clock=self.clock, rules=self.rules, queued=self.deliverer.wake.set
+            db=self.db,
+            clock=self.clock,
+            rules=self.rules,
+            queued=self.deliverer.wake.set,
+            model=self.assist,
         )
 
     async def settle(self) -> None:
@@ -181,6 +218,8 @@ class Ownit:
         left (console, tests)."""
         while True:
             await self.inbox.settled()
+            if self.summaries is not None:
+                await self.summaries.drain()
             fired = await self.scheduler.sweep()
             sent = await self.deliverer.drain()
             if not fired and not sent:
@@ -197,6 +236,8 @@ class Ownit:
         run("inbox", self.inbox.run)
         self.digests = self.digester()
         run("digests", self.digests.run)
+        if self.summaries is not None and self.model.on:
+            run("summaries", self.summaries.run)
 
     async def close(self) -> None:
         self.stop.set()
@@ -204,4 +245,6 @@ class Ownit:
         await self.background.close()
         await self.inbox.close()
         await self.shared.close()
+        if self.assist is not None:
+            await self.assist.close()
         await self.db.dispose()

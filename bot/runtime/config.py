@@ -143,6 +143,61 @@ class Settings(BaseSettings):
         "loopback callers only (emulator, tests)",
     )
 
+    openai_api_key: str | None = Field(
+        None,
+        alias="OPENAI_API_KEY",
+        repr=False,
+        description="turns the AI assist on (customer update drafts, summaries); without it "
+        "ownit uses its templates",
+    )
+    openai_base_url: str | None = Field(
+        None,
+        alias="OPENAI_BASE_URL",
+        description="any OpenAI-compatible server (default `https://api.openai.com/v1`)",
+    )
+    openai_model: str = Field(
+        "gpt-4o-mini",
+        alias="OPENAI_MODEL",
+        description="the model (with Azure OpenAI: the deployment's name); it must support "
+        "structured outputs",
+    )
+    azure_openai_endpoint: str | None = Field(
+        None,
+        alias="AZURE_OPENAI_ENDPOINT",
+        description="Azure OpenAI instead: `https://<resource>.openai.azure.com`",
+    )
+    azure_openai_api_key: str | None = Field(
+        None,
+        alias="AZURE_OPENAI_API_KEY",
+        repr=False,
+        description="the Azure OpenAI resource's key (or `OPENAI_API_KEY`)",
+    )
+    openai_api_version: str = Field(
+        "2024-10-21",
+        alias="OPENAI_API_VERSION",
+        description="the Azure OpenAI API version",
+    )
+    ai_timeout: float = Field(
+        5.0,
+        alias="OWNIT_AI_TIMEOUT",
+        gt=0,
+        le=60,
+        description="seconds one model call may take before its template is used instead",
+    )
+    ai_daily_tokens: int = Field(
+        200_000,
+        alias="OWNIT_AI_DAILY_TOKENS",
+        ge=0,
+        description="model tokens the organisation may use per day (UTC); when spent, templates "
+        "until the next day",
+    )
+    ai_redact: bool = Field(
+        True,
+        alias="OWNIT_AI_REDACT",
+        description="replace customer names and e-mail addresses by placeholders before a "
+        "prompt leaves, and put them back in the answer",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _db(cls, v: str) -> str:
@@ -204,6 +259,10 @@ class Settings(BaseSettings):
         "microsoft_app_password",
         "microsoft_app_tenant_id",
         "teams_api_url",
+        "openai_api_key",
+        "openai_base_url",
+        "azure_openai_endpoint",
+        "azure_openai_api_key",
         mode="before",
     )
     @classmethod
@@ -219,6 +278,8 @@ class Settings(BaseSettings):
             self.slack_signing_secret,
             self.slack_app_token,
             self.microsoft_app_password,
+            self.openai_api_key,
+            self.azure_openai_api_key,
         ]
         try:
             found.append(make_url(self.database_url).password)
@@ -247,6 +308,13 @@ class Settings(BaseSettings):
         """This process handles the inbox and runs the timers, deliveries, digests and cards
         (roles `all` and `worker`)."""
         return self.role != "web"
+
+    @property
+    def has_ai(self) -> bool:
+        """A model is configured: an OpenAI key, or an Azure OpenAI endpoint with a key."""
+        if self.azure_openai_endpoint:
+            return bool(self.azure_openai_api_key or self.openai_api_key)
+        return bool(self.openai_api_key)
 
     @property
     def has_chat(self) -> bool:

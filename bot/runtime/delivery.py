@@ -162,12 +162,12 @@ class Deliverer:
         self.stop = stop
         while not stop.is_set():
             try:
+                self.wake.clear()  # before draining: a notice written meanwhile wakes it again
                 while await self.drain() and not stop.is_set():
                     pass
             except Exception:
                 log.exception("delivery failed; retrying")
-            self.wake.clear()
-            if stop.is_set():  # told while draining: the wake-up it came with was just cleared
+            if stop.is_set():
                 return
             try:
                 await asyncio.wait_for(self.wake.wait(), timeout=1.0)

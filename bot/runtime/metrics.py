@@ -18,6 +18,7 @@ from prometheus_client import (
 )
 
 FAST = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+MODEL = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 30.0)
 LAG = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
@@ -89,6 +90,19 @@ class Metrics:
         self.inbox_waiting = Gauge(
             "ownit_inbox_waiting", "Deliveries this process holds and has not handled yet",
             registry=r,
+        )  # fmt: skip
+        self.ai_tokens = Counter(
+            "ownit_ai_tokens", "Model tokens used, by feature and kind (prompt, completion)",
+            ["feature", "kind"], registry=r,
+        )  # fmt: skip
+        self.ai_seconds = Histogram(
+            "ownit_ai_seconds", "Time of one model call, by feature", ["feature"],
+            buckets=MODEL, registry=r,
+        )  # fmt: skip
+        self.ai_calls = Counter(
+            "ownit_ai_calls",
+            "Model calls by feature and outcome (ok, or why the template was used instead)",
+            ["feature", "outcome"], registry=r,
         )  # fmt: skip
 
     def watch_redis(self, available: Callable[[], bool]) -> None:

@@ -200,6 +200,7 @@ class Scheduler:
         """Sleep until the next step is due (or a wake-up), fire it, repeat until `stop`."""
         poll = 0.5 if self.clock.simulated else 5.0
         while not stop.is_set():
+            self.wake.clear()  # before looking: a wake-up while it looks asks for another look
             try:
                 # Most wake-ups (a command made a timer) find nothing due: one query tells.
                 due, now = await self.next_due(), await self.clock.now()
@@ -212,8 +213,7 @@ class Scheduler:
             except Exception:
                 log.exception("scheduler sweep failed; retrying")
                 wait = 1.0
-            self.wake.clear()
-            if stop.is_set():  # told while looking: the wake-up it came with was just cleared
+            if stop.is_set():
                 return
             self.rounds += 1
             try:

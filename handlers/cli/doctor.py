@@ -1,8 +1,9 @@
 """`ownit doctor`: check a configuration before going live, each failure with its fix.
 
 It only reads: the database is asked for its migration revision, not migrated; Slack is asked
-`auth.test`; Redis is pinged. Every check runs even when an earlier one failed, so one run lists
-everything to fix, and the exit status is non-zero when anything failed.
+`auth.test`; Redis is pinged; the model, when a key is set, is asked for one token. Every check
+runs even when an earlier one failed, so one run lists everything to fix, and the exit status is
+non-zero when anything failed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text as sql
 
+from bot.assist.model import make_client
 from bot.messages import sentence
+from bot.runtime.app import model_config
 from bot.runtime.config import Settings
 from handlers.redaction import Redactor
 from handlers.slack.web_api import DEFAULT_API
@@ -152,11 +155,43 @@ async def check_teams(settings: Settings) -> list[Finding]:
     return found
 
 
+async def check_model(settings: Settings) -> list[Finding]:
+    """A one-token call to the configured model, when a key is set."""
+    if not settings.has_ai:
+        return [passed("model", "doctor_model_unset")]
+    config = model_config(settings)
+    client = make_client(config)
+    where = str(client.base_url).rstrip("/")
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            await client.chat.completions.create(
+                model=config.model,
+                messages=[{"role": "user", "content": "Say OK."}],
+                max_tokens=1,
+            )
+    except Exception as exc:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return [
+            failed(
+                "model",
+                "doctor_model_failed",
+                "doctor_model_failed_fix",
+                model=config.model,
+                url=where,
+                why=why,
+            )
+        ]
+    finally:
+        await client.close()
+    return [passed("model", "doctor_model_ok", model=config.model, url=where)]
+
+
 CHECKS: tuple[Callable[[Settings], Awaitable[list[Finding]]], ...] = (
     check_database,
     check_redis,
     check_slack,
     check_teams,
+    check_model,
 )
 
 

@@ -17,8 +17,15 @@ _COMMANDS = {
     "decline": "/case decline {key} [note]",
     "shorten": "/case deadline {key} {value}",
     "update": "/case update {key}",
+    "promise": "/case promise {key} {value}",
     "rate": "/case rate {key} <1-5> [comment]",
+    "confirm": "/case confirm {key}",
+    "edit": "{value}",
+    "edit_update": "/case updated {key} <what you sent>",
+    "log_update": "/case updated {key}",
 }
+_ON_SCREEN = frozenset({"copy_update"})
+"""Buttons with nothing to type in a console: the draft to copy is printed already."""
 
 
 def action_command(action: Action) -> str:
@@ -29,8 +36,9 @@ def action_command(action: Action) -> str:
 
 def render(msg: Message) -> str:
     text = "".join(f"@{s.handle}" if isinstance(s, Mention) else _plain(s) for s in msg.segments)
-    if msg.actions:
-        text += "\n   " + " · ".join(f"[{a.label}: {action_command(a)}]" for a in msg.actions)
+    shown = [a for a in msg.actions if a.name not in _ON_SCREEN]
+    if shown:
+        text += "\n   " + " · ".join(f"[{a.label}: {action_command(a)}]" for a in shown)
     return text
 
 

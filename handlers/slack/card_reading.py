@@ -17,6 +17,7 @@ from sqlalchemy import and_, bindparam, func, union
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 
+from bot.assist import summaries
 from bot.directory import Rules, calendar_of, mention
 from bot.notices import when_for
 from bot.runtime.app import Ownit
@@ -106,6 +107,7 @@ class CardReader:
             chosen = [r for r in reqs if posts is None or r.id in posts]
             posted = [r for r in chosen if r.channel and _posted(r.thread)]
             await names.load(s, [*shown, *posted], people=[case.owner_id])
+            summed_up = await summaries.current(s, case)
         owner = names.people.get(case.owner_id)
         assert owner is not None
         tz = calendar_of(owner, rules.calendar).tz
@@ -131,6 +133,7 @@ class CardReader:
                 requests=[lines[r.id] for r in shown],
                 more=total - len(shown),
                 more_open=open_total - shown_open,
+                summed_up=summed_up,
             ),
             [(r, lines[r.id]) for r in posted],
         )

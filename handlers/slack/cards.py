@@ -75,11 +75,11 @@ class CaseMirror:
         """Sync when woken (or every `interval`); a redraw put off (`_sync`) is done when due."""
         loop = asyncio.get_running_loop()
         while not stop.is_set():
+            self.wake.clear()  # before the sync: a kick during it asks for one more
             try:
                 await self.sync()
             except Exception:
                 log.exception("Slack card sync failed; retrying")
-            self.wake.clear()
             if stop.is_set():
                 return
             wait = interval

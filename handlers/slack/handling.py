@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import involvement
 from bot.commands import grammar as c
+from bot.commands import plain_words, proposals
 from bot.commands import service as dispatch
 from bot.directory import person_by_platform
 from bot.messages import Message, compose
@@ -119,8 +120,20 @@ class Handling:
         self, body: dict[str, Any], action: dict[str, Any], again: bool = False
     ) -> None:
         clicked, where = p.click(action), p.action_where(body)
+        if clicked.name == "edit":
+            await self._edit(body, where, clicked.key)
+            return
+        copied = p.copy_text(clicked)
+        if copied is not None:
+            head = say("slack_copy_head", case_key=clicked.key)
+            await self.replies.tell(
+                where, [Message("draft_copy", (head + "\n\n", copied), private=True)]
+            )
+            return
         if p.opens_form(clicked):
             meta = {**where.meta(), "key": clicked.key}
+            if clicked.name == "edit_update":
+                meta["draft"] = clicked.value
             await open_form(
                 self.client, body.get("trigger_id"), modals.BUILDERS[clicked.name](meta)
             )
@@ -131,6 +144,43 @@ class Handling:
         if await self._run(command, where, p.action_key(body, action), again):
             if where.channel is None:
                 self.home_changed(where.user)
+
+    async def _edit(self, body: dict[str, Any], where: p.Where, number: str) -> None:
+        """The Edit button of a proposal: its words in a form, to change and run as typed."""
+        text = None
+        if number.isdigit() and len(number) <= 9:
+            async with self.app.db.reader() as s:
+                person = await person_by_platform(s, Platform.SLACK, where.user)
+                if person is not None:
+                    text = await proposals.text_of(s, number=int(number), actor=person)
+        if text is None:
+            await self.replies.tell(
+                where, [Message("error", (say("slack_edit_gone"),), private=True)]
+            )
+            return
+        form = modals.edit(where.meta(), text)
+        await open_form(self.client, body.get("trigger_id"), form)
+
+    async def _words(
+        self,
+        text: str,
+        where: p.Where,
+        key: str,
+        exc: c.UsageError,
+        again: bool,
+        case: Case | None = None,
+    ) -> None:
+        """Words that don't parse: plain words get a proposal (or the usage, AI off); a
+        command typed wrong gets the grammar's message, once. `again`: the proposal may have
+        been kept by a replica that died before showing it, so it is shown."""
+        if not plain_words.is_plain(text):
+            await self._refuse_once(key, where, dispatch.refusal(exc.message, exc.usage))
+            return
+        reply = await self.runner.propose(
+            text, where, key, refused=exc, case=case.key if case is not None else None
+        )
+        if not reply.duplicate or again:
+            await self.replies.tell(where, reply.messages)
 
     async def _mention(self, body: dict[str, Any], event: dict[str, Any], again: bool) -> None:
         where = p.mention_where(body, event)
@@ -144,10 +194,11 @@ class Handling:
                 channel=event.get("channel"),
                 thread=event.get("thread_ts"),
             )
+        text = str(event.get("text") or "")
         try:
-            command = p.parse(str(event.get("text") or ""))
+            command = p.parse(text)
         except c.UsageError as exc:
-            await self._refuse_once(key, where, dispatch.refusal(exc.message, exc.usage))
+            await self._words(text, where, key, exc, again, case)
             return
         if isinstance(command, c.OpenForm):
             await self._refuse_once(key, where, dispatch.refusal(say("slack_form_in_command")))
@@ -167,7 +218,7 @@ class Handling:
             try:
                 command = p.parse(text)
             except c.UsageError as exc:
-                await self._refuse_once(key, where, dispatch.refusal(exc.message, exc.usage))
+                await self._words(text, where, key, exc, again)
                 return
             if isinstance(command, c.OpenForm):
                 command = c.Help("open")

@@ -1,4 +1,5 @@
-"""The modals: open a case, answer, ask for more time, redirect, rate.
+"""The modals: open a case, answer, ask for more time, redirect, rate, edit a customer update,
+edit a proposed command.
 
 Each modal is built here and its submission read back into the same `Command` the `/case` words
 would give, so every path runs the same service. `private_metadata` carries where the modal came
@@ -15,14 +16,16 @@ from bot.commands import grammar as c
 from bot.deadlines import looks_like_deadline
 from handlers.slack.wording import say
 
-OPEN, ANSWER, MORE_TIME, REDIRECT, RATE = (
+OPEN, ANSWER, MORE_TIME, REDIRECT, RATE, EDIT_UPDATE, EDIT = (
     "ownit_open",
     "ownit_answer",
     "ownit_more_time",
     "ownit_redirect",
     "ownit_rate",
+    "ownit_edit_update",
+    "ownit_edit",
 )
-CALLBACKS = (OPEN, ANSWER, MORE_TIME, REDIRECT, RATE)
+CALLBACKS = (OPEN, ANSWER, MORE_TIME, REDIRECT, RATE, EDIT_UPDATE, EDIT)
 WHEN_LIMIT = 200  # a time typed into a form (a promise, a new deadline)
 SCORE = re.compile(r"[0-9]{1,6}")  # a number; the service says it must be from 1 to 5
 
@@ -189,7 +192,36 @@ def rate(meta: dict[str, Any]) -> Any:
     )
 
 
-BUILDERS = {"answer": answer, "more_time": more_time, "redirect": redirect, "rate": rate}
+def edit(meta: dict[str, Any], text: str) -> Any:
+    """A proposed command's words, to change and run as typed (the proposal stays as it was)."""
+    return _modal(
+        EDIT,
+        say("slack_form_edit_title"),
+        say("slack_form_edit_submit"),
+        [_input("command", say("slack_form_edit"), multiline=True, initial=text)],
+        meta,
+    )
+
+
+def edit_update(meta: dict[str, Any]) -> Any:
+    """The drafted update to edit before sending; submitting logs it as sent, as edited."""
+    draft = str(meta.pop("draft", "") or "")
+    return _modal(
+        EDIT_UPDATE,
+        say("slack_form_edit_update_title", case_key=meta["key"]),
+        say("slack_form_edit_update_submit"),
+        [_input("text", say("slack_form_edit_update"), multiline=True, initial=draft)],
+        meta,
+    )
+
+
+BUILDERS = {
+    "answer": answer,
+    "more_time": more_time,
+    "redirect": redirect,
+    "rate": rate,
+    "edit_update": edit_update,
+}
 
 
 def metadata(view: dict[str, Any]) -> dict[str, Any]:
@@ -273,10 +305,25 @@ def command(callback: str, view: dict[str, Any]) -> c.Command:
                 raise FormError("person", say("slack_form_choose_target"))
             ref = parsed
         return c.Redirect(key, ref, _need(view, "reason", "slack_form_say_why_redirect"))
+    if callback == EDIT_UPDATE:
+        return c.Updated(key, _need(view, "text", "slack_form_write_update"))
     if callback == RATE:
         score = _value(view, "score")
         if not SCORE.fullmatch(score):
             raise FormError("score", say("slack_form_choose_rating"))
         comment = _fits("comment", _value(view, "comment"), c.MAX_TEXT)
         return c.Rate(key, int(score), comment or None)
+    if callback == EDIT:
+        return _typed(_need(view, "command", "slack_form_edit_empty"))
     raise FormError("", say("slack_form_unknown", callback=callback))
+
+
+def _typed(text: str) -> c.Command:
+    """Words typed into the edit form: a command, read as the grammar reads any."""
+    try:
+        command = c.parse(text, is_when=looks_like_deadline)
+    except c.UsageError as exc:
+        raise FormError("command", exc.message) from None
+    if isinstance(command, c.OpenForm):
+        raise FormError("command", say("slack_form_in_command"))
+    return command

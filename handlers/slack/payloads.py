@@ -31,6 +31,8 @@ MAIN_FIELD = {
     modals.MORE_TIME: "when",
     modals.REDIRECT: "reason",
     modals.RATE: "score",
+    modals.EDIT_UPDATE: "text",
+    modals.EDIT: "command",
 }
 """The field of each modal that a refusal of its submission is shown under."""
 
@@ -272,11 +274,28 @@ def button_command(clicked: Click) -> c.Command | None:
             return c.Deadline(key, at=at) if at else None
         case "update":
             return c.Update(key)
+        case "log_update":
+            return c.Updated(key, clicked.value[: c.MAX_TEXT].strip() or None)
+        case "promise":
+            at = instant(clicked.value)
+            return c.Promise(key, None, None, at=at) if at else None
+        case "confirm":  # the proposal's number: its command is read from the database
+            return c.Confirm(int(key)) if key.isdigit() and len(key) <= 9 else None
     return None
 
 
+def copy_text(clicked: Click) -> str | None:
+    """The draft a Copy button carries, to show alone (None: not a Copy button)."""
+    return clicked.value if clicked.name == "copy_update" else None
+
+
 def opens_form(clicked: Click) -> bool:
-    return clicked.name in modals.BUILDERS
+    return clicked.name in modals.BUILDERS or clicked.name == "edit"
+
+
+def answered_here(clicked: Click) -> bool:
+    """A button answered by the handler alone: a form to open, or a draft to show for copying."""
+    return opens_form(clicked) or copy_text(clicked) is not None
 
 
 def _team(body: dict[str, Any], user: dict[str, Any]) -> str:

@@ -173,7 +173,7 @@ class Receiver:
             await ack()
             return
         clicked = p.click(action)
-        if p.opens_form(clicked):  # nothing to keep, and the trigger expires
+        if p.answered_here(clicked):  # nothing to keep, and a form's trigger expires
             await ack()
             self.spawn(self.handling.action(body, action), name="slack-form")
             return

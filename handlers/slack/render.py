@@ -22,6 +22,7 @@ ZWSP = "\u200b"
 SECTION_LIMIT = 2900  # Slack allows 3000 characters in a section; keep a margin
 TEXT_LIMIT = 3000
 ACTION_PREFIX = "ownit_"
+BUTTON_VALUE_LIMIT = 2000
 
 _FORMAT = re.compile(r"([*_~`])")
 _BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
@@ -124,7 +125,14 @@ def context(text: str) -> Block:
 
 
 def button_value(action: Action) -> str:
-    return json.dumps({"k": action.key, "v": action.value}, separators=(",", ":"))
+    """The button's key and value as JSON, within Slack's 2000 characters (a long value, such as
+    a draft carried by its buttons, is cut to fit: Slack refuses the whole message otherwise)."""
+    value = action.value
+    while True:
+        raw = json.dumps({"k": action.key, "v": value}, separators=(",", ":"))
+        if len(raw) <= BUTTON_VALUE_LIMIT:
+            return raw
+        value = value[: min(len(value) - 1, len(value) * BUTTON_VALUE_LIMIT // len(raw))]
 
 
 def read_button_value(raw: str | None) -> tuple[str, str]:
@@ -135,15 +143,25 @@ def read_button_value(raw: str | None) -> tuple[str, str]:
         return "", ""
 
 
-_STYLE = {"ack": "primary", "accept": "primary", "answer": "primary", "decline": "danger"}
+_STYLE = {
+    "ack": "primary",
+    "accept": "primary",
+    "answer": "primary",
+    "decline": "danger",
+    "confirm": "primary",
+}
+
+
+_KEY_ONLY = frozenset({"edit"})  # the words to edit are read from the proposal, not the button
 
 
 def button(action: Action) -> Block:
+    value = Action(action.name, action.key, action.label) if action.name in _KEY_ONLY else action
     b: Block = {
         "type": "button",
         "action_id": f"{ACTION_PREFIX}{action.name}",
         "text": {"type": "plain_text", "text": action.label[:75], "emoji": False},
-        "value": button_value(action),
+        "value": button_value(value),
     }
     if action.name in _STYLE:
         b["style"] = _STYLE[action.name]
@@ -223,6 +241,7 @@ class CaseCard:
     requests: list[RequestLine] = field(default_factory=list)
     more: int = 0  # requests left off the card (closed ones, oldest first, then open ones)
     more_open: int = 0  # of which still open (more than a card holds are waiting)
+    summed_up: str | None = None  # the model's summary of a long timeline, while current
 
 
 _STATUS_ICON: dict[str, str] = {
@@ -279,6 +298,8 @@ def card_blocks(card: CaseCard) -> list[Block]:
         promise=promise,
     )
     blocks: list[Block] = [section(head[:SECTION_LIMIT]), section(facts)]
+    if card.summed_up:
+        blocks.append(context(say("slack_card_summed_up", paragraph=escape(card.summed_up))))
     if card.requests:
         lines = [_request_line(r) for r in card.requests]
         if card.more:

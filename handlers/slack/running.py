@@ -11,10 +11,12 @@ from dataclasses import replace
 
 from bot import cases
 from bot.commands import grammar as c
+from bot.commands import plain_words
 from bot.commands import service as dispatch
+from bot.commands.origin import Origin
 from bot.commands.service import Reply
 from bot.runtime.app import Ownit
-from handlers.slack.payloads import Where, user_refs
+from handlers.slack.payloads import Where, parse, user_refs
 from handlers.slack.profiles import Profiles, facts
 from handlers.slack.wording import say
 from storage.states import Platform
@@ -55,16 +57,7 @@ class Runner:
         duplicate's reply (the first one's) is given as new, to be shown to the person.
         """
         try:
-            said = await self.profiles.link(self.app.db, {where.user} | user_refs(command))
-            author = said.get(where.user) or facts(where.user, None, self.profiles.org_home())
-            origin = replace(
-                author,
-                known=author.known or where.user not in said,  # not looked up: linked already
-                home=author.home or where.team or None,
-                channel=where.channel,
-                thread=where.thread,
-                case=case,
-            )
+            origin = await self._origin(where, case, user_refs(command))
             reply = await dispatch.run(self.app, command, origin, key=key)
             if again:
                 reply.duplicate = False
@@ -73,6 +66,38 @@ class Runner:
             return reply
         except Exception:
             log.exception("Slack command %s failed", type(command).__name__)
+            return went_wrong()
+
+    async def _origin(self, where: Where, case: str | None, named: set[str]) -> Origin:
+        """The author as Slack describes them (linked first, with the people they name)."""
+        said = await self.profiles.link(self.app.db, {where.user} | named)
+        author = said.get(where.user) or facts(where.user, None, self.profiles.org_home())
+        return replace(
+            author,
+            known=author.known or where.user not in said,  # not looked up: linked already
+            home=author.home or where.team or None,
+            channel=where.channel,
+            thread=where.thread,
+            case=case,
+        )
+
+    async def propose(
+        self,
+        text: str,
+        where: Where,
+        key: str | None,
+        *,
+        refused: c.UsageError,
+        case: str | None = None,
+    ) -> Reply:
+        """Plain words (no command): a proposed command for the author, or why none."""
+        try:
+            origin = await self._origin(where, case, set())
+            return await plain_words.propose(
+                self.app, text, origin, key=key, parse=parse, refused=refused
+            )
+        except Exception:
+            log.exception("Slack plain words failed")
             return went_wrong()
 
     async def _place(self, case_key: str, where: Where) -> None:

@@ -110,7 +110,7 @@ def _redirect(key: str, i: _Inputs) -> c.Command:
     return c.Redirect(key, to, reason)
 
 
-def _shorten(key: str, i: _Inputs) -> c.Command:
+def _instant(i: _Inputs) -> datetime:
     """The instant the button offered, as ownit wrote it on the card: not words to read."""
     value = _one_line(i.data.get("value"))
     if not value:
@@ -121,11 +121,25 @@ def _shorten(key: str, i: _Inputs) -> c.Command:
         at = None
     if at is None or at.tzinfo is None:
         raise i.error("teams_input_bad_time", when=_show(value))
-    return c.Deadline(key, at=at)
+    return at
+
+
+def _shorten(key: str, i: _Inputs) -> c.Command:
+    return c.Deadline(key, at=_instant(i))
+
+
+def _promise(key: str, i: _Inputs) -> c.Command:
+    return c.Promise(key, None, None, at=_instant(i))
 
 
 def _update(key: str, i: _Inputs) -> c.Command:
     return c.Update(key)
+
+
+def _log_update(key: str, i: _Inputs) -> c.Command:
+    """Log as sent: the draft as the button carried it, or as edited in its input."""
+    edited = i.field("text") if i.verb == "edit_update" else ""
+    return c.Updated(key, i.text(edited or _clean(i.data.get("value")), "update"))
 
 
 def _rate(key: str, i: _Inputs) -> c.Command:
@@ -146,6 +160,9 @@ _BUTTONS: dict[str, tuple[str, str, _Build]] = {
     "redirect": ("redirect", "R", _redirect),
     "shorten": ("deadline", "R", _shorten),
     "update": ("update", "C", _update),
+    "log_update": ("updated", "C", _log_update),
+    "edit_update": ("updated", "C", _log_update),
+    "promise": ("promise", "C", _promise),
     "rate": ("rate", "C", _rate),
 }
 
@@ -158,6 +175,8 @@ def command_for(data: dict[str, Any]) -> c.Command | None:
     """
     verb = str(data.get("ownit") or "")
     key = _one_line(data.get("key"))
+    if verb in ("confirm", "edit"):
+        return _proposal(verb, key, data)
     button = _BUTTONS.get(verb)
     if button is None or not _KEY.fullmatch(key):
         return None
@@ -167,6 +186,26 @@ def command_for(data: dict[str, Any]) -> c.Command | None:
         what = wording("teams_key_request" if prefix == "R" else "teams_key_case")
         raise inputs.error("teams_input_wrong_key", what=what, key=key)
     return build(f"{prefix}-{key[2:].lstrip('0') or '0'}", inputs)
+
+
+def _proposal(verb: str, key: str, data: dict[str, Any]) -> c.Command | None:
+    """Confirm: the proposal's number (its command is read from the database). Edit: the words
+    the person changed in the card's input, read as any typed command."""
+    if not (key.isdigit() and len(key) <= 9):
+        return None
+    if verb == "confirm":
+        return c.Confirm(int(key))
+    text = _clean(data.get("edit.command"))
+    if not text:
+        raise c.UsageError(wording("teams_input_needs_command"), c.usage())
+    command = _typed(text)
+    if isinstance(command, c.OpenForm):
+        raise c.UsageError(wording("teams_input_needs_command"), c.usage("open"))
+    return command
+
+
+def _typed(text: str) -> c.Command:
+    return c.parse(text, is_when=looks_like_deadline)
 
 
 def open_command(data: dict[str, Any]) -> c.Open | None:

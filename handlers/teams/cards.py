@@ -14,6 +14,7 @@ import logging
 
 from sqlmodel import col, select
 
+from bot.assist import summaries
 from bot.directory import calendar_of, mention
 from bot.messages import Action, Message, Segment, Strong, compose, join
 from bot.notices import when_for
@@ -41,6 +42,7 @@ async def case_message(app: Ownit, case: Case) -> Message:
                 select(Request).where(Request.case_id == case.id).order_by(col(Request.id))
             )
         ).all()
+        summed_up = await summaries.current(s, case)
         names: list[Segment] = []
         for r in reqs:
             who = await s.get(Person, r.assignee_id) if r.assignee_id else None
@@ -78,6 +80,8 @@ async def case_message(app: Ownit, case: Case) -> Message:
         )
         if r.answer:
             lines.append(compose("teams_case_card_answer", answer=r.answer))
+    if summed_up:
+        lines.append(compose("teams_case_card_summed_up", paragraph=summed_up))
     actions = (
         (Action("update", case.key, wording("teams_case_card_draft")),)
         if case.status == CaseStatus.OPEN

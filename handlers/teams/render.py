@@ -154,6 +154,17 @@ def _action(action: Action) -> dict[str, Any]:
             ]
         case "decline":
             inputs = [_input(action, "note", wording("teams_card_note"))]
+        case "edit":  # the proposed command's words, to change and run as typed
+            inputs = [
+                _input(
+                    action,
+                    "command",
+                    wording("teams_card_command"),
+                    value=action.value,
+                    isMultiline=True,
+                    isRequired=True,
+                )
+            ]
         case "rate":
             inputs = [
                 {
@@ -165,16 +176,35 @@ def _action(action: Action) -> dict[str, Any]:
                 },
                 _input(action, "comment", wording("teams_card_comment")),
             ]
+        case "edit_update":
+            inputs = [
+                _input(
+                    action,
+                    "text",
+                    wording("teams_card_edit_update"),
+                    isMultiline=True,
+                    isRequired=True,
+                    value=action.value,
+                )
+            ]
+            return _show(action, inputs, _execute(action, wording("teams_card_log_update")))
+        case "copy_update":  # the draft alone, to select and copy
+            return _show(action, [{"type": "RichTextBlock", "inlines": [_run(action.value)]}])
         case _:
             return _execute(action)
+    return _show(action, inputs, _execute(action, wording("teams_card_send")))
+
+
+def _run(text: str) -> dict[str, Any]:
+    return {"type": "TextRun", "text": text}
+
+
+def _show(action: Action, body: list[dict[str, Any]], *send: dict[str, Any]) -> dict[str, Any]:
+    """A button that opens a sub-card (inputs, text to copy) with its own buttons."""
     return {
         "type": "Action.ShowCard",
         "title": action.label,
-        "card": {
-            "type": "AdaptiveCard",
-            "body": inputs,
-            "actions": [_execute(action, wording("teams_card_send"))],
-        },
+        "card": {"type": "AdaptiveCard", "body": body, "actions": list(send)},
     }
 
 

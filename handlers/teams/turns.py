@@ -18,6 +18,7 @@ from typing import Any
 from botbuilder.schema import Activity
 
 from bot.commands import grammar as c
+from bot.commands import plain_words
 from bot.commands import service as dispatch
 from bot.directory import person_by_platform
 from bot.runtime.app import Ownit
@@ -75,6 +76,18 @@ class TeamsBot:
             command = dispatch.parse(text)
         except c.UsageError as exc:
             self.app.metrics.commands.labels("unparsed", "usage").inc()
+            if plain_words.is_plain(text):  # a proposed command (AI on), or the usage as ever
+                proposed = await plain_words.propose(
+                    self.app,
+                    text,
+                    origin,
+                    key=a.delivery_key(act),
+                    parse=dispatch.parse,
+                    refused=exc,
+                )
+                if not proposed.duplicate or again:
+                    await self.replies.send(act, proposed)
+                return
             await self.replies.send(act, dispatch.refusal(exc.message, exc.usage))
             return
         if isinstance(command, c.OpenForm):
