@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.business_time import format_when
-from bot.messages import Action, Message, Segment, compose
+from bot.messages import Action, Message, Segment, compose, sentence
 from storage.tables import Case, Event, Outbox, Person, Request
 
 
@@ -49,6 +49,27 @@ def record(
     )
     session.add(event)
     return event
+
+
+def record_customer_updated(
+    session: AsyncSession,
+    *,
+    case: Case,
+    actor: Person,
+    at: datetime,
+    note: str | None,
+    **data: Any,
+) -> Event:
+    """The timeline line saying the customer was told (and what, when known): logged by hand,
+    or implied by moving the promise."""
+    text = sentence(
+        "timeline_customer_updated",
+        name=actor.name,
+        text=sentence("timeline_note", note=note) if note else None,
+    )
+    return record(
+        session, case=case, kind="customer_updated", at=at, actor=actor, text=text, **data
+    )
 
 
 def notify(

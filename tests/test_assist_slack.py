@@ -140,7 +140,9 @@ async def test_the_at_risk_warnings_button_drafts_with_the_model(
     assisted: Workspace, fake: FakeSlack, fake_openai: FakeOpenAI
 ) -> None:
     drive, app = assisted.drive, assisted.app
-    await drive.command("alex", "open Acme Corp: charged twice promise next business day")
+    await drive.command(
+        "alex", "open Acme Corp: charged twice promise tomorrow 12:30"
+    )  # tight: threatened
     await drive.command("alex", f"ask C-1 <@{uid('dana')}|dana> Charged twice? by tomorrow 12:00")
     await app.clock.advance(timedelta(hours=25))  # type: ignore[attr-defined]
     await app.settle()

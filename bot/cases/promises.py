@@ -20,7 +20,7 @@ from bot.cases.lookup import get_case, owner_of, parse_when, require_open
 from bot.directory import Rules, calendar_of
 from bot.errors import Refusal
 from bot.messages import Message, message, sentence
-from bot.notices import record, when_for
+from bot.notices import record, record_customer_updated, when_for
 from storage.states import OPEN_REQUEST_STATES, TimerOutcome
 from storage.tables import Case, Person, Request
 
@@ -97,20 +97,12 @@ async def set_promise(
         offered=offered,
     )
     if previous is not None:  # a promise moved is a promise the customer was told of
-        record(
+        record_customer_updated(
             session,
             case=case,
-            kind="customer_updated",
-            at=now,
             actor=actor,
-            text=sentence(
-                "timeline_customer_updated",
-                name=actor.name,
-                text=sentence(
-                    "timeline_note",
-                    note=sentence("timeline_told_new_promise", promise=when_for(at, owner_cal.tz)),
-                ),
-            ),
+            at=now,
+            note=sentence("timeline_told_new_promise", promise=when_for(at, owner_cal.tz)),
             promise_at=at.isoformat(),
         )
     await ladder.schedule_promise(

@@ -16,8 +16,8 @@ from bot.assist.updates import word_update
 from bot.cases.lookup import get_case
 from bot.directory import Rules
 from bot.drafts import draft_message, update_facts
-from bot.messages import Message, message, sentence
-from bot.notices import record
+from bot.messages import Message, message
+from bot.notices import record_customer_updated
 from storage.tables import Person
 
 Finish = Callable[[Model], Awaitable[list[Message]]]
@@ -50,18 +50,7 @@ async def log_update(
 ) -> Message:
     """The timeline records that the customer was updated (and with what, when given)."""
     case = await get_case(session, case_key, lock=True)
-    record(
-        session,
-        case=case,
-        kind="customer_updated",
-        at=now,
-        actor=actor,
-        text=sentence(
-            "timeline_customer_updated",
-            name=actor.name,
-            text=sentence("timeline_note", note=text) if text else None,
-        ),
-    )
+    record_customer_updated(session, case=case, actor=actor, at=now, note=text)
     return message(
         "draft_logged", case=case.key, private=True, case_key=case.key, customer=case.customer
     )
