@@ -12,7 +12,6 @@ import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -85,22 +84,14 @@ async def _migrate(url: str) -> None:
         await db.dispose()
 
 
-@pytest.fixture(scope="session")
-def _dropper() -> Iterator[ThreadPoolExecutor]:
-    """Drops the tests' databases in the background: a test does not wait for the last one's."""
-    pool = ThreadPoolExecutor(1, thread_name_prefix="drop-db")
-    try:
-        yield pool
-    finally:
-        pool.shutdown(wait=True)
-
-
-def _drop_later(pool: ThreadPoolExecutor, name: str) -> None:
-    pool.submit(asyncio.run, _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+def _drop(name: str) -> None:
+    """Dropped at once, its connections with it: a connection a test left open (an engine not
+    disposed, a process killed) must not stay and count against the server's limit."""
+    asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")
-def _pg_template(_dropper: ThreadPoolExecutor) -> Iterator[str]:
+def _pg_template() -> Iterator[str]:
     """A PostgreSQL database migrated to head once a session (and xdist worker); each test's
     database is a copy of it, so alembic runs per session, not per test."""
     need_server("PostgreSQL", PG_HOST, PG_PORT)
@@ -110,11 +101,11 @@ def _pg_template(_dropper: ThreadPoolExecutor) -> Iterator[str]:
         asyncio.run(_migrate(_pg_url(name)))
         yield name
     finally:
-        _drop_later(_dropper, name)
+        _drop(name)
 
 
 @pytest.fixture
-def pg_empty_url(_dropper: ThreadPoolExecutor) -> Iterator[str]:
+def pg_empty_url() -> Iterator[str]:
     """A fresh PostgreSQL database with no tables at all (what `ownit migrate` starts from)."""
     need_server("PostgreSQL", PG_HOST, PG_PORT)
     name = _pg_name("test")
@@ -122,18 +113,18 @@ def pg_empty_url(_dropper: ThreadPoolExecutor) -> Iterator[str]:
     try:
         yield _pg_url(name)
     finally:
-        _drop_later(_dropper, name)
+        _drop(name)
 
 
 @pytest.fixture
-def pg_url(_pg_template: str, _dropper: ThreadPoolExecutor) -> Iterator[str]:
+def pg_url(_pg_template: str) -> Iterator[str]:
     """A fresh PostgreSQL database for one test, migrated and without rows, dropped afterwards."""
     name = _pg_name("test")
     asyncio.run(_pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{_pg_template}"'))
     try:
         yield _pg_url(name)
     finally:
-        _drop_later(_dropper, name)
+        _drop(name)
 
 
 @pytest.fixture(scope="session")
