@@ -59,6 +59,8 @@ def async_url(url: str) -> str:
 def make_engine(url: str, **kw: Any) -> AsyncEngine:
     url = async_url(url)
     if url.startswith("sqlite"):
+        for pooling in ("pool_size", "max_overflow"):  # a file takes one writer at a time anyway
+            kw.pop(pooling, None)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kw)
 
         @event.listens_for(engine.sync_engine, "connect")

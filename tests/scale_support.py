@@ -150,6 +150,7 @@ def replica_env(db_url: str, *, redis_url: str | None, **extra: str) -> dict[str
         OWNIT_ORG_FILE=str(example_org_file()),
         OWNIT_TIMEZONE="Europe/London",
         OWNIT_LOG_LEVEL="WARNING",
+        OWNIT_DB_POOL="6",  # three replicas and the other tests stay under the server's 100
         PORT=str(free_port()),
         REDIS_URL=redis_url or "",
     )

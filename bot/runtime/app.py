@@ -98,7 +98,9 @@ class Ownit:
         simulated: bool | None = None,
         channels: list[Channel] | None = None,
     ) -> Ownit:
-        db = Database(settings.database_url)
+        db = Database(
+            settings.database_url, pool_size=settings.db_pool, max_overflow=settings.db_pool
+        )
         await migrate(db)
         path = org_path(settings)
         data = directory.read_org_file(path) if path else {}

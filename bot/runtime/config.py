@@ -84,6 +84,14 @@ class Settings(BaseSettings):
         description="`json` (one object a line), `text`, or `auto`: text on a terminal, "
         "JSON otherwise",
     )
+    db_pool: int = Field(
+        10,
+        alias="OWNIT_DB_POOL",
+        ge=1,
+        le=200,
+        description="PostgreSQL connections one process keeps open (as many again at a peak); "
+        "replicas × twice this must stay under the server's `max_connections`",
+    )
     inbox_lease: float = Field(
         15.0,
         alias="OWNIT_INBOX_LEASE",
