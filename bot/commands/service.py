@@ -33,7 +33,7 @@ from bot.deadlines import looks_like_deadline
 from bot.errors import Refusal
 from bot.runtime.app import Ownit
 from storage import inbox_row
-from storage.db import written
+from storage.db import earliest_due, written
 from storage.tables import Delivery
 
 __all__ = [
@@ -177,7 +177,7 @@ async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str 
         return refusal(exc.message, exc.usage)
     if isinstance(command, c.AdminCommand):  # the policy is the admins'; read it again after any
         app.rules_changed()
-    app.poke()
+    app.poke(timers=app.scheduler.wanted(earliest_due(s), now))
     touched = (f"R-{i}" for i in sorted(written(s, "request")))
     app.case_changed(reply.case, *(m.case for m in reply.messages), *touched)
     if reply.finish is not None:  # committed, outside any transaction: now the model may be asked
