@@ -18,6 +18,7 @@ from bot.directory import Rules, calendar_of, manager_of, members, mention
 from bot.messages import Action, sentence
 from bot.notices import record, tell, when_for
 from bot.policy import Policy
+from storage.db import note_due
 from storage.states import OPEN_REQUEST_STATES, CaseStatus, RequestStatus, Step, TimerOutcome
 from storage.tables import Case, Person, Request, Team, Timer
 
@@ -137,6 +138,7 @@ async def bring_forward(session: AsyncSession, *, req: Request, step: Step, at: 
         .where(col(Timer.request_id) == req.id, col(Timer.step) == step, col(Timer.done).is_(False))
         .values(due_at=at)
     )
+    note_due(session, at)
 
 
 async def hold_until(session: AsyncSession, *, req: Request, step: Step, at: datetime) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import event
@@ -17,6 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 RECYCLE = 600  # seconds a pooled connection is used before it is replaced
 WRITTEN = "written"
+EARLIEST = "earliest_due"  # session.info key: the earliest due_at among the timers it wrote
 LOCKED = "locked"  # session.info key: the (table, id) of each row locked in its transaction
 T = TypeVar("T")  # session.info key: the (table, id) of each row its flushes inserted or updated
 
@@ -107,6 +109,21 @@ def _note_written(session: OrmSession, _flush: UOWTransaction) -> None:
         table, row_id = getattr(obj, "__tablename__", None), getattr(obj, "id", None)
         if table is not None and row_id is not None:
             rows.add((table, row_id))
+        if table == "timer":
+            note_due(session, obj.due_at)
+
+
+def note_due(session: AsyncSession | OrmSession, due: datetime) -> None:
+    """A timer due at `due` was made or moved in this session (`earliest_due`)."""
+    info = session.info
+    if info.get(EARLIEST) is None or due < info[EARLIEST]:
+        info[EARLIEST] = due
+
+
+def earliest_due(session: AsyncSession) -> datetime | None:
+    """The earliest due time of the timers this session made or moved (None: it made none)."""
+    due: datetime | None = session.info.get(EARLIEST)
+    return due
 
 
 def written(session: AsyncSession, table: str) -> set[int]:

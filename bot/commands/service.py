@@ -32,7 +32,8 @@ from bot.commands.reply import Reply, refusal
 from bot.deadlines import looks_like_deadline
 from bot.errors import Refusal
 from bot.runtime.app import Ownit
-from storage.db import written
+from storage import inbox_row
+from storage.db import earliest_due, written
 from storage.tables import Delivery
 
 __all__ = [
@@ -137,6 +138,7 @@ async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str 
     # Read before the transaction: the simulated clock has its own session, which would wait on
     # this one's write lock on SQLite.
     now = await app.clock.now()
+    inbox_row.begin()
     try:
         async with app.db.session() as s:
             actor = await identify(s, origin)
@@ -159,7 +161,8 @@ async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str 
             )
             reply.command = command
             if key is not None:  # written with the change: a duplicate fails here, undone
-                s.add(Delivery(key=key, at=now, reply=reply.to_dict()))
+                await inbox_row.record_delivery(s, key=key, at=now, reply=reply.to_dict())
+        inbox_row.committed()
     except IntegrityError:
         if key is None:
             raise
@@ -174,7 +177,7 @@ async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str 
         return refusal(exc.message, exc.usage)
     if isinstance(command, c.AdminCommand):  # the policy is the admins'; read it again after any
         app.rules_changed()
-    app.poke()
+    app.poke(timers=app.scheduler.wanted(earliest_due(s), now))
     touched = (f"R-{i}" for i in sorted(written(s, "request")))
     app.case_changed(reply.case, *(m.case for m in reply.messages), *touched)
     if reply.finish is not None:  # committed, outside any transaction: now the model may be asked

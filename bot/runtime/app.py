@@ -133,7 +133,8 @@ class Ownit:
             metrics=metrics,
             clock=clock,
         )
-        hooks.wakes.extend((scheduler.wake, deliverer.wake))
+        hooks.wakes.append(deliverer.wake)
+        hooks.timer_wakes.append(scheduler.wake)
         inbox = Inbox(
             db,
             metrics,
@@ -197,9 +198,10 @@ class Ownit:
         """An admin changed the policy here: the next `rules()` reads it again."""
         self.policy.changed()
 
-    def poke(self) -> None:
-        """Something changed: the scheduler and delivery look now, here and on other replicas."""
-        self.hooks.poke()
+    def poke(self, *, timers: bool = True) -> None:
+        """Something changed: the scheduler and delivery look now, here and on other replicas
+        (`timers=False`: the scheduler here need not, see `Scheduler.wanted`)."""
+        self.hooks.poke(timers=timers)
 
     def case_changed(self, *keys: str | None) -> None:
         """Tell the platforms that these cases and requests (`C-…`, `R-…`) changed."""

@@ -67,6 +67,7 @@ class Deliverer:
         self.wake = asyncio.Event()
         self.stop = asyncio.Event()  # `run`'s: set, the notices not sent yet are handed back
         self.sent = 0
+        self.full = False  # the last drain leased as many as it asked for: more may be waiting
         # One drain at a time in a process: a second caller (settle, in tests and the console)
         # waits for the one in flight instead of finding its rows leased and calling it done.
         self._draining = asyncio.Lock()
@@ -85,6 +86,7 @@ class Deliverer:
 
     async def _drain(self, limit: int) -> int:
         batch = await outbox.lease(self.db, limit)
+        self.full = batch is not None and len(batch.rows) >= limit
         if batch is None:
             return 0
         # Each person's notices go in order and at their conversation's pace; different people's
@@ -163,7 +165,9 @@ class Deliverer:
         while not stop.is_set():
             try:
                 self.wake.clear()  # before draining: a notice written meanwhile wakes it again
-                while await self.drain() and not stop.is_set():
+                # Again at once only after a full batch: a notice written meanwhile has woken it,
+                # and one more lease that finds nothing would be a round trip for each notice.
+                while await self.drain() and self.full and not stop.is_set():
                     pass
             except Exception:
                 log.exception("delivery failed; retrying")

@@ -27,6 +27,7 @@ class ChangeHooks:
 
     shared: Shared
     wakes: list[asyncio.Event] = field(default_factory=list)  # loops that look again on a change
+    timer_wakes: list[asyncio.Event] = field(default_factory=list)  # ... when timers may be due
     case_hooks: list[Callable[[str], None]] = field(default_factory=list)
     wake_hooks: list[Callable[[], None]] = field(default_factory=list)
     _pending: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -42,10 +43,12 @@ class ChangeHooks:
                 except Exception:
                     log.exception("case hook failed for %s", key)
 
-    def poke(self) -> None:
+    def poke(self, *, timers: bool = True) -> None:
         """Something changed: the loops look now rather than later, and other replicas hear of
-        it too, so a timer made here is honoured promptly by whichever scheduler gets to it."""
-        self._wake_loops()
+        it too, so a timer made here is honoured promptly by whichever scheduler gets to it.
+        `timers=False`: the change made no timer that falls due before the scheduler's next look
+        anyway, so it is not woken here."""
+        self._wake_loops(timers=timers)
         if self.shared.kind != "local":
             try:
                 task = asyncio.get_running_loop().create_task(self.shared.announce())
@@ -63,8 +66,8 @@ class ChangeHooks:
         if self._waking is None:
             self._waking = asyncio.get_running_loop().call_later(WAKE_AFTER, self._wake)
 
-    def _wake_loops(self) -> None:
-        for event in self.wakes:
+    def _wake_loops(self, *, timers: bool = True) -> None:
+        for event in (*self.wakes, *self.timer_wakes) if timers else self.wakes:
             event.set()
 
     def _wake(self) -> None:

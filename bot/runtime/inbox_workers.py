@@ -3,8 +3,9 @@
 `count` workers handle at most `count` deliveries at once: that bound is all the protection
 acknowledgements need, since an acknowledgement is one group-committed INSERT and handling is a
 couple of short transactions. Handling is idempotent (the delivery key is written in the
-command's own transaction), so a row handled twice changes nothing; a handled row is deleted, in
-batches, in the background.
+command's own transaction), so a row handled twice changes nothing. A handled row is deleted in
+that transaction too when it wrote a delivery key (`storage.inbox_row`), else in batches, in the
+background.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from bot import log_context
 from bot.runtime.inbox_items import Held, Item
 from bot.runtime.inbox_leases import Leases
 from bot.runtime.metrics import Metrics
+from storage import inbox_row
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +133,8 @@ class Workers:
         self.metrics.inbox_wait.observe(max(0.0, waited))
         handler = self.handlers.get(item.platform)
         outcome = "ok"
+        row = inbox_row.Handling(item.id)
+        token = inbox_row.handling.set(row)
         try:
             if handler is None:
                 log.error("inbox: no handler for %s; dropped %s", item.platform, item.id)
@@ -140,5 +144,10 @@ class Workers:
         except Exception:
             log.exception("inbox: handling %s %s failed", item.platform, item.kind)
             outcome = "failed"
+        finally:
+            inbox_row.handling.reset(token)
         self.metrics.inbox_handled.labels(outcome).inc()
-        self.handled.add(item.id)
+        if row.deleted:  # with the command's change, in its transaction
+            self.held.let_go([item.id])
+        else:
+            self.handled.add(item.id)

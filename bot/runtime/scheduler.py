@@ -51,6 +51,19 @@ class Scheduler:
         self.fired = 0
         self.rounds = 0  # looks taken by `run` (each ends waiting for the next)
 
+    @property
+    def poll(self) -> float:
+        """Seconds between looks at most, woken or not."""
+        return 0.5 if self.clock.simulated else 5.0
+
+    def wanted(self, due: datetime | None, now: datetime) -> bool:
+        """Whether a change that made (or moved) timers due at `due` at the earliest (None: it
+        made none) must wake the scheduler: only if one falls due before its next look anyway
+        (on a simulated clock, always)."""
+        if self.clock.simulated:
+            return True
+        return due is not None and (due - now).total_seconds() < self.poll
+
     async def next_due(self) -> datetime | None:
         async with self.db.reader() as s:
             res = await s.exec(select(func.min(Timer.due_at)).where(col(Timer.done).is_(False)))
@@ -198,7 +211,7 @@ class Scheduler:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sleep until the next step is due (or a wake-up), fire it, repeat until `stop`."""
-        poll = 0.5 if self.clock.simulated else 5.0
+        poll = self.poll
         while not stop.is_set():
             self.wake.clear()  # before looking: a wake-up while it looks asks for another look
             try:
