@@ -61,7 +61,7 @@ async def count(bot: ConsoleBot, table: type) -> int:
 
 def plain_suggestions(out: str) -> None:
     """What the plain search suggests for QUESTION: Bo first, then the Billing team."""
-    assert "I don't know anyone called @was, so I read it all as the question." in out
+    assert 'No one is named (I know nobody called "was"), so I read it all as the question.' in out
     assert "Who could answer it on C-1 — pick one to ask:" in out
     lines = out.splitlines()
     first = next(i for i, line in enumerate(lines) if "1. @bo" in line)
