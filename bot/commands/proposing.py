@@ -18,11 +18,12 @@ from bot.commands.identity import identify
 from bot.commands.origin import Origin
 from bot.commands.outage import database_down, database_unreachable
 from bot.commands.proposals import propose
+from bot.commands.repeats import first_answer
 from bot.commands.reply import Reply, refusal
 from bot.errors import Refusal
 from bot.messages import Action, Message
 from bot.runtime.app import Ownit
-from storage.tables import Delivery
+from storage import inbox_row
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +50,9 @@ async def keep_proposals(
 ) -> Reply:
     """Keep `commands` (each with its words) for the person of `origin`, and answer with the
     message `build` makes from their numbers."""
+    inbox_row.begin()
     try:
         async with app.db.session() as s:
-            delivery = Delivery(key=key, at=now) if key is not None else None
-            if delivery is not None:
-                s.add(delivery)
-                await s.flush()
             actor = await identify(s, origin)
             numbers = []
             for command, text in commands:
@@ -62,19 +60,15 @@ async def keep_proposals(
                 assert row.id is not None
                 numbers.append(row.id)
             reply = Reply([build(numbers)], case=case)
-            if delivery is not None:
-                delivery.reply = reply.to_dict()
+            if key is not None:  # written with the proposals: a retry fails here, undone
+                await inbox_row.record_delivery(s, key=key, at=now, reply=reply.to_dict())
+        inbox_row.committed()
     except Refusal as exc:
         return refusal(exc.message, exc.usage)
     except IntegrityError:
-        if key is None:
+        if (first := await first_answer(app, key)) is None:
             raise
-        async with app.db.reader() as s:
-            seen = await s.get(Delivery, key)
-        if seen is None:
-            raise
-        log.info("duplicate delivery %s ignored", key)
-        return Reply.repeated(seen.reply)
+        return first
     except Exception as exc:
         if not database_unreachable(exc):
             raise

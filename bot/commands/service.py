@@ -28,13 +28,13 @@ from bot.commands.needs import need_of
 from bot.commands.origin import Origin
 from bot.commands.outage import database_down, database_unreachable
 from bot.commands.proposals import take
+from bot.commands.repeats import first_answer
 from bot.commands.reply import Reply, refusal
 from bot.deadlines import looks_like_deadline
 from bot.errors import Refusal
 from bot.runtime.app import Ownit
 from storage import inbox_row
 from storage.db import earliest_due, written
-from storage.tables import Delivery
 
 __all__ = [
     "DATABASE_DOWN",
@@ -164,15 +164,9 @@ async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str 
                 await inbox_row.record_delivery(s, key=key, at=now, reply=reply.to_dict())
         inbox_row.committed()
     except IntegrityError:
-        if key is None:
-            raise
-        async with app.db.reader() as s:
-            seen = await s.get(Delivery, key)
-        if seen is None:
+        if (first := await first_answer(app, key)) is None:
             raise  # not the delivery key: a real conflict, not a duplicate
-        log.info("duplicate delivery %s ignored", key)
-        app.metrics.deduplicated.labels("database").inc()
-        return Reply.repeated(seen.reply)
+        return first
     except Refusal as exc:
         return refusal(exc.message, exc.usage)
     if isinstance(command, c.AdminCommand):  # the policy is the admins'; read it again after any
