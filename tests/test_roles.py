@@ -86,11 +86,7 @@ async def test_acknowledged_while_no_worker_runs_is_handled_when_one_starts(
         assert await count(web, InboxItem) == n  # kept, nobody to handle them yet
         assert await count(web, Case) == 0
 
-        workers = list(
-            await asyncio.gather(
-                *(start_ownit(pg_url, fake, OWNIT_ROLE="worker") for _ in range(2))
-            )
-        )
+        workers = [await start_ownit(pg_url, fake, OWNIT_ROLE="worker") for _ in range(2)]
 
         async def all_handled() -> bool:
             # the inbox row goes in the command's own transaction; a worker counts it just after

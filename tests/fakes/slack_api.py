@@ -767,8 +767,6 @@ async def start_ownit(
     port = runner.addresses[0][1]
     if inbox_workers is not None:
         app.inbox.workers = inbox_workers
-    if settings.handles:  # as a process that has been up a moment: the org file linked by e-mail
-        await bot.profiles.link_by_email(app.db)
     app.run_background()
     drive = Driver(f"http://127.0.0.1:{port}", fake)
     drive.handled = app.inbox.settled if settings.handles else None  # else: wait for the answer
