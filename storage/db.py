@@ -40,6 +40,9 @@ def hide_password(text: str) -> str:
     return _USERINFO.sub(r"\1***@", text)
 
 
+STATEMENTS = 1000  # prepared statements kept per connection
+
+
 def async_url(url: str) -> str:
     """Accept the usual URL forms and pick the async driver for them."""
     try:
@@ -90,6 +93,13 @@ def make_engine(url: str, **kw: Any) -> AsyncEngine:
     # now and then, before a server or a firewall drops them for idling.
     kw.setdefault("pool_pre_ping", False)
     kw.setdefault("pool_recycle", RECYCLE)
+    # The connection used last is handed out first: at a low rate the same few stay busy, with
+    # their statements prepared, and the rest are left idle rather than each preparing them all.
+    kw.setdefault("pool_use_lifo", True)
+    # Each statement is prepared once per connection (a round trip of its own); the driver's
+    # default of 100 is fewer than the statements a busy process runs, so they would push each
+    # other out and be prepared again and again.
+    kw.setdefault("connect_args", {}).setdefault("prepared_statement_cache_size", STATEMENTS)
     return create_async_engine(url, **kw)
 
 
