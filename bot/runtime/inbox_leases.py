@@ -44,7 +44,7 @@ class Leases:
 
     async def renew(self) -> None:
         until = datetime.now(UTC) + timedelta(seconds=self.lease)
-        async with self.db.engine.begin() as conn:
+        async with self.db.statements() as conn:
             await conn.execute(
                 update(TABLE).where(TABLE.c.taken_by == self.replica).values(taken_until=until)
             )
@@ -81,7 +81,7 @@ class Leases:
                 TABLE.c.attempts,
             )
         )
-        async with self.db.engine.begin() as conn:
+        async with self.db.statements() as conn:
             rows = (await conn.execute(stmt)).all()
             spoiled = [r.id for r in rows if r.attempts > MAX_ATTEMPTS]
             if spoiled:
@@ -99,12 +99,12 @@ class Leases:
         return len(rows)
 
     async def delete(self, ids: list[int]) -> None:
-        async with self.db.engine.begin() as conn:
+        async with self.db.statements() as conn:
             await conn.execute(delete(TABLE).where(TABLE.c.id.in_(ids)))
 
     async def release(self) -> None:
         """On a clean stop, what is left is handed to the other replicas without waiting."""
-        async with self.db.engine.begin() as conn:
+        async with self.db.statements() as conn:
             await conn.execute(
                 update(TABLE)
                 .where(TABLE.c.taken_by == self.replica)
