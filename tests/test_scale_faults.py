@@ -77,6 +77,26 @@ async def test_retry_is_answered_from_redis(redis_app: Ownit) -> None:
     assert await _count(redis_app, Case) == 1
 
 
+async def test_a_retry_refused_by_what_the_first_changed_gets_the_first_answer(
+    redis_app: Ownit, own_redis: RedisServer
+) -> None:
+    """Without Redis to remember it (down, or a delivery taken from the inbox), the retry of a
+    click that answered a request finds the request answered: it still gets the first reply."""
+    assert (await dispatch.handle(redis_app, "/case open Acme: refund", ALEX, key="e-1")).ok
+    own_redis.kill()
+    dana = dispatch.Origin("console", "dana")
+    asked = await dispatch.handle(redis_app, "/case ask C-1 @dana why? by 4h", ALEX, key="e-2")
+    assert asked.ok and asked.request == "R-1"
+    first = await dispatch.handle(redis_app, "/case answer R-1 Refund issued.", dana, key="e-3")
+    again = await dispatch.handle(redis_app, "/case answer R-1 Refund issued.", dana, key="e-3")
+    other = await dispatch.handle(redis_app, "/case answer R-1 Issued twice?", dana, key="e-4")
+    assert first.ok and again.duplicate and again.plain() == first.plain()
+    assert not other.ok  # a new delivery is refused as before: R-1 is answered
+    async with redis_app.db.reader() as s:
+        req = await s.get(Request, 1)
+    assert req is not None and req.answer == "Refund issued."
+
+
 @pytest.mark.timing
 async def test_redis_down_then_restarted(redis_app: Ownit, own_redis: RedisServer) -> None:
     ok = await dispatch.handle(redis_app, "/case open Acme: one", ALEX, key="ev-1")

@@ -3,7 +3,8 @@
 Every adapter (console, Slack, Teams) hands over the words a person typed and who they are; this
 module parses them once, runs the service, and returns the replies. The inbound delivery key is
 written in the same transaction, so a platform retry or duplicate changes nothing and gets the
-first answer again. With Redis, the first answer is also kept there: a retry landing on any replica
+first answer again. With Redis, the first answer of a delivery handled at once (not taken from the
+inbox, whose key is one of a kind already) is also kept there: a retry landing on any replica
 is answered from it without touching the database (the database row stays the source of truth,
 so with Redis down duplicates are still refused). A database that cannot be reached gets a clear
 "try again" reply, and nothing is half-written: the transaction never committed.
@@ -91,7 +92,10 @@ async def run(app: Ownit, command: c.Command, origin: Origin, *, key: str | None
 
 async def _run(app: Ownit, command: c.Command, origin: Origin, *, key: str | None) -> Reply:
     claimed = False
-    if key is not None:
+    # A delivery taken from the inbox is the only one of its key while its row lives (the
+    # acknowledgement wrote it once), so Redis has nothing to add; a retry that arrives after the
+    # row is gone is answered by the database's delivery key.
+    if key is not None and inbox_row.handling.get() is None:
         claimed = await app.shared.claim(f"delivery:{key}", SEEN_FOR) is True
         if not claimed:
             first = await app.shared.get(f"delivery:{key}")
@@ -168,6 +172,10 @@ async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str 
             raise  # not the delivery key: a real conflict, not a duplicate
         return first
     except Refusal as exc:
+        # A retry of a delivery already handled is often refused by what the first one changed
+        # (an answered request takes no second answer): it gets the first answer instead.
+        if (first := await first_answer(app, key)) is not None:
+            return first
         return refusal(exc.message, exc.usage)
     if isinstance(command, c.AdminCommand):  # the policy is the admins'; read it again after any
         app.rules_changed()
