@@ -72,6 +72,12 @@ class MemoryProfileCache:
     async def set(self, key: str, value: dict[str, Any], ttl: float) -> None:
         self._data[key] = (self._clock() + ttl, value)
 
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def clear(self) -> None:
+        self._data.clear()
+
 
 def profile_from_user(user: dict[str, Any]) -> Profile:
     prof = user.get("profile") or {}
@@ -243,15 +249,33 @@ class Profiles:
         return linked
 
 
+NEAR_FOR = 60.0  # seconds a profile read from the shared store is kept in process as well
+NEAR_MAX = 10_000
+
+
 class SharedProfileCache:
-    """Profiles in the app's shared store: in-process alone, Redis when replicas share one."""
+    """Profiles in the app's shared store (in-process alone, Redis when replicas share one),
+    with the ones used in the last minute kept in process too: every command looks up its
+    author, and a Redis round trip each time bought nothing (a profile is kept for hours)."""
 
     def __init__(self, shared: Any) -> None:
         self.shared = shared
+        self.near = MemoryProfileCache()
 
     async def get(self, key: str) -> dict[str, Any] | None:
+        if (kept := await self.near.get(key)) is not None:
+            return kept
         value = await self.shared.get(key)
-        return value if isinstance(value, dict) else None
+        if not isinstance(value, dict):
+            return None
+        await self._keep(key, value)
+        return value
 
     async def set(self, key: str, value: dict[str, Any], ttl: float) -> None:
         await self.shared.put(key, value, ttl)
+        await self._keep(key, value)
+
+    async def _keep(self, key: str, value: dict[str, Any]) -> None:
+        if len(self.near) >= NEAR_MAX:
+            self.near.clear()
+        await self.near.set(key, value, NEAR_FOR)
