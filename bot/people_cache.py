@@ -6,7 +6,7 @@ A person read is kept as its column values; a later lookup puts a copy into the 
 if loaded (no round trip), so the services use it like any row. What is kept belongs to one
 database engine (`of`), so processes, and apps in one process, each keep their own.
 
-Kept until people change: a commit in this process that wrote a person, team or membership
+Kept until people change: a commit in this process that changed a person, team or membership
 forgets them all (hooks on the session) and is announced to the other replicas (`People.written`),
 whose wake-up forgets them there (`People.forget`). While the process is not subscribed to the
 wake-ups (no Redis, Redis down, a reconnect), what is kept serves `FRESH` seconds at most, so
@@ -163,9 +163,12 @@ def _platform_column(platform: str) -> str:
 
 
 def _people_in(session: OrmSession) -> bool:
-    for obj in (*session.new, *session.deleted):
-        if isinstance(obj, Person | Team | Membership):
-            return True
+    """Whether this flush changed people, teams or memberships. A person added changes no one
+    kept (their ids are new), and people are added on first sight, so that alone forgets nothing."""
+    if any(isinstance(obj, Team | Membership) for obj in session.new):
+        return True
+    if any(isinstance(obj, Person | Team | Membership) for obj in session.deleted):
+        return True
     return any(
         isinstance(obj, Person | Team | Membership)
         and session.is_modified(obj, include_collections=False)
