@@ -1,65 +1,197 @@
-"""People by their platform id, kept in process: every command looks up its author, and most
-name a colleague, while people change only now and then.
+"""People by their platform id or their id, kept in process: every command looks up its author,
+most name a colleague, and cards and notices name people by id, while people change only now and
+then.
 
-A person read is kept (`FRESH` seconds at most) as its column values; a later lookup puts a copy
-into the asking session as if loaded (no round trip), so the services use it like any row. Any
-write of a person in this process forgets every person kept for that database (a hook on every
-flush); another replica's changes are seen within `FRESH`.
+A person read is kept as its column values; a later lookup puts a copy into the asking session as
+if loaded (no round trip), so the services use it like any row. What is kept belongs to one
+database engine (`of`), so processes, and apps in one process, each keep their own.
+
+Kept until people change: a commit in this process that changed a person, team or membership
+forgets them all (hooks on the session) and is announced to the other replicas (`People.written`),
+whose wake-up forgets them there (`People.forget`). While the process is not subscribed to the
+wake-ups (no Redis, Redis down, a reconnect), what is kept serves `FRESH` seconds at most, so
+another process's change is seen within that long; `KEPT` bounds it otherwise, in case a wake-up
+was lost.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import UOWTransaction, make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import TrackedSession
 from storage.states import Platform
-from storage.tables import Person
+from storage.tables import Membership, Person, Team
 
-FRESH = 10.0  # seconds a person is kept (another replica's change is seen within that long)
-KEPT = 20_000  # people kept at most (then all are dropped and read again as needed)
+FRESH = 10.0  # seconds a person is kept while no wake-up would tell of another process's change
+KEPT = 600.0  # ... while wake-ups do (a backstop: a wake-up lost is made good within that long)
+MOST = 20_000  # people kept at most (then all are dropped and read again as needed)
 
 _COLUMNS = tuple(Person.__table__.columns.keys())  # type: ignore[attr-defined]
-_people: dict[tuple[str, str, str], tuple[float, dict[str, Any]]] = {}
+_WROTE = "ownit_people_written"  # session.info: this transaction wrote people
 
 
-def _database(session: AsyncSession | OrmSession) -> str:
-    bind = session.bind
-    return str(getattr(bind, "url", id(bind)))
+def _never() -> bool:
+    return False
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass
+class People:
+    """The people kept for one database engine."""
+
+    subscribed: Callable[[], bool] = _never  # wake-ups from every process are heard now
+    written: Callable[[], None] = _nothing  # this process committed a change of people
+    _rows: dict[int, tuple[float, dict[str, Any]]] = field(default_factory=dict)
+    _ids: dict[tuple[str, str], int] = field(default_factory=dict)  # (platform, uid) → id
+    _generation: int = 0
+
+    def forget(self) -> None:
+        """People changed: everyone is read again (and reads in flight are not kept)."""
+        self._rows.clear()
+        self._ids.clear()
+        self._generation += 1
+
+    def _kept(self, person_id: int | None) -> dict[str, Any] | None:
+        if person_id is None or (hit := self._rows.get(person_id)) is None:
+            return None
+        if time.monotonic() - hit[0] > (KEPT if self.subscribed() else FRESH):
+            return None
+        return hit[1]
+
+    def _keep(self, people: Iterable[Person], generation: int) -> None:
+        if generation != self._generation:  # people changed while these were read
+            return
+        now = time.monotonic()
+        for person in people:
+            if person.id is None:
+                continue
+            if len(self._rows) >= MOST:
+                self.forget()
+                return
+            self._rows[person.id] = (now, {c: getattr(person, c) for c in _COLUMNS})
+            if person.slack_id:
+                self._ids[(Platform.SLACK, person.slack_id)] = person.id
+            if person.teams_id:
+                self._ids[(Platform.TEAMS, person.teams_id)] = person.id
+
+
+_engines: WeakKeyDictionary[Engine, People] = WeakKeyDictionary()
+
+
+def of(engine: Engine) -> People:
+    """The people kept for this (synchronous) engine."""
+    people = _engines.get(engine)
+    if people is None:
+        people = _engines[engine] = People()
+    return people
+
+
+def _of_session(session: AsyncSession) -> People:
+    bind = session.sync_session.bind
+    assert isinstance(bind, Engine), "sessions of storage.db.Database are bound to its engine"
+    return of(bind)
+
+
+async def _into(session: AsyncSession, values: dict[str, Any]) -> Person:
+    """The kept person as a row of `session` (the session's own, if it loaded them already)."""
+    present = session.sync_session.identity_map.get(identity_key(Person, values["id"]))
+    if isinstance(present, Person):  # loaded (perhaps changed) in this session already
+        return present
+    columns: dict[str, Any] = {c: list(v) if isinstance(v, list) else v for c, v in values.items()}
+    copy = Person(**columns)  # lists copied: a change in place must not reach what is kept
+    make_transient_to_detached(copy)
+    return await session.merge(copy, load=False)
 
 
 async def by_platform(session: AsyncSession, platform: str, uid: str) -> Person | None:
     """The person with this Slack (or Teams) id, from the process's cache when it has them."""
-    key = (_database(session), platform, uid)
-    kept = _people.get(key)
-    if kept is not None and time.monotonic() - kept[0] <= FRESH:
-        present = session.sync_session.identity_map.get(identity_key(Person, kept[1]["id"]))
-        if isinstance(present, Person):  # loaded (perhaps changed) in this session already
-            return present
-        copy = Person(**kept[1])
-        make_transient_to_detached(copy)
-        return await session.merge(copy, load=False)
+    people = _of_session(session)
+    kept = people._kept(people._ids.get((platform, uid)))
+    if kept is not None and kept.get(_platform_column(platform)) == uid:
+        return await _into(session, kept)
+    generation = people._generation
     column = Person.slack_id if platform == Platform.SLACK else Person.teams_id
     person = (await session.exec(select(Person).where(column == uid))).first()
-    if person is not None and person.id is not None:
-        if len(_people) >= KEPT:
-            _people.clear()
-        _people[key] = (time.monotonic(), {c: getattr(person, c) for c in _COLUMNS})
+    if person is not None:
+        people._keep((person,), generation)
     return person
 
 
+async def by_ids(session: AsyncSession, ids: Iterable[int | None]) -> dict[int, Person]:
+    """The people with these ids (those that exist), from the cache and, for the others, one
+    query."""
+    people = _of_session(session)
+    found: dict[int, Person] = {}
+    missing: list[int] = []
+    for person_id in dict.fromkeys(i for i in ids if i is not None):
+        kept = people._kept(person_id)
+        if kept is None:
+            missing.append(person_id)
+        else:
+            found[person_id] = await _into(session, kept)
+    if missing:
+        generation = people._generation
+        read = (await session.exec(select(Person).where(col(Person.id).in_(missing)))).all()
+        people._keep(read, generation)
+        found.update((p.id, p) for p in read if p.id is not None)
+    return found
+
+
+async def by_id(session: AsyncSession, person_id: int | None) -> Person | None:
+    """The person with this id, from the cache when it has them."""
+    if person_id is None:
+        return None
+    return (await by_ids(session, (person_id,))).get(person_id)
+
+
+def _platform_column(platform: str) -> str:
+    return "slack_id" if platform == Platform.SLACK else "teams_id"
+
+
+def _people_in(session: OrmSession) -> bool:
+    """Whether this flush changed people, teams or memberships. A person added changes no one
+    kept (their ids are new), and people are added on first sight, so that alone forgets nothing."""
+    if any(isinstance(obj, Team | Membership) for obj in session.new):
+        return True
+    if any(isinstance(obj, Person | Team | Membership) for obj in session.deleted):
+        return True
+    return any(
+        isinstance(obj, Person | Team | Membership)
+        and session.is_modified(obj, include_collections=False)
+        for obj in session.dirty
+    )
+
+
 @event.listens_for(TrackedSession, "after_flush")
-def _forget_people(session: OrmSession, _flush: UOWTransaction) -> None:
-    if not _people:
-        return
-    if any(isinstance(o, Person) for o in (*session.new, *session.dirty, *session.deleted)):
-        database = _database(session)
-        for key in [k for k in _people if k[0] == database]:
-            del _people[key]
+def _flushed(session: OrmSession, _flush: UOWTransaction) -> None:
+    if _people_in(session):
+        session.info[_WROTE] = True
+        if isinstance(session.bind, Engine):  # a lookup by an id just changed finds no one
+            of(session.bind).forget()
+
+
+@event.listens_for(TrackedSession, "after_commit")
+def _committed(session: OrmSession) -> None:
+    if session.info.pop(_WROTE, False) and isinstance(session.bind, Engine):
+        people = of(session.bind)
+        people.forget()  # what was read between the flush and now was the old row
+        people.written()
+
+
+@event.listens_for(TrackedSession, "after_rollback")
+def _rolled_back(session: OrmSession) -> None:
+    session.info.pop(_WROTE, None)

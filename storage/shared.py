@@ -17,6 +17,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,13 @@ T = TypeVar("T")
 
 PENDING = "pending"
 """The value of an idempotency key whose first delivery is still being handled."""
+
+TIMERS = "timers"
+"""What an announcement says when it names nothing else: look at the timers (and notices) now."""
+
+Topics = frozenset[str]
+"""What an announcement says changed; `None` to a listener: anything (announcements it may have
+missed while it was not subscribed)."""
 
 
 @dataclass(frozen=True)
@@ -55,12 +63,20 @@ class Shared(Protocol):
         """Book one send in `scope`; returns how many seconds to wait before sending."""
         ...
 
-    async def announce(self) -> None:
-        """Tell every replica's scheduler to look at the timers now."""
+    @property
+    def subscribed(self) -> bool:
+        """True while this process hears every replica's announcements (what it keeps in memory
+        may then be kept until an announcement says it changed)."""
         ...
 
-    async def listen(self, stop: asyncio.Event, on_wake: Callable[[], None]) -> None:
-        """Call `on_wake` for every announcement (this replica's included) until `stop`."""
+    async def announce(self, *topics: str) -> None:
+        """Tell every replica what changed (`topics`, `TIMERS` when none): its scheduler looks at
+        the timers now, and it forgets what it kept of the rest."""
+        ...
+
+    async def listen(self, stop: asyncio.Event, on_wake: Callable[[Topics | None], None]) -> None:
+        """Call `on_wake` with the topics of every announcement (this replica's included) until
+        `stop`, and with `None` on (re)subscribing, for what was announced meanwhile."""
         ...
 
     async def close(self) -> None: ...
@@ -90,11 +106,15 @@ class LocalShared:
     def __init__(self) -> None:
         self._values: dict[str, tuple[float, str]] = {}
         self._windows: dict[tuple[str, int], int] = {}
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: list[Callable[[Topics | None], None]] = []
 
     @property
     def available(self) -> bool:
         return True
+
+    @property
+    def subscribed(self) -> bool:
+        return False  # it hears only this process: other processes on the database go unheard
 
     def _expire(self) -> None:
         if len(self._values) >= self.max_keys:
@@ -145,11 +165,12 @@ class LocalShared:
                 return max(0.0, (first + i) * rate.window - now)
         return 60 * rate.window
 
-    async def announce(self) -> None:
+    async def announce(self, *topics: str) -> None:
+        said = frozenset(topics or (TIMERS,))
         for wake in list(self._listeners):
-            wake()
+            wake(said)
 
-    async def listen(self, stop: asyncio.Event, on_wake: Callable[[], None]) -> None:
+    async def listen(self, stop: asyncio.Event, on_wake: Callable[[Topics | None], None]) -> None:
         self._listeners.append(on_wake)
         try:
             await stop.wait()
@@ -212,11 +233,17 @@ class RedisShared:
         self._down_until = 0.0
         self._up = True
         self._announcing = False
+        self._unsaid: set[str] = set()  # topics announced here and not yet published
+        self._subscribed = False
         self.failures = 0
 
     @property
     def available(self) -> bool:
         return self._up
+
+    @property
+    def subscribed(self) -> bool:
+        return self._subscribed
 
     def _failed(self, what: str, exc: BaseException) -> None:
         self.failures += 1
@@ -294,18 +321,27 @@ class RedisShared:
             return 0.0
         return float(wait)
 
-    async def announce(self) -> None:
-        if self._announcing:  # one announcement in flight covers every change made meanwhile
+    async def announce(self, *topics: str) -> None:
+        """Under load every command announces: one publish in flight, and the next one says all
+        that was announced meanwhile (after the changes it tells of were committed)."""
+        self._unsaid.update(topics or (TIMERS,))
+        if self._announcing:
             return
         self._announcing = True
         try:
-            await self._guard("announce", lambda: self.client.publish(self.channel, "timers"))
-        except _Down:
-            pass
+            while self._unsaid:
+                said = frozenset(self._unsaid)
+                self._unsaid.clear()
+                publish = partial(self.client.publish, self.channel, ",".join(sorted(said)))
+                try:
+                    await self._guard("announce", publish)
+                except _Down:
+                    self._unsaid.update(said)  # said with the next announcement that gets out
+                    return
         finally:
             self._announcing = False
 
-    async def listen(self, stop: asyncio.Event, on_wake: Callable[[], None]) -> None:
+    async def listen(self, stop: asyncio.Event, on_wake: Callable[[Topics | None], None]) -> None:
         from redis.exceptions import RedisError
 
         quiet = False
@@ -316,11 +352,12 @@ class RedisShared:
                 if quiet:
                     log.warning("Redis wake-ups resumed")
                     quiet = False
-                on_wake()  # anything announced while we were not listening
+                self._subscribed = True
+                on_wake(None)  # anything announced while we were not listening
                 while not stop.is_set():
                     msg = await pubsub.get_message(timeout=1.0)
                     if msg is not None:
-                        on_wake()
+                        on_wake(frozenset(t for t in str(msg.get("data", "")).split(",") if t))
             except (RedisError, OSError, TimeoutError) as exc:
                 if not quiet:
                     log.warning("Redis wake-ups lost (%s); polling until Redis is back", exc)
@@ -330,6 +367,7 @@ class RedisShared:
                 except TimeoutError:
                     pass
             finally:
+                self._subscribed = False
                 try:
                     await pubsub.aclose()
                 except Exception:

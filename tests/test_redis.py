@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
@@ -80,34 +80,32 @@ async def test_rate_limiter_spreads_sends_over_windows(shared: Shared) -> None:
 async def test_announcements_wake_every_listener(redis_url: str) -> None:
     prefix = f"ownit-test:{uuid.uuid4().hex[:8]}:"
     a, b = RedisShared(redis_url, prefix=prefix), RedisShared(redis_url, prefix=prefix)
-    woken = {"a": 0, "b": 0}
+    heard: dict[str, list[frozenset[str] | None]] = {"a": [], "b": []}
     stop = asyncio.Event()
+    tasks = [asyncio.create_task(s.listen(stop, heard[n].append)) for n, s in (("a", a), ("b", b))]
 
-    def waker(name: str):  # type: ignore[no-untyped-def]
-        def wake() -> None:
-            woken[name] += 1
-
-        return wake
-
-    tasks = [asyncio.create_task(s.listen(stop, waker(n))) for n, s in (("a", a), ("b", b))]
-    try:
-        for _ in range(100):  # each listener wakes once as it subscribes
-            if woken["a"] and woken["b"]:
-                break
+    async def until(done: Callable[[], bool]) -> None:
+        for _ in range(100):
+            if done():
+                return
             await asyncio.sleep(0.02)
-        assert woken["a"] and woken["b"]
-        base = dict(woken)
+        raise AssertionError(heard)
+
+    try:
+        assert not a.subscribed and not b.subscribed
+        await until(lambda: heard["a"] == heard["b"] == [None])  # anything, as each subscribes
+        assert a.subscribed and b.subscribed
         await a.announce()
-        for _ in range(50):
-            if woken["a"] > base["a"] and woken["b"] > base["b"]:
-                break
-            await asyncio.sleep(0.05)
-        assert woken["a"] > base["a"] and woken["b"] > base["b"]
+        await until(lambda: heard["a"][1:] == heard["b"][1:] == [frozenset({"timers"})])
+        # a change of people announced while another announcement is in flight is not lost
+        await asyncio.gather(a.announce("timers"), a.announce("people"), a.announce("timers"))
+        await until(lambda: any("people" in (t or ()) for t in heard["b"][2:]))
     finally:
         stop.set()
         await asyncio.gather(*tasks)
         await a.close()
         await b.close()
+    assert not a.subscribed and not b.subscribed
 
 
 def test_namespaces_differ_per_database() -> None:
@@ -119,7 +117,7 @@ async def test_redis_down_answers_unknown_fast_and_recovers(own_redis: RedisServ
     s = RedisShared(own_redis.url, prefix="t:", pause=0.3)
     stop = asyncio.Event()
     woken: list[float] = []
-    listener = asyncio.create_task(s.listen(stop, lambda: woken.append(time.monotonic())))
+    listener = asyncio.create_task(s.listen(stop, lambda _: woken.append(time.monotonic())))
     try:
         assert await s.claim("k1", 60) is True
         own_redis.kill()

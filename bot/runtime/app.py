@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from bot import directory
+from bot import directory, people_cache
 from bot.assist import Model, ModelConfig
 from bot.assist.summaries import Summariser
 from bot.business_time import Calendar
@@ -26,7 +26,7 @@ from bot.directory import Rules
 from bot.policy import Policy
 from bot.runtime.config import Settings
 from bot.runtime.delivery import Channel, Deliverer
-from bot.runtime.hooks import ChangeHooks
+from bot.runtime.hooks import PEOPLE, POLICY, ChangeHooks
 from bot.runtime.inbox import Inbox
 from bot.runtime.metrics import Metrics
 from bot.runtime.rules import RulesCache
@@ -39,8 +39,18 @@ from storage.shared import LocalShared, Shared, make_shared
 log = logging.getLogger(__name__)
 
 RULES_FRESH = 1.0
-"""Seconds a replica reuses the policy it read: an admin's change made on another replica applies
-within that long (on the replica that made it, at once)."""
+"""Seconds a replica reuses the policy it read while it hears no wake-ups (no Redis, or Redis
+down): an admin's change made on another replica applies within that long (on the replica that
+made it, at once)."""
+
+RULES_KEPT = 600.0
+"""... and while it hears them: a change is announced ("policy") and read again at once; this is
+a backstop in case the announcement was lost."""
+
+
+def rules_fresh(shared: Shared) -> float:
+    """How long the policy read may serve, given whether other replicas' changes are heard."""
+    return RULES_KEPT if shared.subscribed else RULES_FRESH
 
 
 def example_org_file() -> Path:
@@ -102,6 +112,11 @@ class Ownit:
             settings.database_url, pool_size=settings.db_pool, max_overflow=settings.db_pool
         )
         await migrate(db)
+        shared = make_shared(settings.redis_url, settings.database_url)
+        hooks = ChangeHooks(shared)
+        people = people_cache.of(db.engine.sync_engine)
+        people.subscribed = lambda: shared.subscribed
+        people.written = lambda: hooks.announce(PEOPLE)  # the org file's changes included
         path = org_path(settings)
         data = directory.read_org_file(path) if path else {}
         calendar = directory.default_calendar(data, settings.timezone)
@@ -110,14 +125,14 @@ class Ownit:
             await directory.apply_org(s, data)
         sim = settings.clock == "sim" if simulated is None else simulated
         clock: Clock = SimClock(db) if sim else RealClock()
-        shared = make_shared(settings.redis_url, settings.database_url)
         metrics = Metrics()
         metrics.watch_redis(lambda: shared.available)
         policy = RulesCache(db, base_policy, calendar)
-        hooks = ChangeHooks(shared)
+        hooks.forgets[PEOPLE] = [people.forget]
+        hooks.forgets[POLICY] = [policy.changed]
 
         async def rules() -> Rules:
-            return await policy.read(fresh=RULES_FRESH)
+            return await policy.read(fresh=rules_fresh(shared))
 
         scheduler = Scheduler(
             db=db,
@@ -190,13 +205,15 @@ class Ownit:
         return self.hooks.wake_hooks
 
     async def rules(self) -> Rules:
-        """Policy as configured, with the overrides admins made at run time (read at most once
-        per `RULES_FRESH` seconds)."""
-        return await self.policy.read(fresh=RULES_FRESH)
+        """Policy as configured, with the overrides admins made at run time (read again after a
+        change, see `rules_fresh`)."""
+        return await self.policy.read(fresh=rules_fresh(self.shared))
 
     def rules_changed(self) -> None:
-        """An admin changed the policy here: the next `rules()` reads it again."""
+        """An admin changed the policy here: the next `rules()` reads it again, here and on the
+        other replicas."""
         self.policy.changed()
+        self.hooks.announce(POLICY)
 
     def poke(self, *, timers: bool = True) -> None:
         """Something changed: the scheduler and delivery look now, here and on other replicas

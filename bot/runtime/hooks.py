@@ -12,9 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage.shared import Shared
+from storage.shared import TIMERS, Shared, Topics
 
 log = logging.getLogger(__name__)
+
+PEOPLE = "people"  # a person, team, membership or calendar changed (announced with the commit)
+POLICY = "policy"  # an admin changed the policy
 
 WAKE_AFTER = 0.05  # announcements from other processes arriving together wake the loops once
 CARDS_AFTER = 0.3  # and the cards a little later: the process that made a change posts its own
@@ -30,6 +33,7 @@ class ChangeHooks:
     timer_wakes: list[asyncio.Event] = field(default_factory=list)  # ... when timers may be due
     case_hooks: list[Callable[[str], None]] = field(default_factory=list)
     wake_hooks: list[Callable[[], None]] = field(default_factory=list)
+    forgets: dict[str, list[Callable[[], None]]] = field(default_factory=dict)  # per topic
     _pending: set[asyncio.Task[Any]] = field(default_factory=set)
     _waking: asyncio.TimerHandle | None = None
 
@@ -43,26 +47,37 @@ class ChangeHooks:
                 except Exception:
                     log.exception("case hook failed for %s", key)
 
-    def poke(self, *, timers: bool = True) -> None:
+    def poke(self, *topics: str, timers: bool = True) -> None:
         """Something changed: the loops look now rather than later, and other replicas hear of
-        it too, so a timer made here is honoured promptly by whichever scheduler gets to it.
+        it too, so a timer made here is honoured promptly by whichever scheduler gets to it, and
+        what they keep of `topics` (`PEOPLE`, `POLICY`) is read again.
         `timers=False`: the change made no timer that falls due before the scheduler's next look
         anyway, so it is not woken here."""
         self._wake_loops(timers=timers)
+        self.announce(TIMERS, *topics)
+
+    def announce(self, *topics: str) -> None:
+        """Tell the other replicas (without waking the loops here) that `topics` changed."""
         if self.shared.kind != "local":
             try:
-                task = asyncio.get_running_loop().create_task(self.shared.announce())
+                task = asyncio.get_running_loop().create_task(self.shared.announce(*topics))
             except RuntimeError:
                 return
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
 
-    def woken(self) -> None:
-        """Another process changed something (a web process handling a modal among them): look
-        at the timers and notices in a moment, and at the cards a little after.
+    def woken(self, topics: Topics | None = None) -> None:
+        """Another process changed something (a web process handling a modal among them): what
+        is kept of `topics` is forgotten at once (`None`: of everything, as announcements may
+        have been missed), the timers and notices are looked at in a moment, and the cards a
+        little after.
 
         Under load every command is announced; one look covers all that arrived meanwhile.
         """
+        for topic, forgets in self.forgets.items():
+            if topics is None or topic in topics:
+                for forget in forgets:
+                    forget()
         if self._waking is None:
             self._waking = asyncio.get_running_loop().call_later(WAKE_AFTER, self._wake)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from bot import people_cache
 from bot.clock import Clock
 from bot.messages import Message, compose, sentence
 from bot.notices import notify
@@ -33,7 +34,7 @@ async def report_unreachable(
     at = await clock.now()  # the timeline speaks the system's time, simulated or not
     async with db.session() as s:
         case = await s.get(Case, row.case_id)
-        owner = await s.get(Person, case.owner_id) if case else None
+        owner = await people_cache.by_id(s, case.owner_id) if case else None
         if case is None or owner is None or owner.id == person.id:
             log.warning("outbox %s: nobody can reach @%s", row.id, person.handle)
             return 0
