@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -75,8 +76,9 @@ class Shared(Protocol):
         ...
 
     async def listen(self, stop: asyncio.Event, on_wake: Callable[[Topics | None], None]) -> None:
-        """Call `on_wake` with the topics of every announcement (this replica's included) until
-        `stop`, and with `None` on (re)subscribing, for what was announced meanwhile."""
+        """Call `on_wake` with the topics of every other replica's announcement until `stop`,
+        and with `None` on (re)subscribing, for what was announced meanwhile. A process does not
+        hear its own: it woke its loops itself, only those it had to (`ChangeHooks.poke`)."""
         ...
 
     async def close(self) -> None: ...
@@ -236,6 +238,7 @@ class RedisShared:
         self._unsaid: set[str] = set()  # topics announced here and not yet published
         self._subscribed = False
         self.failures = 0
+        self.me = uuid.uuid4().hex[:12]  # announcements are signed, so that one's own are ignored
 
     @property
     def available(self) -> bool:
@@ -332,7 +335,8 @@ class RedisShared:
             while self._unsaid:
                 said = frozenset(self._unsaid)
                 self._unsaid.clear()
-                publish = partial(self.client.publish, self.channel, ",".join(sorted(said)))
+                words = f"{self.me}:{','.join(sorted(said))}"
+                publish = partial(self.client.publish, self.channel, words)
                 try:
                     await self._guard("announce", publish)
                 except _Down:
@@ -356,8 +360,11 @@ class RedisShared:
                 on_wake(None)  # anything announced while we were not listening
                 while not stop.is_set():
                     msg = await pubsub.get_message(timeout=1.0)
-                    if msg is not None:
-                        on_wake(frozenset(t for t in str(msg.get("data", "")).split(",") if t))
+                    if msg is None:
+                        continue
+                    sender, _, said = str(msg.get("data", "")).rpartition(":")
+                    if sender != self.me:
+                        on_wake(frozenset(t for t in said.split(",") if t))
             except (RedisError, OSError, TimeoutError) as exc:
                 if not quiet:
                     log.warning("Redis wake-ups lost (%s); polling until Redis is back", exc)
