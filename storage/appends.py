@@ -6,11 +6,13 @@ round trip: on PostgreSQL one statement (each table's rows as one multi-row VALU
 last attached as data-modifying WITHs, with any statement `ride` adds); on SQLite, which has no
 data-modifying WITH, one statement per table in turn.
 
-They are written before any other statement the session runs (so every query of the transaction
-sees them), and at commit. A flush of other objects may come before them; that is safe because
-no table refers to the appended ones. A rollback drops them (a savepoint's, the ones appended
-since it began). The SQL text depends only on how many rows of each table there are, so asyncpg
-prepares it once per connection.
+They are written before any statement of the session that names one of their tables (or that
+cannot be read for its tables, such as SQL text), so every query of the transaction sees them,
+and at commit; a statement about other tables (the case, people, requests) runs first. A flush
+of other objects may come before them too; that is safe because no table refers to the appended
+ones. A rollback drops them (a savepoint's, the ones appended since it began). The SQL text
+depends only on how many rows of each table there are, so asyncpg prepares it once per
+connection.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import Connection, Delete, Insert, Table, Update, event, insert, literal
 from sqlalchemy.orm import ORMExecuteState, SessionTransaction
 from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.elements import ClauseElement, ColumnClause, TextClause
+from sqlalchemy.sql.selectable import FromClause, TableClause
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -41,6 +47,9 @@ class Pending:
 
     def __bool__(self) -> bool:
         return bool(self.rows or self.rides)
+
+    def tables(self) -> set[TableClause]:
+        return {*self.rows, *(r.table for r in self.rides if isinstance(r.table, TableClause))}
 
     def copy(self) -> Pending:
         rows = {table: list(values) for table, values in self.rows.items()}
@@ -139,9 +148,25 @@ def write(session: OrmSession, conn: Connection | None = None) -> None:
         conn.execute(last)
 
 
+def _touches(statement: Executable, tables: set[TableClause]) -> bool:
+    """Whether `statement` may read or change one of `tables` (SQL text: it may)."""
+    if not isinstance(statement, ClauseElement):
+        return True
+    for element in visitors.iterate(statement):
+        if isinstance(element, TextClause):
+            return True
+        if isinstance(element, ColumnClause):
+            element = element.table  # type: ignore[assignment]
+        if isinstance(element, FromClause) and any(element.is_derived_from(t) for t in tables):
+            return True
+    return False
+
+
 @event.listens_for(TrackedSession, "do_orm_execute")
 def _before_statement(state: ORMExecuteState) -> None:
-    write(state.session)
+    todo: Pending | None = state.session.info.get(PENDING)
+    if todo and _touches(state.statement, todo.tables()):
+        write(state.session)
 
 
 @event.listens_for(TrackedSession, "before_commit")

@@ -13,10 +13,12 @@ import pytest
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import ladder
 from bot.commands import service as dispatch
 from bot.messages import Message
 from bot.notices import notify, record
-from storage.appends import pending
+from storage.appends import append, pending
+from storage.states import Step, TimerOutcome
 from storage.tables import Case, Delivery, Event, Outbox, Person, Request, Timer
 from tests.conftest import ConsoleBot
 
@@ -131,3 +133,20 @@ async def test_rows_of_many_tables_and_many_rows_go_in_together(bot: ConsoleBot)
     assert sorted(o.payload["segments"][0] for o in told) == sorted(
         f"notice {i}" for i in range(40)
     )
+
+
+async def test_a_statement_on_the_appended_table_sees_the_appended_rows(bot: ConsoleBot) -> None:
+    """A step appended and then cancelled in the same change is cancelled, not left pending;
+    a query on other tables in between does not lose it."""
+    await _case(bot)
+    await dispatch.handle(bot.app, "/case ask C-1 @dana is it paid? by 4h", ALEX)
+    async with bot.app.db.session() as s:
+        req = await s.get(Request, 1)
+        assert req is not None
+        append(s, Timer(key="R-1:extra", step=Step.NUDGE, case_id=1, request_id=1, due_at=NOW))
+        assert await s.get(Case, 1) is not None  # about the case only
+        await ladder.cancel_request_steps(s, req=req, outcome=TimerOutcome.CANCELLED)
+    async with bot.app.db.reader() as s:
+        steps = (await s.exec(select(Timer).where(Timer.request_id == 1))).all()
+    assert len(steps) == 4
+    assert {t.outcome for t in steps} == {TimerOutcome.CANCELLED}
