@@ -18,6 +18,7 @@ from bot.commands import service as dispatch
 from bot.messages import Message
 from bot.notices import notify, record
 from storage.appends import append, pending
+from storage.db import earliest_due
 from storage.states import Step, TimerOutcome
 from storage.tables import Case, Delivery, Event, Outbox, Person, Request, Timer
 from tests.conftest import ConsoleBot
@@ -150,3 +151,12 @@ async def test_a_statement_on_the_appended_table_sees_the_appended_rows(bot: Con
         steps = (await s.exec(select(Timer).where(Timer.request_id == 1))).all()
     assert len(steps) == 4
     assert {t.outcome for t in steps} == {TimerOutcome.CANCELLED}
+
+
+async def test_an_appended_step_is_announced_to_the_scheduler(bot: ConsoleBot) -> None:
+    """The scheduler is woken for the earliest step a change made, appended ones included."""
+    await _case(bot)
+    await dispatch.handle(bot.app, "/case ask C-1 @dana is it paid? by 4h", ALEX)
+    async with bot.app.db.session() as s:
+        append(s, Timer(key="R-1:later", step=Step.NUDGE, case_id=1, request_id=1, due_at=NOW))
+        assert earliest_due(s) == NOW
