@@ -7,13 +7,15 @@ a delivery key already there still fails the change and answers with the first r
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import ladder
+from bot.clock import SimClock
 from bot.commands import service as dispatch
 from bot.messages import Message
 from bot.notices import notify, record
@@ -160,3 +162,38 @@ async def test_an_appended_step_is_announced_to_the_scheduler(bot: ConsoleBot) -
     async with bot.app.db.session() as s:
         append(s, Timer(key="R-1:later", step=Step.NUDGE, case_id=1, request_id=1, due_at=NOW))
         assert earliest_due(s) == NOW
+
+
+async def test_a_failing_step_of_a_batch_leaves_no_rows_and_the_others_fire(
+    bot: ConsoleBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler fires a failed batch again step by step, each in a savepoint: what the
+    failing step appended goes with it, what the others appended (before and after) stays."""
+    await _case(bot)
+    await dispatch.handle(bot.app, "/case ask C-1 @dana is it paid? by 4h", ALEX)
+    await dispatch.handle(bot.app, "/case ask C-1 @dana and the credit note? by 4h", ALEX)
+    await dispatch.handle(bot.app, "/case ask C-1 @dana and the refund? by 4h", ALEX)
+    fire = ladder.fire
+
+    async def failing_for_r2(session: AsyncSession, *, timer: Timer, **kw: Any) -> TimerOutcome:
+        if timer.request_id != 2:
+            return await fire(session, timer=timer, **kw)
+        case = await session.get(Case, timer.case_id)
+        assert case is not None
+        record(session, case=case, kind="note", at=NOW, text="half done")
+        raise RuntimeError("this step cannot be fired")
+
+    monkeypatch.setattr(ladder, "fire", failing_for_r2)
+    clock = bot.app.clock
+    assert isinstance(clock, SimClock)
+    await clock.advance(timedelta(hours=1, minutes=50))
+    await bot.app.settle()
+    async with bot.app.db.reader() as s:
+        nudged = (await s.exec(select(Event).where(Event.kind == "step:nudge"))).all()
+        notes = (await s.exec(select(Event).where(Event.kind == "note"))).all()
+        pending_r2 = (
+            await s.exec(select(Timer).where(Timer.request_id == 2, col(Timer.done).is_(False)))
+        ).all()
+    assert sorted(e.request_id for e in nudged) == [1, 3]
+    assert notes == []
+    assert len(pending_r2) == 3  # the failed nudge is retried later
