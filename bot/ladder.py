@@ -18,6 +18,7 @@ from bot.directory import Rules, calendar_of, manager_of, members, mention
 from bot.messages import Action, sentence
 from bot.notices import record, tell, when_for
 from bot.policy import Policy
+from storage.appends import append
 from storage.db import note_due
 from storage.states import OPEN_REQUEST_STATES, CaseStatus, RequestStatus, Step, TimerOutcome
 from storage.tables import Case, Person, Request, Team, Timer
@@ -114,7 +115,7 @@ async def schedule_request(
         timers = existing.get(step, [])
         pending = [t for t in timers if not t.done]
         if not timers:
-            session.add(_step_timer(req, step, due, f"{req.key}:{step}"))
+            append(session, _step_timer(req, step, due, f"{req.key}:{step}"))
         elif pending:
             for timer in pending:
                 timer.due_at = due
@@ -123,7 +124,7 @@ async def schedule_request(
             key = f"{req.key}:{step}@{req.deadline:%Y%m%dT%H%M%S}"
             key += f"~{req.redirects}" if req.redirects else ""
             if all(t.key != key for t in timers):
-                session.add(_step_timer(req, step, due, key))
+                append(session, _step_timer(req, step, due, key))
 
 
 def _step_timer(req: Request, step: Step, due: datetime, key: str) -> Timer:
@@ -200,7 +201,8 @@ async def schedule_promise(
     assert case.promise_at is not None
     due = max(latest_before(owner_cal, case.promise_at, policy.buffer, now), now)
     if current is None:
-        current = Timer(key=key, step=Step.PROMISE_AT_RISK, case_id=case.id, due_at=due)
+        append(session, Timer(key=key, step=Step.PROMISE_AT_RISK, case_id=case.id, due_at=due))
+        return
     current.due_at, current.done, current.outcome, current.fired_at = due, False, None, None
     session.add(current)
 

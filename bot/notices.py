@@ -1,7 +1,9 @@
 """Recording what happened and telling people about it, in the same transaction as the change.
 
 `record` appends to a case's timeline; `notify` queues a message for a person in the outbox.
-Neither talks to a platform: the delivery layer picks the person's platform after commit.
+Neither talks to a platform: the delivery layer picks the person's platform after commit. Both
+rows are only appended (`storage.appends`): written with the change's other appended rows in one
+statement, so they get no id here.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.business_time import format_when
 from bot.messages import Action, Message, Segment, compose, sentence
+from storage.appends import append
 from storage.tables import Case, Event, Outbox, Person, Request
 
 
@@ -36,7 +39,7 @@ def record(
     request: Request | None = None,
     text: str = "",
     **data: Any,
-) -> Event:
+) -> None:
     assert case.id is not None
     event = Event(
         case_id=case.id,
@@ -47,8 +50,7 @@ def record(
         text=text,
         data=data,
     )
-    session.add(event)
-    return event
+    append(session, event)
 
 
 def record_customer_updated(
@@ -59,7 +61,7 @@ def record_customer_updated(
     at: datetime,
     note: str | None,
     **data: Any,
-) -> Event:
+) -> None:
     """The timeline line saying the customer was told (and what, when known): logged by hand,
     or implied by moving the promise."""
     text = sentence(
@@ -67,9 +69,7 @@ def record_customer_updated(
         name=actor.name,
         text=sentence("timeline_note", note=note) if note else None,
     )
-    return record(
-        session, case=case, kind="customer_updated", at=at, actor=actor, text=text, **data
-    )
+    record(session, case=case, kind="customer_updated", at=at, actor=actor, text=text, **data)
 
 
 def notify(
@@ -80,7 +80,7 @@ def notify(
     at: datetime,
     case: Case | None = None,
     request: Request | None = None,
-) -> Outbox:
+) -> None:
     assert to.id is not None
     row = Outbox(
         person_id=to.id,
@@ -90,8 +90,7 @@ def notify(
         request_id=request.id if request else None,
         created_at=at,
     )
-    session.add(row)
-    return row
+    append(session, row)
 
 
 def tell(
@@ -105,7 +104,7 @@ def tell(
     request: Request | None = None,
     actions: tuple[Action, ...] = (),
     **fields: Segment | int | float | None,
-) -> Outbox:
+) -> None:
     """Queue the message `kind` for `to` about a case (and request); their keys fill themselves."""
     fields.setdefault("case_key", case.key)
     if request is not None:
@@ -117,4 +116,4 @@ def tell(
         request=request.key if request else None,
         actions=actions,
     )
-    return notify(session, to=to, at=at, case=case, request=request, msg=msg)
+    notify(session, to=to, at=at, case=case, request=request, msg=msg)

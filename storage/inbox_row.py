@@ -2,9 +2,10 @@
 
 A command's change, its delivery key and the deletion of the inbox row it came from commit
 together: a crash before the commit leaves the row to be handled again, and after it leaves
-nothing to do. On PostgreSQL the deletion rides in the delivery key's INSERT (a data-modifying
-WITH), so it costs no round trip of its own; a row whose handling wrote no delivery key (a
-refusal, a duplicate, a click that changed nothing) is deleted by the inbox afterwards.
+nothing to do. The key is an appended row and the deletion rides with it (`storage.appends`:
+on PostgreSQL in the one statement of the change's appended rows), so neither costs a round trip
+of its own; a row whose handling wrote no delivery key (a refusal, a duplicate, a click that
+changed nothing) is deleted by the inbox afterwards.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.appends import append, ride
 from storage.tables import Delivery, InboxItem
 
 INBOX = InboxItem.__table__  # type: ignore[attr-defined]
-DELIVERY = Delivery.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -35,21 +36,17 @@ class Handling:
 handling: ContextVar[Handling | None] = ContextVar("inbox_row", default=None)
 
 
-async def record_delivery(
+def record_delivery(
     session: AsyncSession, *, key: str, at: datetime, reply: dict[str, Any]
 ) -> None:
-    """Write the delivery key with its reply, and delete the inbox row being handled (if any)
-    in the same statement; `committed()` marks it deleted once the transaction has committed."""
+    """Append the delivery key with its reply, and the deletion of the inbox row being handled
+    (if any); a key already there fails the transaction at commit (IntegrityError).
+    `committed()` marks the row deleted once the transaction has committed."""
     row = handling.get()
-    stmt = insert(DELIVERY).values(key=key, at=at, reply=reply)
+    append(session, Delivery(key=key, at=at, reply=reply))
     if row is not None and not row.deleted:
-        gone = delete(INBOX).where(INBOX.c.id == row.id)
-        if session.bind is not None and session.bind.dialect.name == "postgresql":
-            stmt = stmt.add_cte(gone.cte("gone"))
-        else:
-            await session.exec(gone)
+        ride(session, delete(INBOX).where(INBOX.c.id == row.id))
         row.pending = True
-    await session.exec(stmt)
 
 
 def committed() -> None:

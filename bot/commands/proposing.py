@@ -61,7 +61,7 @@ async def keep_proposals(
                 numbers.append(row.id)
             reply = Reply([build(numbers)], case=case)
             if key is not None:  # written with the proposals: a retry fails here, undone
-                await inbox_row.record_delivery(s, key=key, at=now, reply=reply.to_dict())
+                inbox_row.record_delivery(s, key=key, at=now, reply=reply.to_dict())
         inbox_row.committed()
     except Refusal as exc:
         return refusal(exc.message, exc.usage)

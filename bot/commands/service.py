@@ -165,7 +165,7 @@ async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str 
             )
             reply.command = command
             if key is not None:  # written with the change: a duplicate fails here, undone
-                await inbox_row.record_delivery(s, key=key, at=now, reply=reply.to_dict())
+                inbox_row.record_delivery(s, key=key, at=now, reply=reply.to_dict())
         inbox_row.committed()
     except IntegrityError:
         if (first := await first_answer(app, key)) is None:

@@ -1,0 +1,195 @@
+"""Rows a change only appends, written together in one statement instead of one each.
+
+Timeline events, outbox notices, new ladder steps and the delivery key are never read back by
+the change that makes them, so they wait on the session (`append`) and go to the database in one
+round trip: on PostgreSQL one statement (each table's rows as one multi-row VALUES, all but the
+last attached as data-modifying WITHs, with any statement `ride` adds); on SQLite, which has no
+data-modifying WITH, one statement per table in turn.
+
+They are written before any statement of the session that names one of their tables (or that
+cannot be read for its tables, such as SQL text), so every query of the transaction sees them,
+and at commit; a statement about other tables (the case, people, requests) runs first. A flush
+of other objects may come before them too; that is safe because no table refers to the appended
+ones. A rollback drops them (a savepoint's, the ones appended since it began). The SQL text
+depends only on how many rows of each table there are, so asyncpg prepares it once per
+connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import Connection, Delete, Insert, Table, Update, event, insert, literal
+from sqlalchemy.orm import ORMExecuteState, SessionTransaction
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.base import Executable
+from sqlalchemy.sql.elements import ClauseElement, ColumnClause, TextClause
+from sqlalchemy.sql.selectable import FromClause, TableClause
+from sqlmodel import SQLModel
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.db import TrackedSession, note_due
+
+PENDING = "appends"  # session.info key: the rows waiting to be written
+MAX_PARAMS = 30000  # per statement: asyncpg takes at most 32767, SQLite (3.32 on) 32766
+
+
+@dataclass
+class Pending:
+    rows: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
+    rides: list[Delete | Update] = field(default_factory=list)
+    # per open savepoint: what was pending when it began (restored when it rolls back)
+    marks: WeakKeyDictionary[SessionTransaction, Pending] = field(default_factory=WeakKeyDictionary)
+
+    def __bool__(self) -> bool:
+        return bool(self.rows or self.rides)
+
+    def tables(self) -> set[TableClause]:
+        return {*self.rows, *(r.table for r in self.rides if isinstance(r.table, TableClause))}
+
+    def copy(self) -> Pending:
+        rows = {table: list(values) for table, values in self.rows.items()}
+        return Pending(rows, list(self.rides), self.marks)
+
+
+def _sync(session: AsyncSession | OrmSession) -> OrmSession:
+    return session.sync_session if isinstance(session, AsyncSession) else session
+
+
+def _pending(session: OrmSession) -> Pending:
+    found: Pending | None = session.info.get(PENDING)
+    if found is None:
+        found = session.info[PENDING] = Pending()
+    return found
+
+
+def append(session: AsyncSession | OrmSession, row: SQLModel) -> None:
+    """Insert `row` with the session's other appended rows; it gets no id in the session.
+
+    A session of another class than `TrackedSession` (which writes them) takes it as usual.
+    """
+    sync = _sync(session)
+    if not isinstance(sync, TrackedSession):
+        session.add(row)
+        return
+    table: Table = row.__table__  # type: ignore[attr-defined]
+    values = {
+        c.name: getattr(row, c.key)
+        for c in table.columns
+        if not (c.primary_key and c.autoincrement is not False and getattr(row, c.key) is None)
+    }
+    _pending(sync).rows.setdefault(table, []).append(values)
+    if table.name == "timer":
+        note_due(sync, row.due_at)  # type: ignore[attr-defined]
+
+
+def ride(session: AsyncSession | OrmSession, stmt: Delete | Update) -> None:
+    """Run `stmt` (no RETURNING) in the statement of the appended rows (on SQLite, before them)."""
+    sync = _sync(session)
+    if not isinstance(sync, TrackedSession):
+        raise TypeError("ride needs a TrackedSession")
+    _pending(sync).rides.append(stmt)
+
+
+def pending(session: AsyncSession | OrmSession) -> bool:
+    """Whether rows wait to be written."""
+    return bool(_sync(session).info.get(PENDING))
+
+
+def _inserts(rows: dict[Table, list[dict[str, Any]]]) -> Iterator[tuple[Insert, int]]:
+    """Each table's rows as multi-row INSERTs (with their parameter counts), in the order of the
+    tables' dependencies. Every value is a bind parameter of its own name, so that inserts of
+    tables sharing column names can sit in one statement."""
+    order = {t: i for i, t in enumerate(SQLModel.metadata.sorted_tables)}
+    for table in sorted(rows, key=lambda t: order.get(t, len(order))):
+        values = rows[table]
+        width = max(len(values[0]), 1)
+        per = max(MAX_PARAMS // width, 1)
+        for start in range(0, len(values), per):
+            chunk = [
+                {name: literal(v, table.c[name].type) for name, v in row.items()}
+                for row in values[start : start + per]
+            ]
+            yield insert(table).values(chunk), len(chunk) * width
+
+
+def write(session: OrmSession, conn: Connection | None = None) -> None:
+    """Write the pending rows now (nothing to do when there are none)."""
+    todo: Pending | None = session.info.get(PENDING)
+    if not todo:
+        return
+    session.info[PENDING] = Pending(marks=todo.marks)
+    conn = conn if conn is not None else session.connection()
+    if conn.dialect.name != "postgresql":
+        for rider in todo.rides:
+            conn.execute(rider)
+        for stmt, _ in _inserts(todo.rows):
+            conn.execute(stmt)
+        return
+    batches: list[list[Any]] = [[]]
+    used = 0
+    for stmt, params in _inserts(todo.rows):
+        if batches[-1] and used + params > MAX_PARAMS:
+            batches.append([])
+            used = 0
+        batches[-1].append(stmt)
+        used += params
+    batches[-1].extend(todo.rides)
+    for batch in batches:
+        if not batch:
+            continue
+        *rest, last = batch
+        for i, stmt in enumerate(rest):
+            last = last.add_cte(stmt.cte(f"appended_{i}"))
+        conn.execute(last)
+
+
+def _touches(statement: Executable, tables: set[TableClause]) -> bool:
+    """Whether `statement` may read or change one of `tables` (SQL text: it may)."""
+    if not isinstance(statement, ClauseElement):
+        return True
+    for element in visitors.iterate(statement):
+        if isinstance(element, TextClause):
+            return True
+        if isinstance(element, ColumnClause):
+            element = element.table  # type: ignore[assignment]
+        if isinstance(element, FromClause) and any(element.is_derived_from(t) for t in tables):
+            return True
+    return False
+
+
+@event.listens_for(TrackedSession, "do_orm_execute")
+def _before_statement(state: ORMExecuteState) -> None:
+    todo: Pending | None = state.session.info.get(PENDING)
+    if todo and _touches(state.statement, todo.tables()):
+        write(state.session)
+
+
+@event.listens_for(TrackedSession, "before_commit")
+def _before_commit(session: OrmSession) -> None:
+    write(session)
+
+
+@event.listens_for(TrackedSession, "after_transaction_create")
+def _savepoint_begun(session: OrmSession, transaction: SessionTransaction) -> None:
+    if transaction.nested:
+        todo = _pending(session)
+        todo.marks[transaction] = todo.copy()
+
+
+@event.listens_for(TrackedSession, "after_soft_rollback")
+def _rolled_back(session: OrmSession, previous: SessionTransaction) -> None:
+    """Rows appended in what was rolled back are dropped; a savepoint's rollback also undoes the
+    writing of what was pending when it began, so that is pending again."""
+    todo: Pending | None = session.info.get(PENDING)
+    if todo is None:
+        return
+    mark = todo.marks.pop(previous, None) if previous.nested else None
+    if mark is not None:
+        session.info[PENDING] = mark
+    else:
+        session.info[PENDING] = Pending()
