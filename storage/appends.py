@@ -2,17 +2,17 @@
 
 Timeline events, outbox notices, new ladder steps and the delivery key are never read back by
 the change that makes them, so they wait on the session (`append`) and go to the database in one
-round trip: on PostgreSQL one statement (each table's rows as one multi-row VALUES, all but the
-last attached as data-modifying WITHs, with any statement `ride` adds); on SQLite, which has no
-data-modifying WITH, one statement per table in turn.
+round trip: on PostgreSQL one statement (each table's rows as one INSERT from its columns'
+arrays, all but the last attached as data-modifying WITHs, with any statement `ride` adds); on
+SQLite, which has no data-modifying WITH, one multi-row VALUES per table in turn.
 
 They are written before any statement of the session that names one of their tables (or that
 cannot be read for its tables, such as SQL text), so every query of the transaction sees them,
 and at commit; a statement about other tables (the case, people, requests) runs first. A flush
 of other objects may come before them too; that is safe because no table refers to the appended
-ones. A rollback drops them (a savepoint's, the ones appended since it began). The SQL text
-depends only on how many rows of each table there are, so asyncpg prepares it once per
-connection.
+ones. A rollback drops them (a savepoint's, the ones appended since it began). On PostgreSQL
+the SQL text depends only on which tables have rows, so it is compiled once and prepared once
+per connection.
 """
 
 from __future__ import annotations
@@ -22,7 +22,20 @@ from dataclasses import dataclass, field
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Delete, Insert, Table, Update, event, insert, literal
+from sqlalchemy import (
+    Connection,
+    Delete,
+    Insert,
+    Table,
+    Update,
+    bindparam,
+    event,
+    func,
+    insert,
+    literal,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import ORMExecuteState, SessionTransaction
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.sql import visitors
@@ -35,13 +48,18 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from storage.db import TrackedSession, note_due
 
 PENDING = "appends"  # session.info key: the rows waiting to be written
+SHAPES_KEPT = 1000  # statements kept built, one per shape of what was appended together
 MAX_PARAMS = 30000  # per statement: asyncpg takes at most 32767, SQLite (3.32 on) 32766
+
+
+Shape = tuple[tuple[tuple[Table, tuple[str, ...]], ...], tuple["Delete | Update", ...]]
+_SHAPES: dict[Shape, Any] = {}
 
 
 @dataclass
 class Pending:
     rows: dict[Table, list[dict[str, Any]]] = field(default_factory=dict)
-    rides: list[Delete | Update] = field(default_factory=list)
+    rides: list[tuple[Delete | Update, dict[str, Any]]] = field(default_factory=list)
     # per open savepoint: what was pending when it began (restored when it rolls back)
     marks: WeakKeyDictionary[SessionTransaction, Pending] = field(default_factory=WeakKeyDictionary)
 
@@ -49,7 +67,8 @@ class Pending:
         return bool(self.rows or self.rides)
 
     def tables(self) -> set[TableClause]:
-        return {*self.rows, *(r.table for r in self.rides if isinstance(r.table, TableClause))}
+        rides = (r.table for r, _ in self.rides if isinstance(r.table, TableClause))
+        return {*self.rows, *rides}
 
     def copy(self) -> Pending:
         rows = {table: list(values) for table, values in self.rows.items()}
@@ -87,12 +106,12 @@ def append(session: AsyncSession | OrmSession, row: SQLModel) -> None:
         note_due(sync, row.due_at)  # type: ignore[attr-defined]
 
 
-def ride(session: AsyncSession | OrmSession, stmt: Delete | Update) -> None:
+def ride(session: AsyncSession | OrmSession, stmt: Delete | Update, **params: Any) -> None:
     """Run `stmt` (no RETURNING) in the statement of the appended rows (on SQLite, before them)."""
     sync = _sync(session)
     if not isinstance(sync, TrackedSession):
         raise TypeError("ride needs a TrackedSession")
-    _pending(sync).rides.append(stmt)
+    _pending(sync).rides.append((stmt, params))
 
 
 def pending(session: AsyncSession | OrmSession) -> bool:
@@ -117,6 +136,31 @@ def _inserts(rows: dict[Table, list[dict[str, Any]]]) -> Iterator[tuple[Insert, 
             yield insert(table).values(chunk), len(chunk) * width
 
 
+def _unnested(shape: Shape) -> Any:
+    """The statement of a shape (each table's columns, then the rides): every table's rows as
+    one `INSERT … SELECT FROM unnest(column arrays)`, in the order of the tables' dependencies,
+    all but the last as data-modifying WITHs. Its text does not depend on the number of rows,
+    so it is built and compiled once (a multi-row VALUES would be compiled anew every time) and
+    prepared once per connection."""
+    found = _SHAPES.get(shape)
+    if found is not None:
+        return found
+    tables, rides = shape
+    statements: list[Any] = []
+    for table, names in tables:
+        arrays = [bindparam(f"{table.name}_{n}", type_=ARRAY(table.c[n].type)) for n in names]
+        columns = func.unnest(*arrays).table_valued(*names).render_derived()
+        statements.append(insert(table).from_select(names, select(*(columns.c[n] for n in names))))
+    combined: list[Any] = [*statements, *rides]
+    *rest, last = combined
+    for i, stmt in enumerate(rest):
+        last = last.add_cte(stmt.cte(f"appended_{i}"))
+    if len(_SHAPES) >= SHAPES_KEPT:
+        _SHAPES.clear()
+    _SHAPES[shape] = last
+    return last
+
+
 def write(session: OrmSession, conn: Connection | None = None) -> None:
     """Write the pending rows now (nothing to do when there are none)."""
     todo: Pending | None = session.info.get(PENDING)
@@ -125,27 +169,21 @@ def write(session: OrmSession, conn: Connection | None = None) -> None:
     session.info[PENDING] = Pending(marks=todo.marks)
     conn = conn if conn is not None else session.connection()
     if conn.dialect.name != "postgresql":
-        for rider in todo.rides:
-            conn.execute(rider)
+        for rider, given in todo.rides:
+            conn.execute(rider, given)
         for stmt, _ in _inserts(todo.rows):
             conn.execute(stmt)
         return
-    batches: list[list[Any]] = [[]]
-    used = 0
-    for stmt, params in _inserts(todo.rows):
-        if batches[-1] and used + params > MAX_PARAMS:
-            batches.append([])
-            used = 0
-        batches[-1].append(stmt)
-        used += params
-    batches[-1].extend(todo.rides)
-    for batch in batches:
-        if not batch:
-            continue
-        *rest, last = batch
-        for i, stmt in enumerate(rest):
-            last = last.add_cte(stmt.cte(f"appended_{i}"))
-        conn.execute(last)
+    order = {t: i for i, t in enumerate(SQLModel.metadata.sorted_tables)}
+    tables = sorted(todo.rows, key=lambda t: order.get(t, len(order)))
+    columns = tuple((table, tuple(todo.rows[table][0])) for table in tables)
+    params: dict[str, Any] = {}
+    for table, names in columns:
+        values = todo.rows[table]
+        params.update({f"{table.name}_{n}": [row[n] for row in values] for n in names})
+    for _, given in todo.rides:
+        params.update(given)
+    conn.execute(_unnested((columns, tuple(r for r, _ in todo.rides))), params)
 
 
 def _touches(statement: Executable, tables: set[TableClause]) -> bool:

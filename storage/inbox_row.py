@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.appends import append, ride
 from storage.tables import Delivery, InboxItem
 
 INBOX = InboxItem.__table__  # type: ignore[attr-defined]
+GONE = delete(INBOX).where(INBOX.c.id == bindparam("inbox_id"))  # built once: see storage.appends
 
 
 @dataclass
@@ -45,7 +46,7 @@ def record_delivery(
     row = handling.get()
     append(session, Delivery(key=key, at=at, reply=reply))
     if row is not None and not row.deleted:
-        ride(session, delete(INBOX).where(INBOX.c.id == row.id))
+        ride(session, GONE, inbox_id=row.id)
         row.pending = True
 
 
