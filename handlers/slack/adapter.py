@@ -72,7 +72,6 @@ class SlackBot:
             self.client,
             app.db,
             thread_link=self.links.link,
-            case_changed=self.mirror.kick,
             person_changed=self.homes.changed,
         )
         self.replies = Replies(
