@@ -2,7 +2,8 @@
 case's home), and a post in that thread for each request of such a case.
 
 Each post is claimed in the database first (`posting_since`), so a retry, a restart or a second
-replica never posts twice, and a claim left by a crash expires and is taken again.
+replica never posts twice, and a claim left by a crash expires and is taken again. A request
+asked in a case with a thread is claimed as it is made (`post_made`).
 """
 
 from __future__ import annotations

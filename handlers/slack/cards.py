@@ -5,6 +5,11 @@ becomes the case's home), a request of such a case without a post gets one in th
 card whose case changed is updated in place (`chat.update`). Posting is claimed in the database
 first (`posting_since`), so a retry, a restart or a second replica never posts twice, and a claim
 left by a crash expires and is taken again.
+
+A request asked in a case that has its thread is claimed as it is made, and the process that
+made it posts it at once from the rows its change held (`hand`); what is missing otherwise is
+looked for (`CardPoster.waiting`) at start, every few seconds and when another replica announces
+a change. A card is redrawn from one read of its case, with the people the change held.
 """
 
 from __future__ import annotations
@@ -150,11 +155,11 @@ class CaseMirror:
             loop_now = asyncio.get_running_loop().time()
             if self.looks and (self._look or loop_now - self._looked >= self.look_every):
                 self._look, self._looked = False, loop_now
-                cards, posts = await self.poster.waiting()
-                if cards:
-                    await self.poster.post_cards(cards, names)
-                    _, posts = await self.poster.waiting()  # a new card's thread takes its requests
-                await self.poster.post_requests(posts, names)
+                try:
+                    await self._post_missing(names)
+                except Exception:  # the requests made here are still posted
+                    log.exception("looking for what Slack is missing failed; will look again")
+                    self._look = True
             touched, self.touched = self.touched, set()
             unplaced: set[int] = set()
             for req_id in touched:
@@ -183,6 +188,13 @@ class CaseMirror:
             for req, case in mine:
                 await self.poster.post_made(req, case, names)
             return self._due < math.inf
+
+    async def _post_missing(self, names: Names) -> None:
+        cards, posts = await self.poster.waiting()
+        if cards:
+            await self.poster.post_cards(cards, names)
+            _, posts = await self.poster.waiting()  # a new card's thread takes its requests now
+        await self.poster.post_requests(posts, names)
 
     async def _made_here(
         self, req_id: int, req: Request | None, cases: dict[int, Case], names: Names
