@@ -173,9 +173,9 @@ async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str 
         app.rules_changed()
     app.poke(timers=app.scheduler.wanted(earliest_due(s), now))
     touched = (f"R-{i}" for i in sorted(written(s, "request")))
-    new = [f"R-{i}" for i in sorted(made(s, "request"))]  # the rows: to draw without reading
     keys = (reply.case, *(m.case for m in reply.messages), *touched)
-    app.case_changed(*keys, rows=held(s), made=new)
+    new = [f"R-{i}" for i in sorted(made(s, "request"))]
+    app.case_changed(*keys, rows=held(s), made=new)  # the rows, to draw from without reading
     if reply.finish is not None:  # committed, outside any transaction: now the model may be asked
         try:
             reply.messages = await reply.finish(app.model)

@@ -41,8 +41,8 @@ class ChangeHooks:
         self, *keys: str | None, rows: Collection[object] = (), made: Collection[str] = ()
     ) -> None:
         """These cases and requests (`C-…`, `R-…`) changed: a Slack card and the posts of the
-        requests named update in place. `rows`: the rows the change held once committed (what
-        it wrote and what it read with it), `made`: the keys of those it inserted."""
+        requests named update in place. `rows`: the rows the change wrote or locked, as
+        committed; `made`: the keys of those it inserted."""
         if rows or made:
             for row_hook in self.row_hooks:
                 try:
