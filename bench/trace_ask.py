@@ -51,6 +51,7 @@ async def main() -> None:
         tokens, warm = asks.asks(COLLEAGUES)
         await load.steady(warm, 50.0, 16)
         await wait_dms(slack, tokens, 120)
+        await target.drained(300)  # the warm-up's requests posted in their case threads
         await asyncio.sleep(3.0)
         mark = len(trace.read_text().splitlines())
         await asyncio.sleep(args.idle)

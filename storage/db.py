@@ -23,6 +23,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 RECYCLE = 600  # seconds a pooled connection is used before it is replaced
 WRITTEN = "written"
+MADE = "made"  # session.info key: the (table, id) of each row its flushes inserted
+HELD = "held"  # session.info key: the rows it wrote or locked, kept alive as long as the session
 EARLIEST = "earliest_due"  # session.info key: the earliest due_at among the timers it wrote
 LOCKED = "locked"  # session.info key: the (table, id) of each row locked in its transaction
 T = TypeVar("T")  # session.info key: the (table, id) of each row its flushes inserted or updated
@@ -120,10 +122,14 @@ class TrackedSession(Session):
 @event.listens_for(TrackedSession, "after_flush")
 def _note_written(session: OrmSession, _flush: UOWTransaction) -> None:
     rows = session.info.setdefault(WRITTEN, set())
+    made = session.info.setdefault(MADE, set())
     for obj in (*session.new, *session.dirty):
         table, row_id = getattr(obj, "__tablename__", None), getattr(obj, "id", None)
         if table is not None and row_id is not None:
             rows.add((table, row_id))
+            if obj in session.new:
+                made.add((table, row_id))
+            session.info.setdefault(HELD, {})[(table, row_id)] = obj
         if table == "timer":
             note_due(session, obj.due_at)
 
@@ -146,15 +152,28 @@ def written(session: AsyncSession, table: str) -> set[int]:
     return {i for t, i in session.info.get(WRITTEN, ()) if t == table}
 
 
+def held(session: AsyncSession) -> list[Any]:
+    """The rows this session wrote or locked, as it last saw them: with `expire_on_commit=False`
+    they can be read after the commit (the identity map alone lets go of a row nothing holds)."""
+    return list(session.info.get(HELD, {}).values())
+
+
+def made(session: AsyncSession, table: str) -> set[int]:
+    """The ids of the `table` rows that this session's flushes inserted."""
+    return {i for t, i in session.info.get(MADE, ()) if t == table}
+
+
 async def get_row(session: AsyncSession, table: type[T], row_id: int, *, lock: bool) -> T | None:
     """`session.get`, locking the row (`FOR UPDATE`) once per transaction: the access check
     locks what a command changes, and the service that reads it again is served from the
     session instead of a second round trip."""
-    held: set[tuple[type[Any], int]] = session.info.setdefault(LOCKED, set())
-    if lock and (table, row_id) not in held:
+    locked: set[tuple[type[Any], int]] = session.info.setdefault(LOCKED, set())
+    if lock and (table, row_id) not in locked:
         row = await session.get(table, row_id, with_for_update=True)
         if row is not None:
-            held.add((table, row_id))
+            locked.add((table, row_id))
+            name = getattr(table, "__tablename__", table)
+            session.info.setdefault(HELD, {})[(name, row_id)] = row
         return row
     return await session.get(table, row_id)
 

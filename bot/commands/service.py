@@ -35,7 +35,7 @@ from bot.deadlines import looks_like_deadline
 from bot.errors import Refusal
 from bot.runtime.app import Ownit
 from storage import inbox_row
-from storage.db import earliest_due, written
+from storage.db import earliest_due, held, made, written
 
 __all__ = [
     "DATABASE_DOWN",
@@ -181,7 +181,9 @@ async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str 
         app.rules_changed()
     app.poke(timers=app.scheduler.wanted(earliest_due(s), now))
     touched = (f"R-{i}" for i in sorted(written(s, "request")))
-    app.case_changed(reply.case, *(m.case for m in reply.messages), *touched)
+    keys = (reply.case, *(m.case for m in reply.messages), *touched)
+    new = [f"R-{i}" for i in sorted(made(s, "request"))]
+    app.case_changed(*keys, rows=held(s), made=new)  # the rows, to draw from without reading
     if reply.finish is not None:  # committed, outside any transaction: now the model may be asked
         try:
             reply.messages = await reply.finish(app.model)

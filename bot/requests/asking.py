@@ -3,7 +3,7 @@ rule checked at once (a deadline after what the promise allows is said straight 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -61,6 +61,9 @@ async def ask(
         question=question.strip(),
         opened_at=now,
         deadline=deadline,
+        # being posted in the case's thread from now on, by this process once committed (a
+        # claim on the wall clock: it expires should the process die before posting)
+        posting_since=datetime.now(UTC) if case.thread else None,
     )
     session.add(req)
     await session.flush()

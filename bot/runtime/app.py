@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -220,9 +220,12 @@ class Ownit:
         (`timers=False`: the scheduler here need not, see `Scheduler.wanted`)."""
         self.hooks.poke(timers=timers)
 
-    def case_changed(self, *keys: str | None) -> None:
-        """Tell the platforms that these cases and requests (`C-…`, `R-…`) changed."""
-        self.hooks.case_changed(*keys)
+    def case_changed(
+        self, *keys: str | None, rows: Collection[object] = (), made: Collection[str] = ()
+    ) -> None:
+        """Tell the platforms that these cases and requests (`C-…`, `R-…`) changed (`rows`,
+        `made`: see `ChangeHooks.case_changed`)."""
+        self.hooks.case_changed(*keys, rows=rows, made=made)
 
     def digester(self) -> Digester:
         """A digest sweeper on this process's database, clock and rules."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,14 +32,27 @@ class ChangeHooks:
     wakes: list[asyncio.Event] = field(default_factory=list)  # loops that look again on a change
     timer_wakes: list[asyncio.Event] = field(default_factory=list)  # ... when timers may be due
     case_hooks: list[Callable[[str], None]] = field(default_factory=list)
+    # ... and handed what the change held, to draw from rather than read again (`case_changed`)
+    row_hooks: list[Callable[[Collection[object], Collection[str]], None]] = field(
+        default_factory=list
+    )
     wake_hooks: list[Callable[[], None]] = field(default_factory=list)
     forgets: dict[str, list[Callable[[], None]]] = field(default_factory=dict)  # per topic
     _pending: set[asyncio.Task[Any]] = field(default_factory=set)
     _waking: asyncio.TimerHandle | None = None
 
-    def case_changed(self, *keys: str | None) -> None:
+    def case_changed(
+        self, *keys: str | None, rows: Collection[object] = (), made: Collection[str] = ()
+    ) -> None:
         """These cases and requests (`C-…`, `R-…`) changed: a Slack card and the posts of the
-        requests named update in place."""
+        requests named update in place. `rows`: the rows the change wrote or locked, as
+        committed; `made`: the keys of those it inserted."""
+        if rows or made:
+            for row_hook in self.row_hooks:
+                try:
+                    row_hook(rows, made)
+                except Exception:
+                    log.exception("row hook failed")
         for key in dict.fromkeys(k for k in keys if k):
             for hook in self.case_hooks:
                 try:

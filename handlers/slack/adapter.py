@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Collection, Coroutine
 from contextlib import suppress
 from typing import Any
 
@@ -72,7 +72,6 @@ class SlackBot:
             self.client,
             app.db,
             thread_link=self.links.link,
-            case_changed=self.mirror.kick,
             person_changed=self.homes.changed,
         )
         self.replies = Replies(
@@ -131,10 +130,15 @@ class SlackBot:
         if self.channel not in self.app.deliverer.channels:
             self.app.deliverer.channels.append(self.channel)
         self.app.case_hooks.append(self._case_changed)
+        self.app.hooks.row_hooks.append(self._rows_changed)
         self.spawn(self.whoami.run(self.stop), name="slack-auth")
-        if self.settings.handles:  # a web process leaves cards and the directory to the workers
+        # Every process posts the requests it makes and redraws the cards of what it changed; a
+        # web process leaves the rest (new cases' cards, what a crash left) and the directory to
+        # the workers.
+        self.mirror.looks = self.settings.handles
+        self.spawn(self.mirror.run(self.stop), name="slack-cards")
+        if self.settings.handles:
             self.spawn(self._link_directory(), name="slack-directory")
-            self.spawn(self.mirror.run(self.stop), name="slack-cards")
             self.app.wake_hooks.append(self.mirror.kick)
         if self.settings.slack_app_token and self.settings.accepts:
             from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
@@ -150,6 +154,8 @@ class SlackBot:
         self.mirror.wake.set()
         if self._case_changed in self.app.case_hooks:
             self.app.case_hooks.remove(self._case_changed)
+        if self._rows_changed in self.app.hooks.row_hooks:
+            self.app.hooks.row_hooks.remove(self._rows_changed)
         if self.mirror.kick in self.app.wake_hooks:
             self.app.wake_hooks.remove(self.mirror.kick)
         if self.channel in self.app.deliverer.channels:
@@ -208,6 +214,14 @@ class SlackBot:
                 await asyncio.wait_for(self.stop.wait(), timeout=delay)
             except TimeoutError:
                 delay = min(delay * 2, 60.0)
+
+    def _rows_changed(self, rows: Collection[object], made: Collection[str]) -> None:
+        """What a change here held: its card and posts are drawn from it."""
+        ids = []
+        for key in made:
+            with suppress(Refusal):
+                ids.append(cases.parse_key(key, "R"))
+        self.mirror.hand(rows, ids)
 
     def _case_changed(self, key: str) -> None:
         """A case or request changed: its card is redrawn and App Homes around it too."""

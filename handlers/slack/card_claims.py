@@ -1,6 +1,7 @@
 """Claims on a row about to be posted in Slack: its `posting_since` set in one conditional
 update, so only one process posts it; a claim older than `CLAIM_SECONDS` was left by a crash and
 may be taken again. The claim is wall-clock time (it is about processes, not the simulated clock).
+A request asked in a case with a thread is claimed as it is made (`bot.requests.asking`).
 """
 
 from __future__ import annotations

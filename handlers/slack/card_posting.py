@@ -2,7 +2,8 @@
 case's home), and a post in that thread for each request of such a case.
 
 Each post is claimed in the database first (`posting_since`), so a retry, a restart or a second
-replica never posts twice, and a claim left by a crash expires and is taken again.
+replica never posts twice, and a claim left by a crash expires and is taken again. A request
+asked in a case with a thread is claimed as it is made (`post_made`).
 """
 
 from __future__ import annotations
@@ -164,6 +165,21 @@ class CardPoster:
         except Exception:
             await self._unclaim(Request, req_id)
             raise
+
+    async def post_made(self, req: Request, case: Case, names: Names) -> None:
+        """Post a request made by this process in a case with a thread: it was claimed as it was
+        made, and it comes with its case and people as the change held them, so nothing is read
+        again (but whoever `names` lacks). A failed post gives the claim back."""
+        assert req.id is not None
+        rules, now = await self.app.rules(), await self.app.clock.now()
+        try:
+            if any(names.missing([req])):
+                async with self.app.db.reader() as s:
+                    await names.load(s, [req])
+            await self._post_line(req.id, case, request_line(req, names, rules, now))
+        except Exception:
+            log.exception("posting request %s in its case thread failed; will retry", req.id)
+            await self._unclaim(Request, req.id)
 
     async def _post_line(self, req_id: int, case: Case, line: rs.RequestLine) -> None:
         assert case.channel and case.thread

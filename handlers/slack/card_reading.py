@@ -43,16 +43,22 @@ class Names:
         """People read along with something else (a join)."""
         self.people.update((p.id, p) for p in people if p is not None and p.id is not None)
 
-    async def load(self, s: Any, reqs: Iterable[Request], people: Iterable[int] = ()) -> None:
+    def missing(
+        self, reqs: Iterable[Request], people: Iterable[int] = ()
+    ) -> tuple[set[int], set[int]]:
+        """The people and teams of `reqs` (and `people`) not known yet."""
         reqs = list(reqs)
         wanted = set(people)
         for r in reqs:
             wanted |= {i for i in (r.asked_by_id, r.assignee_id, r.answered_by_id) if i}
-        wanted -= set(self.people)
+        teams = {r.team_id for r in reqs if r.team_id is not None}
+        return wanted - set(self.people), teams - set(self.teams)
+
+    async def load(self, s: Any, reqs: Iterable[Request], people: Iterable[int] = ()) -> None:
+        wanted, teams = self.missing(reqs, people)
         if wanted:
             found = await s.exec(select(Person).where(col(Person.id).in_(wanted)))
             self.people.update((p.id, p) for p in found.all())
-        teams = {r.team_id for r in reqs if r.team_id is not None} - set(self.teams)
         if teams:
             found = await s.exec(select(Team).where(col(Team.id).in_(teams)))
             self.teams.update((t.id, t) for t in found.all())
@@ -83,10 +89,11 @@ class CardReader:
         *,
         posts: Collection[int] | None = (),
         in_place: bool = False,
+        also: Collection[Request] = (),
     ) -> tuple[Case, rs.CaseCard | None, list[tuple[Request, rs.RequestLine]]]:
         """A case's card, and the lines of its requests `posts` (every one when None) posted in
-        Slack, in one query and one for the people; `in_place`: no card if the case has none in
-        Slack yet.
+        Slack, in one query (and one for the people not in `names`, those of `also` among them);
+        `in_place`: no card if the case has none in Slack yet.
 
         Only the requests that the card shows and the posts asked for are read, so a case that
         gathered hundreds of requests costs what a small one does.
@@ -99,15 +106,14 @@ class CardReader:
             ).all()
             if not rows:
                 raise LookupError(f"no case {case_id}")
-            case, total, open_total = rows[0][0], rows[0][2], rows[0][3]
+            case, total, open_total, summed_up = rows[0][0], rows[0][2], rows[0][3], rows[0][4]
             if in_place and not _on_slack(case):
                 return case, None, []
-            reqs = [r for _, r, _, _ in rows if r is not None]
+            reqs = [r for _, r, *_ in rows if r is not None]
             shown = on_card(reqs)
             chosen = [r for r in reqs if posts is None or r.id in posts]
             posted = [r for r in chosen if r.channel and _posted(r.thread)]
-            await names.load(s, [*shown, *posted], people=[case.owner_id])
-            summed_up = await summaries.current(s, case)
+            await names.load(s, [*shown, *posted, *also], people=[case.owner_id])
         owner = names.people.get(case.owner_id)
         assert owner is not None
         tz = calendar_of(owner, rules.calendar).tz
@@ -146,7 +152,8 @@ def _card_requests(posts: Collection[int] | None) -> dict[str, Any]:
 @cache
 def _case_with_requests(every: bool) -> Any:
     """A case, its requests (every one, or those a card shows and the posts asked for: the open
-    ones due soonest and the latest closed, `CARD_REQUESTS` of each), and its request counts."""
+    ones due soonest and the latest closed, `CARD_REQUESTS` of each), its request counts and its
+    summary if current."""
     here = col(Request.case_id) == bindparam("case")
     is_open = col(Request.status).in_(OPEN_REQUEST_STATES)
     total = select(func.count()).where(here).scalar_subquery()
@@ -172,7 +179,7 @@ def _case_with_requests(every: bool) -> Any:
         )
         joined = and_(joined, col(Request.id).in_(chosen))
     return (
-        select(Case, Request, total, open_total)
+        core_select(Case, Request, total, open_total, summaries.current_text())
         .outerjoin(Request, joined)
         .where(col(Case.id) == bindparam("case"))
         .order_by(col(Request.id))

@@ -5,6 +5,11 @@ becomes the case's home), a request of such a case without a post gets one in th
 card whose case changed is updated in place (`chat.update`). Posting is claimed in the database
 first (`posting_since`), so a retry, a restart or a second replica never posts twice, and a claim
 left by a crash expires and is taken again.
+
+A request asked in a case that has its thread is claimed as it is made, and the process that
+made it posts it at once from the rows its change held (`hand`); what is missing otherwise is
+looked for (`CardPoster.waiting`) at start, every few seconds and when another replica announces
+a change. A card is redrawn from one read of its case, with the people the change held.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from contextlib import suppress
 from typing import Any
 
@@ -24,6 +29,7 @@ from sqlmodel import col, select
 
 from bot.runtime.app import Ownit
 from handlers.slack import render as rs
+from handlers.slack.card_claims import request_to_post
 from handlers.slack.card_posting import CardPoster
 from handlers.slack.card_reading import (
     CARD_REQUESTS,
@@ -31,7 +37,8 @@ from handlers.slack.card_reading import (
     Names,
     on_card,
 )
-from storage.tables import Case, Request
+from storage.states import Platform
+from storage.tables import Case, Person, Request
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +57,16 @@ class CaseMirror:
         self.app = app
         self.client = client
         self.wake = asyncio.Event()
-        self.dirty: set[int] = set()  # cases whose card to redraw
+        self.looks = True  # False: what Slack is missing is left for other processes to find
+        self.redraw: dict[int, set[int]] = {}  # cases whose card to redraw, with posts to redraw
         self.touched: set[int] = set()  # requests whose post (and case card) to redraw
+        self._look = True  # whether the next sync looks for what Slack is missing
+        self._looked = -math.inf  # when it last looked (loop time)
+        self.look_every = 5.0  # seconds: it looks at least this often, whatever it is told
+        self._requests: dict[int, Request] = {}  # handed by the changes since the last sync
+        self._cases: dict[int, Case] = {}
+        self._people: dict[int, Person] = {}
+        self._made: set[int] = set()  # requests made here, to post from the rows handed
         self._seen: dict[tuple[str, str], str] = {}
         self._lock = asyncio.Lock()
         self.reader = CardReader(app)
@@ -62,8 +77,12 @@ class CaseMirror:
         self._due = math.inf  # when the earliest redraw put off may be done
 
     def kick(self, case_id: int | None = None) -> None:
-        if case_id is not None:
-            self.dirty.add(case_id)
+        """Redraw the card of `case_id`; without one, look for what Slack is missing (a new
+        case's card, or what another process changed or left)."""
+        if case_id is None:
+            self._look = True
+        else:
+            self.redraw.setdefault(case_id, set())
         self.wake.set()
 
     def touch(self, request_id: int) -> None:
@@ -71,9 +90,25 @@ class CaseMirror:
         self.touched.add(request_id)
         self.wake.set()
 
+    def hand(self, rows: Iterable[object], made: Iterable[int]) -> None:
+        """The rows a change here held once committed: its requests are placed in their cases
+        without reading, those it `made` in a case with a thread are posted from these rows (they
+        were claimed as they were made), and its people are named without reading them."""
+        for row in rows:
+            if isinstance(row, Request) and row.id is not None:
+                self._requests[row.id] = row
+            elif isinstance(row, Case) and row.id is not None:
+                self._cases[row.id] = row
+            elif isinstance(row, Person) and row.id is not None:
+                self._people[row.id] = row
+        self._made.update(made)
+        self.wake.set()
+
     async def run(self, stop: asyncio.Event, interval: float = 5.0) -> None:
-        """Sync when woken (or every `interval`); a redraw put off (`_sync`) is done when due."""
+        """Sync when woken (looking for what is missing every `interval`); a redraw put off
+        (`_sync`) is done when due."""
         loop = asyncio.get_running_loop()
+        self.look_every = interval
         while not stop.is_set():
             self.wake.clear()  # before the sync: a kick during it asks for one more
             try:
@@ -83,8 +118,10 @@ class CaseMirror:
             if stop.is_set():
                 return
             wait = interval
-            if self.dirty or self.touched:
-                wait = max(0.0, self._due - loop.time())
+            if self.looks:
+                wait = max(0.0, self._looked + interval - loop.time())
+            if self.redraw or self.touched:
+                wait = min(wait, max(0.0, self._due - loop.time()))
             with suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), timeout=wait)
 
@@ -100,38 +137,84 @@ class CaseMirror:
                 self.syncs_done = max(self.syncs_done, started)
 
     async def _sync(self) -> bool:
-        """Post what is missing, then redraw what changed; a case drawn less than `REDRAW_EVERY`
-        ago is redrawn when that is over, once for all its changes meanwhile (True: some were
-        put off)."""
+        """Look for what is missing when asked to; redraw what changed, then post the requests
+        made here from the rows handed (their people read with the card's). A case drawn less
+        than `REDRAW_EVERY` ago is redrawn when that is over, once for all its changes meanwhile
+        (True: some were put off)."""
         async with self._lock:
+            requests, self._requests = self._requests, {}
+            known, self._cases = self._cases, {}
+            made, self._made = self._made, set()
             names = Names()
-            cards, posts = await self.poster.waiting()
-            if cards:
-                await self.poster.post_cards(cards, names)
-                _, posts = await self.poster.waiting()  # a new card's thread takes its requests now
-            await self.poster.post_requests(posts, names)
-            dirty, self.dirty = self.dirty, set()
+            names.know(self._people.values())
+            self._people = {}
+            mine: list[tuple[Request, Case]] = []
+            for req_id in sorted(made):
+                if found := await self._made_here(req_id, requests.get(req_id), known, names):
+                    mine.append(found)
+            loop_now = asyncio.get_running_loop().time()
+            if self.looks and (self._look or loop_now - self._looked >= self.look_every):
+                self._look, self._looked = False, loop_now
+                try:
+                    await self._post_missing(names)
+                except Exception:  # the requests made here are still posted
+                    log.exception("looking for what Slack is missing failed; will look again")
+                    self._look = True
             touched, self.touched = self.touched, set()
-            names = Names()  # read after the changes just taken: posting may have taken a while
-            posts_of = await self._cases_of(touched)
+            unplaced: set[int] = set()
+            for req_id in touched:
+                if (req := requests.get(req_id)) is not None:
+                    self.redraw.setdefault(req.case_id, set()).add(req_id)
+                else:
+                    unplaced.add(req_id)
+            for case_id, placed in (await self._cases_of(unplaced)).items():
+                self.redraw.setdefault(case_id, set()).update(placed)
             now = asyncio.get_running_loop().time()
             self._due = math.inf
             if len(self._drawn) > DRAWN_KEPT:
                 self._drawn = {k: t for k, t in self._drawn.items() if now - t < REDRAW_EVERY}
-            for case_id in sorted(dirty | set(posts_of)):
+            for case_id in sorted(self.redraw):
                 due = self._drawn.get(case_id, -math.inf) + REDRAW_EVERY
                 if due > now:
-                    if case_id in dirty:
-                        self.dirty.add(case_id)
-                    self.touched |= posts_of.get(case_id, set())
                     self._due = min(self._due, due)
                     continue
+                redrawn = self.redraw.pop(case_id)
                 self._drawn[case_id] = now
+                also = [req for req, case in mine if case.id == case_id]
                 try:
-                    await self.refresh(case_id, names, posts_of.get(case_id, set()))
+                    await self.refresh(case_id, names, redrawn, also=also)
                 except Exception:
                     log.exception("refreshing the card of case %s failed", case_id)
+            for req, case in mine:
+                await self.poster.post_made(req, case, names)
             return self._due < math.inf
+
+    async def _post_missing(self, names: Names) -> None:
+        cards, posts = await self.poster.waiting()
+        if cards:
+            await self.poster.post_cards(cards, names)
+            _, posts = await self.poster.waiting()  # a new card's thread takes its requests now
+        await self.poster.post_requests(posts, names)
+
+    async def _made_here(
+        self, req_id: int, req: Request | None, cases: dict[int, Case], names: Names
+    ) -> tuple[Request, Case] | None:
+        """A request made here, with its case, if it is to be posted at once: its case has a
+        Slack thread (it was claimed as it was made). Else its case's card may have been posted
+        meanwhile, so look."""
+        case = cases.get(req.case_id) if req is not None else None
+        if req is None or case is None:  # not handed with the change: read
+            async with self.app.db.reader() as s:
+                found = (await s.exec(request_to_post(), params={"id": req_id})).first()
+            if found is None:
+                return None
+            req, case, *people = found
+            names.know(people)
+        if req.posting_since is None:
+            self._look = True
+        elif req.thread is None and _on_slack_thread(case):
+            return req, case
+        return None
 
     async def _cases_of(self, request_ids: set[int]) -> dict[int, set[int]]:
         """The touched requests by case."""
@@ -150,12 +233,17 @@ class CaseMirror:
     # ----------------------------------------------------------------------- updating
 
     async def refresh(
-        self, case_id: int, names: Names | None = None, posts: set[int] | None = None
+        self,
+        case_id: int,
+        names: Names | None = None,
+        posts: set[int] | None = None,
+        *,
+        also: Collection[Request] = (),
     ) -> None:
         """Update the card of a case in place, and the posts of its requests `posts` (all of
-        them when None), where they changed."""
+        them when None), where they changed; the people of `also` are read with the card's."""
         case, card, lines = await self.reader.read(
-            case_id, names or Names(), posts=posts, in_place=True
+            case_id, names or Names(), posts=posts, in_place=True, also=also
         )
         if card is None:
             return
@@ -186,6 +274,10 @@ class CaseMirror:
 
     async def card(self, case_id: int, names: Names | None = None) -> tuple[rs.CaseCard, Case]:
         return await self.reader.card(case_id, names)
+
+
+def _on_slack_thread(case: Case) -> bool:
+    return case.platform == Platform.SLACK and bool(case.channel) and bool(case.thread)
 
 
 def _digest(blocks: list[Any]) -> str:

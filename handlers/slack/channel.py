@@ -53,13 +53,11 @@ class SlackChannel:
         db: Database,
         *,
         thread_link: Callable[[str | None], Awaitable[str | None]],
-        case_changed: Callable[[int], None],
         person_changed: Callable[[Person], None],
     ) -> None:
         self.client = client
         self.db = db
         self.thread_link = thread_link
-        self.case_changed = case_changed
         self.person_changed = person_changed
         self._dms: dict[str, str] = {}
         self._sent_dms: dict[tuple[str, str], int] = {}
@@ -108,8 +106,6 @@ class SlackChannel:
             self._remember_dm(channel, ts, row.request_id)
             if msg.kind in REQUEST_DMS:
                 record = _dm_of(row.request_id, person, channel, ts)
-        if row.case_id is not None:
-            self.case_changed(row.case_id)
         self.person_changed(person)
         if msg.extra.get("chart"):
             await self._upload_chart(channel, msg.extra)
