@@ -17,6 +17,7 @@ from sqlalchemy import and_, bindparam, func, union
 from sqlalchemy import select as core_select
 from sqlmodel import col, select
 
+from bot import people_cache
 from bot.assist import summaries
 from bot.directory import Rules, calendar_of, mention
 from bot.notices import when_for
@@ -56,9 +57,8 @@ class Names:
 
     async def load(self, s: Any, reqs: Iterable[Request], people: Iterable[int] = ()) -> None:
         wanted, teams = self.missing(reqs, people)
-        if wanted:
-            found = await s.exec(select(Person).where(col(Person.id).in_(wanted)))
-            self.people.update((p.id, p) for p in found.all())
+        if wanted:  # kept in process, fresh through the wake-ups: no query once seen
+            self.people.update(await people_cache.by_ids(s, wanted))
         if teams:
             found = await s.exec(select(Team).where(col(Team.id).in_(teams)))
             self.teams.update((t.id, t) for t in found.all())
