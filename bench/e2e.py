@@ -13,11 +13,12 @@ For each target:
   proxy in front of PostgreSQL (`bench/wire.py`), then `--count` asks at 20/s: the round trips
   per ask, counted on the wire, less what the idle process does in the same time (measured
   just before); BEGIN, COMMIT, pings and asyncpg's prepares are round trips like any other;
-- then the server is started afresh without the proxy, and steady open-loop rates (`--rate`,
-  `--seconds` each) are offered: the acknowledgement's latency from each ask's scheduled time
-  (p50/p99), the DM's arrival at the fake Slack from the same time (e2e p50/p99/max), and the
-  server process's CPU time (user + system) from the phase's start until its last DM and, for
-  ownit, every ask handled and posted in its case thread, per ask.
+- then the server is started afresh without the proxy, warmed up the same way (each colleague
+  asked once: what a process up for a while has met; `--cold` leaves that out), and steady
+  open-loop rates (`--rate`, `--seconds` each) are offered: the acknowledgement's latency from
+  each ask's scheduled time (p50/p99), the DM's arrival at the fake Slack from the same time
+  (e2e p50/p99/max), and the server process's CPU time (user + system) from the phase's start
+  until its last DM and, for ownit, every ask handled and posted in its case thread, per ask.
 A phase whose DMs are not all in within `--patience` seconds says how many came.
 
     .venv/bin/python bench/e2e.py                       # 25, 50, 100, 200, 400/s for 3 s each
@@ -309,7 +310,8 @@ class Ownit:
 
     def start(self, db_url: str) -> tuple[int, int]:
         settings = self.slack.fake.env(OWNIT_CLOCK="real")
-        env = replica_env(db_url, redis_url=REDIS, OWNIT_ROLE="all", **settings)
+        # The product's own pool (the tests' helper sizes it down for replicas sharing a server).
+        env = replica_env(db_url, redis_url=REDIS, OWNIT_ROLE="all", OWNIT_DB_POOL="10", **settings)
         self.runs += 1
         self.replica = Replica(env, self.logs / f"ownit-{self.runs}.log")
         self.replica.wait_ready(60)
@@ -400,6 +402,12 @@ async def run_target(
         print(f"{target.name}: {trips:.1f} round trips per ask ({shown})", flush=True)
         port, pid = target.start(url)
         asks = Asks(slack.fake, port)
+        if not args.cold:  # a process that has met its colleagues, as one up for a while has
+            tokens, warm = asks.asks(COLLEAGUES)
+            await Load([("127.0.0.1", port)]).steady(warm, 50.0, 16)
+            await wait_dms(slack, tokens, args.patience * 2)
+            await target.drained(args.patience * 2)
+            await asyncio.sleep(2.0)
         for rate in args.rate:
             phase = await steady(target, port, pid, slack, asks, rate, args)
             phase.trips, phase.kinds = trips, kinds
@@ -436,6 +444,9 @@ async def main() -> None:
     p.add_argument("--count", type=int, default=200, help="asks counted on the wire")
     p.add_argument("--patience", type=float, default=120.0, help="seconds to wait for DMs")
     p.add_argument("--only", choices=["ownit", "lean"], action="append")
+    p.add_argument(
+        "--cold", action="store_true", help="time a fresh process (no warm-up of its own)"
+    )
     args = p.parse_args()
     args.rate = args.rate or RATES
     only = set(args.only or ["lean", "ownit"])

@@ -115,7 +115,7 @@ async def schedule_request(
         timers = existing.get(step, [])
         pending = [t for t in timers if not t.done]
         if not timers:
-            append(session, _step_timer(req, step, due, f"{req.key}:{step}"))
+            _append_step(session, req, step, due, f"{req.key}:{step}")
         elif pending:
             for timer in pending:
                 timer.due_at = due
@@ -124,12 +124,12 @@ async def schedule_request(
             key = f"{req.key}:{step}@{req.deadline:%Y%m%dT%H%M%S}"
             key += f"~{req.redirects}" if req.redirects else ""
             if all(t.key != key for t in timers):
-                append(session, _step_timer(req, step, due, key))
+                _append_step(session, req, step, due, key)
 
 
-def _step_timer(req: Request, step: Step, due: datetime, key: str) -> Timer:
+def _append_step(session: AsyncSession, req: Request, step: Step, due: datetime, key: str) -> None:
     assert req.id is not None
-    return Timer(key=key, step=step, case_id=req.case_id, request_id=req.id, due_at=due)
+    append(session, Timer, key=key, step=step, case_id=req.case_id, request_id=req.id, due_at=due)
 
 
 async def bring_forward(session: AsyncSession, *, req: Request, step: Step, at: datetime) -> None:
@@ -201,7 +201,7 @@ async def schedule_promise(
     assert case.promise_at is not None
     due = max(latest_before(owner_cal, case.promise_at, policy.buffer, now), now)
     if current is None:
-        append(session, Timer(key=key, step=Step.PROMISE_AT_RISK, case_id=case.id, due_at=due))
+        append(session, Timer, key=key, step=Step.PROMISE_AT_RISK, case_id=case.id, due_at=due)
         return
     current.due_at, current.done, current.outcome, current.fired_at = due, False, None, None
     session.add(current)

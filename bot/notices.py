@@ -41,7 +41,9 @@ def record(
     **data: Any,
 ) -> None:
     assert case.id is not None
-    event = Event(
+    append(
+        session,
+        Event,
         case_id=case.id,
         request_id=request.id if request else None,
         at=at,
@@ -50,7 +52,6 @@ def record(
         text=text,
         data=data,
     )
-    append(session, event)
 
 
 def record_customer_updated(
@@ -82,7 +83,9 @@ def notify(
     request: Request | None = None,
 ) -> None:
     assert to.id is not None
-    row = Outbox(
+    append(
+        session,
+        Outbox,
         person_id=to.id,
         kind=msg.kind,
         payload=msg.to_dict(),
@@ -90,7 +93,6 @@ def notify(
         request_id=request.id if request else None,
         created_at=at,
     )
-    append(session, row)
 
 
 def tell(

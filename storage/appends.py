@@ -17,11 +17,13 @@ per connection.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 from weakref import WeakKeyDictionary
 
+from pydantic_core import PydanticUndefined
 from sqlalchemy import (
     Connection,
     Delete,
@@ -86,24 +88,44 @@ def _pending(session: OrmSession) -> Pending:
     return found
 
 
-def append(session: AsyncSession | OrmSession, row: SQLModel) -> None:
-    """Insert `row` with the session's other appended rows; it gets no id in the session.
+def append(session: AsyncSession | OrmSession, model: type[SQLModel], **values: Any) -> None:
+    """Insert a `model` row of `values` (the model's defaults for the rest) with the session's
+    other appended rows; it is never an object of the session and gets no id there (building
+    the object only to read its columns back cost more than the rest of the append).
 
-    A session of another class than `TrackedSession` (which writes them) takes it as usual.
+    A session of another class than `TrackedSession` (which writes them) takes an object as
+    usual.
     """
     sync = _sync(session)
     if not isinstance(sync, TrackedSession):
-        session.add(row)
+        session.add(model(**values))
         return
-    table: Table = row.__table__  # type: ignore[attr-defined]
-    values = {
-        c.name: getattr(row, c.key)
-        for c in table.columns
-        if not (c.primary_key and c.autoincrement is not False and getattr(row, c.key) is None)
-    }
-    _pending(sync).rows.setdefault(table, []).append(values)
+    constant, made = _defaults(model)
+    row = {**constant, **{name: make() for name, make in made.items()}, **values}
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    _pending(sync).rows.setdefault(table, []).append(row)
     if table.name == "timer":
-        note_due(sync, row.due_at)  # type: ignore[attr-defined]
+        note_due(sync, row["due_at"])
+
+
+@cache
+def _defaults(model: type[SQLModel]) -> tuple[dict[str, Any], dict[str, Callable[[], Any]]]:
+    """A model's column defaults: the constant ones, and those made anew for each row (the
+    autoincrementing key is left to the database)."""
+    constant: dict[str, Any] = {}
+    made: dict[str, Callable[[], Any]] = {}
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    for column in table.columns:
+        if column.primary_key and column.autoincrement is not False:
+            continue
+        field = model.model_fields.get(column.key)
+        if field is None:
+            continue
+        if field.default_factory is not None:
+            made[column.name] = field.default_factory  # type: ignore[assignment]
+        elif field.default is not PydanticUndefined:
+            constant[column.name] = field.default
+    return constant, made
 
 
 def ride(session: AsyncSession | OrmSession, stmt: Delete | Update, **params: Any) -> None:
@@ -123,7 +145,7 @@ def _inserts(rows: dict[Table, list[dict[str, Any]]]) -> Iterator[tuple[Insert, 
     """Each table's rows as multi-row INSERTs (with their parameter counts), in the order of the
     tables' dependencies. Every value is a bind parameter of its own name, so that inserts of
     tables sharing column names can sit in one statement."""
-    order = {t: i for i, t in enumerate(SQLModel.metadata.sorted_tables)}
+    order = _order()
     for table in sorted(rows, key=lambda t: order.get(t, len(order))):
         values = rows[table]
         width = max(len(values[0]), 1)
@@ -161,6 +183,13 @@ def _unnested(shape: Shape) -> Any:
     return last
 
 
+@cache
+def _order() -> dict[Table, int]:
+    """The tables in the order of their dependencies (sorting them anew each time cost as much
+    as the rest of a write)."""
+    return {t: i for i, t in enumerate(SQLModel.metadata.sorted_tables)}
+
+
 def write(session: OrmSession, conn: Connection | None = None) -> None:
     """Write the pending rows now (nothing to do when there are none)."""
     todo: Pending | None = session.info.get(PENDING)
@@ -174,7 +203,7 @@ def write(session: OrmSession, conn: Connection | None = None) -> None:
         for stmt, _ in _inserts(todo.rows):
             conn.execute(stmt)
         return
-    order = {t: i for i, t in enumerate(SQLModel.metadata.sorted_tables)}
+    order = _order()
     tables = sorted(todo.rows, key=lambda t: order.get(t, len(order)))
     columns = tuple((table, tuple(todo.rows[table][0])) for table in tables)
     params: dict[str, Any] = {}

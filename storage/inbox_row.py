@@ -44,7 +44,7 @@ def record_delivery(
     (if any); a key already there fails the transaction at commit (IntegrityError).
     `committed()` marks the row deleted once the transaction has committed."""
     row = handling.get()
-    append(session, Delivery(key=key, at=at, reply=reply))
+    append(session, Delivery, key=key, at=at, reply=reply)
     if row is not None and not row.deleted:
         ride(session, GONE, inbox_id=row.id)
         row.pending = True

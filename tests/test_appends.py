@@ -146,7 +146,7 @@ async def test_a_statement_on_the_appended_table_sees_the_appended_rows(bot: Con
     async with bot.app.db.session() as s:
         req = await s.get(Request, 1)
         assert req is not None
-        append(s, Timer(key="R-1:extra", step=Step.NUDGE, case_id=1, request_id=1, due_at=NOW))
+        append(s, Timer, key="R-1:extra", step=Step.NUDGE, case_id=1, request_id=1, due_at=NOW)
         assert await s.get(Case, 1) is not None  # about the case only
         await ladder.cancel_request_steps(s, req=req, outcome=TimerOutcome.CANCELLED)
     async with bot.app.db.reader() as s:
@@ -160,7 +160,7 @@ async def test_an_appended_step_is_announced_to_the_scheduler(bot: ConsoleBot) -
     await _case(bot)
     await dispatch.handle(bot.app, "/case ask C-1 @dana is it paid? by 4h", ALEX)
     async with bot.app.db.session() as s:
-        append(s, Timer(key="R-1:later", step=Step.NUDGE, case_id=1, request_id=1, due_at=NOW))
+        append(s, Timer, key="R-1:later", step=Step.NUDGE, case_id=1, request_id=1, due_at=NOW)
         assert earliest_due(s) == NOW
 
 
