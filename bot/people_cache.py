@@ -58,11 +58,13 @@ class People:
     _rows: dict[int, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     _ids: dict[tuple[str, str], int] = field(default_factory=dict)  # (platform, uid) → id
     _generation: int = 0
+    _shown: dict[int, tuple[dict[str, Any], Person]] = field(default_factory=dict)  # `to_show`
 
     def forget(self) -> None:
         """People changed: everyone is read again (and reads in flight are not kept)."""
         self._rows.clear()
         self._ids.clear()
+        self._shown.clear()
         self._generation += 1
 
     def _kept(self, person_id: int | None) -> dict[str, Any] | None:
@@ -148,6 +150,29 @@ async def by_ids(session: AsyncSession, ids: Iterable[int | None]) -> dict[int, 
         read = (await session.exec(select(Person).where(col(Person.id).in_(missing)))).all()
         people._keep(read, generation)
         found.update((p.id, p) for p in read if p.id is not None)
+    return found
+
+
+async def to_show(session: AsyncSession, ids: Iterable[int | None]) -> dict[int, Person]:
+    """The people with these ids, only to be shown (a card naming them): the kept ones as one
+    shared copy each, in no session, never to be changed; the others read as by `by_ids`.
+    Putting a copy into the session for every name on every card cost more than drawing it."""
+    people = _of_session(session)
+    found: dict[int, Person] = {}
+    missing: list[int] = []
+    for person_id in dict.fromkeys(i for i in ids if i is not None):
+        kept = people._kept(person_id)
+        if kept is None:
+            missing.append(person_id)
+            continue
+        shown = people._shown.get(person_id)
+        if shown is None or shown[0] is not kept:  # none yet, or made from what was kept before
+            copy = Person(**kept)
+            make_transient_to_detached(copy)
+            shown = people._shown[person_id] = (kept, copy)
+        found[person_id] = shown[1]
+    if missing:
+        found.update(await by_ids(session, missing))
     return found
 
 

@@ -147,6 +147,18 @@ async def test_people_by_id_are_kept_until_people_change(replicas: tuple[Ownit, 
     async with b.db.reader() as s:
         dana = await people_cache.by_id(s, next(i for i, p in found.items() if p.handle == "dana"))
         assert dana is not None and dana.tz == "America/New_York"
+        # what a card shows: one copy per person kept, in no session, made anew after a change
+        shown = await people_cache.to_show(s, ids)
+        again = await people_cache.to_show(s, ids)
+    dana_id = next(i for i, p in found.items() if p.handle == "dana")
+    assert shown[dana_id] is again[dana_id] and shown[dana_id].tz == "America/New_York"
+    assert shown[dana_id] not in s
+    told = await heard(b, PEOPLE)
+    back = await dispatch.handle(a, "/case admin calendar <@UDANA> Europe/London", slack("sam"))
+    assert back.ok, back.plain()
+    await told()
+    async with b.db.reader() as s:
+        assert (await people_cache.to_show(s, ids))[dana_id].tz == "Europe/London"
 
 
 @pytest.mark.parametrize("replicas", [REDIS], indirect=True)

@@ -58,7 +58,7 @@ class Names:
     async def load(self, s: Any, reqs: Iterable[Request], people: Iterable[int] = ()) -> None:
         wanted, teams = self.missing(reqs, people)
         if wanted:  # kept in process, fresh through the wake-ups: no query once seen
-            self.people.update(await people_cache.by_ids(s, wanted))
+            self.people.update(await people_cache.to_show(s, wanted))
         if teams:
             found = await s.exec(select(Team).where(col(Team.id).in_(teams)))
             self.teams.update((t.id, t) for t in found.all())
