@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
 
-from sqlalchemy import Update, or_
+from sqlalchemy import Update, bindparam, or_
 from sqlmodel import col, select, update
 
 from storage.db import Database
@@ -35,21 +37,46 @@ async def lease(db: Database, limit: int) -> Batch | None:
     those another replica is claiming) and read with their people and cases, on PostgreSQL in one
     statement (the claim a data-modifying WITH of the read), elsewhere in two."""
     now = datetime.now(UTC)
+    params = {"now": now, "until": now + LEASE, "limit": limit}
+    claim, read = _leasing(db.postgres)
+    async with db.single() as s:
+        if db.postgres:
+            found = (await s.exec(read, params=params)).all()
+        else:
+            ids = list((await s.exec(claim, params=params)).scalars().all())
+            found = (await s.exec(read, params={"ids": ids})).all()
+    if not found:
+        return None
+    rows = [row for row, _, _ in found]
+    people = {person.id: person for _, person, _ in found}
+    homes: dict[int | None, str | None] = {
+        row.case_id: platform for row, _, platform in found if row.case_id is not None
+    }
+    return Batch(rows, people, homes)
+
+
+@cache
+def _leasing(postgres: bool) -> tuple[Any, Any]:
+    """The lease's claim and read, built once (with parameters for the times and the limit):
+    building them anew for every lease cost more than running them."""
     due = (
         select(col(Outbox.id))
         .where(
             col(Outbox.sent).is_(False),
-            or_(col(Outbox.claimed_until).is_(None), col(Outbox.claimed_until) < now),
+            or_(
+                col(Outbox.claimed_until).is_(None),
+                col(Outbox.claimed_until) < bindparam("now"),
+            ),
         )
         .order_by(col(Outbox.id))
-        .limit(limit)
+        .limit(bindparam("limit"))
     )
-    if db.postgres:
+    if postgres:
         due = due.with_for_update(skip_locked=True)
     claim = (
         update(Outbox)
         .where(col(Outbox.id).in_(due.scalar_subquery()))
-        .values(claimed_until=now + LEASE)
+        .values(claimed_until=bindparam("until"))
         .returning(col(Outbox.id))
         .execution_options(synchronize_session=False)
     )
@@ -59,22 +86,10 @@ async def lease(db: Database, limit: int) -> Batch | None:
         .outerjoin(Case, col(Case.id) == col(Outbox.case_id))
         .order_by(col(Outbox.id))
     )
-    async with db.single() as s:
-        if db.postgres:
-            claimed = claim.cte("claimed")
-            read = read.where(col(Outbox.id).in_(select(claimed.c.id)))
-        else:
-            ids = list((await s.exec(claim)).scalars().all())
-            read = read.where(col(Outbox.id).in_(ids))
-        found = (await s.exec(read)).all()
-    if not found:
-        return None
-    rows = [row for row, _, _ in found]
-    people = {person.id: person for _, person, _ in found}
-    homes: dict[int | None, str | None] = {
-        row.case_id: platform for row, _, platform in found if row.case_id is not None
-    }
-    return Batch(rows, people, homes)
+    if postgres:
+        claimed = claim.cte("claimed")
+        return claim, read.where(col(Outbox.id).in_(select(claimed.c.id)))
+    return claim, read.where(col(Outbox.id).in_(bindparam("ids", expanding=True)))
 
 
 async def hand_back(db: Database, ids: list[int | None]) -> None:
