@@ -147,3 +147,22 @@ async def test_who_to_ask_by_slash_command_and_a_pick(
         "chat.postMessage", lambda c: "for the Billing team" in shown(c), channel="DUBO"
     )
     assert await count(ws, Request) == 1
+
+
+async def test_a_retry_after_the_words_were_handled_asks_the_model_nothing_more(
+    ws: Workspace, fake_openai: FakeOpenAI
+) -> None:
+    """Slack retries an event ownit handled a moment ago (its inbox row gone): the retry is
+    acknowledged and not handled again, so the model is not asked twice."""
+    channel, thread = await opened(ws)
+    fake_openai.answer(ASK)
+    event = mention("alex", WORDS + " for Acme", channel, thread)
+    assert (await ws.drive.event(event, event_id="EvLATE")).status == 200
+    await ws.fake.wait_for(
+        "chat.postEphemeral", lambda c: "nothing happens until you confirm" in shown(c)
+    )
+    await ws.app.inbox.settled()  # handled, and its row let go
+    assert (await ws.drive.event(event, event_id="EvLATE", retry=1)).status == 200
+    await ws.app.inbox.settled()
+    assert len(fake_openai.requests) == 1
+    assert await count(ws, Proposal) == 1

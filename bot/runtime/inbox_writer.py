@@ -16,6 +16,7 @@ from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -23,6 +24,7 @@ from bot.runtime.inbox_items import TABLE, Held, Item
 from bot.runtime.inbox_listener import CHANNEL, driver_connection
 from bot.runtime.metrics import Metrics
 from storage.db import Database
+from storage.tables import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +35,12 @@ Write = tuple[dict[str, Any], asyncio.Future[bool]]
 # Written through the driver's own connection: SQLAlchemy's execution path (parameter
 # processing, cursor adaptation, result rows) cost as much CPU per statement as asyncpg itself,
 # and at the small batches of a moderate rate that was a tenth of an acknowledgement.
+DELIVERY = Delivery.__table__  # type: ignore[attr-defined]
 _PG_INSERT = """
     INSERT INTO inbox (key, platform, kind, payload, received_at, taken_by, taken_until, attempts)
     SELECT k, p, t, d::json, $5::timestamptz, $6::text, $7::timestamptz, $8::integer
     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(k, p, t, d)
+    WHERE NOT EXISTS (SELECT 1 FROM delivery WHERE delivery.key = u.k)
     ON CONFLICT (key) DO NOTHING
     RETURNING id, key
 """
@@ -131,7 +135,9 @@ class Writer:
             task.add_done_callback(self._telling.discard)
 
     async def _insert(self, rows: list[dict[str, Any]], now: datetime) -> dict[str, int]:
-        """One statement for the whole batch; rows whose key is already there are skipped.
+        """One statement for the whole batch; rows whose key is already there, waiting or
+        handled (its delivery key written), are skipped: a platform's retry of what was handled
+        a moment ago is acknowledged and not handled again (a model asked again, say).
 
         A handling process leases its rows to itself; one that only acknowledges leaves them
         unowned and lapsed by a whole lease (so a worker whose clock is a little behind sees them
@@ -181,6 +187,18 @@ class Writer:
     async def _insert_sqlite(
         self, conn: AsyncConnection, rows: list[dict[str, Any]], lease: dict[str, Any]
     ) -> dict[str, int]:
+        done = set(
+            (
+                await conn.execute(
+                    select(DELIVERY.c.key).where(DELIVERY.c.key.in_(r["key"] for r in rows))
+                )
+            )
+            .scalars()
+            .all()
+        )
+        rows = [r for r in rows if r["key"] not in done]
+        if not rows:
+            return {}
         stmt = (
             sqlite.insert(TABLE)
             .on_conflict_do_nothing(index_elements=["key"])
