@@ -6,11 +6,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlmodel import update
+from sqlmodel import select, update
 
 from handlers.slack.card_claims import CLAIM_SECONDS
-from storage.tables import Case, Request
-from tests.fakes.slack_api import Call, Workspace, readable, swept, text_of, uid, until
+from storage.tables import Case, Person, Request
+from tests.fakes.slack_api import (
+    Call,
+    FakeSlack,
+    Workspace,
+    readable,
+    start_ownit,
+    swept,
+    text_of,
+    uid,
+    until,
+)
 
 
 def shown(call: Call) -> str:
@@ -91,3 +101,29 @@ async def test_a_card_told_only_that_its_case_changed_is_redrawn_from_the_databa
         return any("invoice 7 charged twice" in shown(c) for c in cards)
 
     await until(redrawn)
+
+
+async def test_a_notice_to_someone_the_start_has_not_linked_yet_finds_them_by_email(
+    sqlite_url: str, fake: FakeSlack
+) -> None:
+    """The org file's people get their Slack ids by e-mail in a pass at start; a notice that
+    comes to one of them before the pass does looks them up itself rather than calling them
+    unreachable."""
+    fake.delays["users.lookupByEmail"] = 1.0  # the pass takes a second a person
+    ws = await start_ownit(sqlite_url, fake)
+    try:
+        await ws.drive.command("alex", "open Acme: invoice wrong")
+        r = await ws.drive.command("alex", "ask C-1 @billing was invoice 7 charged twice? by 4h")
+        assert "R-1" in r.text()
+        for who in ("dana", "bo"):  # the Billing team
+            dms = await ws.fake.wait_for(
+                "chat.postMessage", lambda c: "R-1" in shown(c), channel=f"DU{who.upper()}"
+            )
+            assert len(dms) == 1
+            async with ws.app.db.reader() as s:
+                person = (await s.exec(select(Person).where(Person.handle == who))).one()
+            assert person.slack_id == uid(who)
+        told = [c for c in ws.fake.of("chat.postMessage") if "could not reach" in shown(c)]
+        assert told == []
+    finally:
+        await ws.stop()

@@ -46,6 +46,16 @@ class Channel(Protocol):
     async def send(self, person: Person, msg: Message, row: Outbox) -> outbox.Record | None: ...
 
 
+async def link_somewhere(channels: list[Channel], person: Person) -> bool:
+    """Someone no channel reaches yet: a channel that can find them (by e-mail: `link`, where it
+    has one) links them now, rather than their notice being reported unreachable."""
+    for channel in channels:
+        link = getattr(channel, "link", None)
+        if link is not None and await link(person):
+            return True
+    return False
+
+
 class Deliverer:
     """Drains the outbox through the channels (`outbox` leases and records, `pacing` keeps each
     conversation's pace, `unreachable` tells the owner); `run` drains whenever woken."""
@@ -132,7 +142,10 @@ class Deliverer:
         error: str | None = "unreachable: no platform reaches this person"
         hints: list[str] = []
         record: outbox.Record | None = None
-        for candidate in self.channels_for(person, homes.get(row.case_id)):
+        candidates = self.channels_for(person, homes.get(row.case_id))
+        if not candidates and person.email and await link_somewhere(self.channels, person):
+            candidates = self.channels_for(person, homes.get(row.case_id))
+        for candidate in candidates:
             channel = candidate
             try:
                 if not await wait_turn(

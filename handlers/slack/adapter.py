@@ -73,6 +73,7 @@ class SlackBot:
             app.db,
             thread_link=self.links.link,
             person_changed=self.homes.changed,
+            link_by_email=lambda person: self.profiles.link_one(app.db, person),
         )
         self.replies = Replies(
             self.client, http_session=lambda: self.http_session, dm=self.channel.dm

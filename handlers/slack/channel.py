@@ -54,17 +54,30 @@ class SlackChannel:
         *,
         thread_link: Callable[[str | None], Awaitable[str | None]],
         person_changed: Callable[[Person], None],
+        link_by_email: Callable[[Person], Awaitable[str | None]] | None = None,
     ) -> None:
         self.client = client
         self.db = db
         self.thread_link = thread_link
         self.person_changed = person_changed
+        self.link_by_email = link_by_email
         self._dms: dict[str, str] = {}
         self._sent_dms: dict[tuple[str, str], int] = {}
         self.sent = 0
 
     def reaches(self, person: Person) -> bool:
         return person.slack_id is not None
+
+    async def link(self, person: Person) -> bool:
+        """Find the Slack user of someone without one, by e-mail, before they are called
+        unreachable: the start's pass over the org file may not have come to them yet."""
+        if self.link_by_email is None or person.slack_id is not None:
+            return False
+        found = await self.link_by_email(person)
+        if found is None:
+            return False
+        person.slack_id = found
+        return True
 
     async def dm(self, user: str) -> str:
         channel = self._dms.get(user)

@@ -215,38 +215,46 @@ class Profiles:
             ).all()
         linked = 0
         for person in people:
-            assert person.email is not None
-            key = f"slack:email:{person.email}"
-            hit = await self.cache.get(key)
-            if hit is None:
-                try:
-                    self.lookups += 1
-                    resp = await self.client.users_lookupByEmail(email=person.email)
-                    user = resp.get("user")
-                    hit = asdict(profile_from_user(user)) if isinstance(user, dict) else {}
-                except SlackApiError as exc:
-                    if exc.response.get("error") not in ("users_not_found", "user_not_found"):
-                        log.warning("users.lookupByEmail failed: %s", exc.response.get("error"))
-                        continue
-                    hit = {}
-                await self.cache.set(key, hit, self.ttl)
-            if not hit or hit.get("is_bot"):
-                continue
-            try:
-                async with db.session() as s:
-                    fresh = await s.get(Person, person.id)
-                    taken = (
-                        await s.exec(select(Person).where(Person.slack_id == hit["id"]))
-                    ).first()
-                    if fresh is None or fresh.slack_id or taken is not None:
-                        continue
-                    fresh.slack_id = hit["id"]
-                    fresh.tz = fresh.tz or hit.get("tz")
-                    s.add(fresh)
-                linked += 1
-            except IntegrityError:
-                continue
+            linked += await self.link_one(db, person) is not None
         return linked
+
+    async def link_one(self, db: Database, person: Person) -> str | None:
+        """Give one person of the org file their Slack id by e-mail; the id, or None when Slack
+        knows no such member (or someone else has that id)."""
+        if person.email is None:
+            return None
+        key = f"slack:email:{person.email}"
+        hit = await self.cache.get(key)
+        if hit is None:
+            try:
+                self.lookups += 1
+                resp = await self.client.users_lookupByEmail(email=person.email)
+                user = resp.get("user")
+                hit = asdict(profile_from_user(user)) if isinstance(user, dict) else {}
+            except SlackApiError as exc:
+                if exc.response.get("error") not in ("users_not_found", "user_not_found"):
+                    log.warning("users.lookupByEmail failed: %s", exc.response.get("error"))
+                    return None
+                hit = {}
+            await self.cache.set(key, hit, self.ttl)
+        if not hit or hit.get("is_bot"):
+            return None
+        try:
+            async with db.session() as s:
+                fresh = await s.get(Person, person.id)
+                if fresh is None:
+                    return None
+                if fresh.slack_id:
+                    return fresh.slack_id  # linked meanwhile (the start's pass)
+                taken = (await s.exec(select(Person).where(Person.slack_id == hit["id"]))).first()
+                if taken is not None:
+                    return None
+                fresh.slack_id = hit["id"]
+                fresh.tz = fresh.tz or hit.get("tz")
+                s.add(fresh)
+        except IntegrityError:
+            return None
+        return str(hit["id"])
 
 
 NEAR_FOR = 60.0  # seconds a profile read from the shared store is kept in process as well
