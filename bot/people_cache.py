@@ -133,18 +133,27 @@ async def by_platform(session: AsyncSession, platform: str, uid: str) -> Person 
     return person
 
 
+def _split(
+    people: People, ids: Iterable[int | None]
+) -> tuple[dict[int, dict[str, Any]], list[int]]:
+    """The ids asked for: those kept (with what is kept of them) and those to read."""
+    kept: dict[int, dict[str, Any]] = {}
+    missing: list[int] = []
+    for person_id in dict.fromkeys(i for i in ids if i is not None):
+        values = people._kept(person_id)
+        if values is None:
+            missing.append(person_id)
+        else:
+            kept[person_id] = values
+    return kept, missing
+
+
 async def by_ids(session: AsyncSession, ids: Iterable[int | None]) -> dict[int, Person]:
     """The people with these ids (those that exist), from the cache and, for the others, one
     query."""
     people = _of_session(session)
-    found: dict[int, Person] = {}
-    missing: list[int] = []
-    for person_id in dict.fromkeys(i for i in ids if i is not None):
-        kept = people._kept(person_id)
-        if kept is None:
-            missing.append(person_id)
-        else:
-            found[person_id] = await _into(session, kept)
+    kept, missing = _split(people, ids)
+    found = {person_id: await _into(session, values) for person_id, values in kept.items()}
     if missing:
         generation = people._generation
         read = (await session.exec(select(Person).where(col(Person.id).in_(missing)))).all()
@@ -158,18 +167,14 @@ async def to_show(session: AsyncSession, ids: Iterable[int | None]) -> dict[int,
     shared copy each, in no session, never to be changed; the others read as by `by_ids`.
     Putting a copy into the session for every name on every card cost more than drawing it."""
     people = _of_session(session)
+    kept, missing = _split(people, ids)
     found: dict[int, Person] = {}
-    missing: list[int] = []
-    for person_id in dict.fromkeys(i for i in ids if i is not None):
-        kept = people._kept(person_id)
-        if kept is None:
-            missing.append(person_id)
-            continue
+    for person_id, values in kept.items():
         shown = people._shown.get(person_id)
-        if shown is None or shown[0] is not kept:  # none yet, or made from what was kept before
-            copy = Person(**kept)
+        if shown is None or shown[0] is not values:  # none yet, or made from what was kept before
+            copy = Person(**values)
             make_transient_to_detached(copy)
-            shown = people._shown[person_id] = (kept, copy)
+            shown = people._shown[person_id] = (values, copy)
         found[person_id] = shown[1]
     if missing:
         found.update(await by_ids(session, missing))

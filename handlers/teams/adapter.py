@@ -28,6 +28,7 @@ from aiohttp import web
 from botbuilder.schema import Activity, ActivityTypes
 
 from bot.commands import service as dispatch
+from bot.commands.repeats import first_answer
 from bot.runtime.app import Ownit
 from handlers.teams import activities as a
 from handlers.teams.auth import authentication, is_loopback
@@ -111,8 +112,11 @@ class Teams:
         local = key is not None and self.app.settings.handles and self.app.inbox.workers > 0
         waiting = self.bot.answers.expect(key) if local and key else None
         try:
-            if await self.keep(a.Kind.INVOKE, act, body) is None:
+            kept = await self.keep(a.Kind.INVOKE, act, body)
+            if kept is None:
                 return toast(dispatch.DATABASE_DOWN)
+            if kept is False and (first := await first_answer(self.app, key)) is not None:
+                return await self.bot.replies.invoke_body(first)  # a retry of one handled
             if waiting is None:
                 return toast(wording("teams_working"))
             left = self.invoke_limit - (loop.time() - began)
