@@ -229,6 +229,17 @@ async def wait_dms(slack: SlackProcess, tokens: list[int], patience: float) -> d
         await asyncio.sleep(0.1)
 
 
+async def meet_colleagues(
+    target: Ownit | Lean, port: int, slack: SlackProcess, asks: Asks, patience: float
+) -> None:
+    """Ask every colleague once and wait until all of it is done: they are linked and the
+    caches filled, as in a process up for a while."""
+    tokens, warm = asks.asks(COLLEAGUES)
+    await Load([("127.0.0.1", port)]).steady(warm, 50.0, 16)
+    await wait_dms(slack, tokens, patience)
+    await target.drained(patience)
+
+
 async def steady(
     target: Ownit | Lean,
     port: int,
@@ -391,10 +402,7 @@ async def run_target(
         load = Load([("127.0.0.1", port)])
         await load.closed(iter(asks.opens()), 4, 60)
         await target.opened(url)
-        tokens, warm = asks.asks(COLLEAGUES)
-        await load.steady(warm, 50.0, 16)
-        await wait_dms(slack, tokens, args.patience * 2)
-        await target.drained(args.patience * 2)
+        await meet_colleagues(target, port, slack, asks, args.patience * 2)
         trips, kinds = await count_trips(target, port, proxy.stats, slack, asks, args)
         target.stop()
         proxy.close()
@@ -403,10 +411,7 @@ async def run_target(
         port, pid = target.start(url)
         asks = Asks(slack.fake, port)
         if not args.cold:  # a process that has met its colleagues, as one up for a while has
-            tokens, warm = asks.asks(COLLEAGUES)
-            await Load([("127.0.0.1", port)]).steady(warm, 50.0, 16)
-            await wait_dms(slack, tokens, args.patience * 2)
-            await target.drained(args.patience * 2)
+            await meet_colleagues(target, port, slack, asks, args.patience * 2)
             await asyncio.sleep(2.0)
         for rate in args.rate:
             phase = await steady(target, port, pid, slack, asks, rate, args)

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.ack_latency import drop_database, fresh_database  # noqa: E402
-from bench.e2e import COLLEAGUES, WIRE, Asks, Ownit, SlackProcess, wait_dms  # noqa: E402
+from bench.e2e import WIRE, Asks, Ownit, SlackProcess, meet_colleagues, wait_dms  # noqa: E402
 from bench.load import Load  # noqa: E402
 from tests.scale_support import free_port, wait_listening  # noqa: E402
 
@@ -48,10 +48,7 @@ async def main() -> None:
         load = Load([("127.0.0.1", port)])
         await load.closed(iter(asks.opens()), 4, 60)
         await target.opened(url)
-        tokens, warm = asks.asks(COLLEAGUES)
-        await load.steady(warm, 50.0, 16)
-        await wait_dms(slack, tokens, 120)
-        await target.drained(300)  # the warm-up's requests posted in their case threads
+        await meet_colleagues(target, port, slack, asks, 300)  # their requests posted too
         await asyncio.sleep(3.0)
         mark = len(trace.read_text().splitlines())
         await asyncio.sleep(args.idle)

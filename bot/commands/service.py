@@ -182,8 +182,8 @@ async def _transact(app: Ownit, command: c.Command, origin: Origin, *, key: str 
     app.poke(timers=app.scheduler.wanted(earliest_due(s), now))
     touched = (f"R-{i}" for i in sorted(written(s, "request")))
     keys = (reply.case, *(m.case for m in reply.messages), *touched)
-    new = [f"R-{i}" for i in sorted(made(s, "request"))]
-    app.case_changed(*keys, rows=held(s), made=new)  # the rows, to draw from without reading
+    # with the rows it held, and the requests it made, to draw from without reading them again
+    app.case_changed(*keys, rows=held(s), made=sorted(made(s, "request")))
     if reply.finish is not None:  # committed, outside any transaction: now the model may be asked
         try:
             reply.messages = await reply.finish(app.model)

@@ -221,7 +221,7 @@ class Ownit:
         self.hooks.poke(timers=timers)
 
     def case_changed(
-        self, *keys: str | None, rows: Collection[object] = (), made: Collection[str] = ()
+        self, *keys: str | None, rows: Collection[object] = (), made: Collection[int] = ()
     ) -> None:
         """Tell the platforms that these cases and requests (`C-…`, `R-…`) changed (`rows`,
         `made`: see `ChangeHooks.case_changed`)."""

@@ -33,7 +33,7 @@ class ChangeHooks:
     timer_wakes: list[asyncio.Event] = field(default_factory=list)  # ... when timers may be due
     case_hooks: list[Callable[[str], None]] = field(default_factory=list)
     # ... and handed what the change held, to draw from rather than read again (`case_changed`)
-    row_hooks: list[Callable[[Collection[object], Collection[str]], None]] = field(
+    row_hooks: list[Callable[[Collection[object], Collection[int]], None]] = field(
         default_factory=list
     )
     wake_hooks: list[Callable[[], None]] = field(default_factory=list)
@@ -42,11 +42,11 @@ class ChangeHooks:
     _waking: asyncio.TimerHandle | None = None
 
     def case_changed(
-        self, *keys: str | None, rows: Collection[object] = (), made: Collection[str] = ()
+        self, *keys: str | None, rows: Collection[object] = (), made: Collection[int] = ()
     ) -> None:
         """These cases and requests (`C-…`, `R-…`) changed: a Slack card and the posts of the
         requests named update in place. `rows`: the rows the change wrote or locked, as
-        committed; `made`: the keys of those it inserted."""
+        committed; `made`: the ids of the requests it inserted."""
         if rows or made:
             for row_hook in self.row_hooks:
                 try:

@@ -216,13 +216,9 @@ class SlackBot:
             except TimeoutError:
                 delay = min(delay * 2, 60.0)
 
-    def _rows_changed(self, rows: Collection[object], made: Collection[str]) -> None:
+    def _rows_changed(self, rows: Collection[object], made: Collection[int]) -> None:
         """What a change here held: its card and posts are drawn from it."""
-        ids = []
-        for key in made:
-            with suppress(Refusal):
-                ids.append(cases.parse_key(key, "R"))
-        self.mirror.hand(rows, ids)
+        self.mirror.hand(rows, made)
 
     def _case_changed(self, key: str) -> None:
         """A case or request changed: its card is redrawn and App Homes around it too."""
