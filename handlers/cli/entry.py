@@ -18,7 +18,7 @@ from bot.directory import OrgFileError
 from bot.messages import sentence
 from bot.runtime.config import ConfigError, Settings, load_settings
 from handlers import logs
-from handlers.cli import database, serving, settings_doc, transfer
+from handlers.cli import database, event_loop, serving, settings_doc, transfer
 from handlers.cli.doctor import doctor
 from handlers.cli.parser import parser
 from handlers.redaction import Redactor
@@ -36,9 +36,9 @@ def _teams_package(settings: Settings, args: argparse.Namespace) -> None:
 def _run(settings: Settings, args: argparse.Namespace, redact: Redactor) -> int:
     match args.cmd:
         case "console":
-            asyncio.run(serving.console(settings, args.actor))
+            event_loop.run(serving.console(settings, args.actor))
         case "serve":
-            asyncio.run(serving.serve(settings))
+            event_loop.run(serving.serve(settings))
         case "demo":
             from handlers.console.demo import play
 
