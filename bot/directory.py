@@ -93,8 +93,7 @@ def normalise_handle(text: str) -> str:
 
 
 async def person_by_handle(session: AsyncSession, handle: str) -> Person | None:
-    res = await session.exec(select(Person).where(Person.handle == normalise_handle(handle)))
-    return res.first()
+    return await people_cache.by_handle(session, normalise_handle(handle))
 
 
 async def person_by_platform(session: AsyncSession, platform: str, uid: str) -> Person | None:

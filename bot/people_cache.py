@@ -1,6 +1,6 @@
-"""People by their platform id or their id, kept in process: every command looks up its author,
-most name a colleague, and cards and notices name people by id, while people change only now and
-then.
+"""People by their platform id, their handle or their id, kept in process: every command looks up
+its author, most name a colleague, and cards and notices name people by id, while people change
+only now and then.
 
 A person read is kept as its column values; a later lookup puts a copy into the asking session as
 if loaded (no round trip), so the services use it like any row. What is kept belongs to one
@@ -57,6 +57,7 @@ class People:
     written: Callable[[], None] = _nothing  # this process committed a change of people
     _rows: dict[int, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     _ids: dict[tuple[str, str], int] = field(default_factory=dict)  # (platform, uid) → id
+    _handles: dict[str, int] = field(default_factory=dict)  # handle → id
     _generation: int = 0
     _shown: dict[int, tuple[dict[str, Any], Person]] = field(default_factory=dict)  # `to_show`
 
@@ -64,6 +65,7 @@ class People:
         """People changed: everyone is read again (and reads in flight are not kept)."""
         self._rows.clear()
         self._ids.clear()
+        self._handles.clear()
         self._shown.clear()
         self._generation += 1
 
@@ -85,6 +87,7 @@ class People:
                 self.forget()
                 return
             self._rows[person.id] = (now, {c: getattr(person, c) for c in _COLUMNS})
+            self._handles[person.handle] = person.id
             if person.slack_id:
                 self._ids[(Platform.SLACK, person.slack_id)] = person.id
             if person.teams_id:
@@ -128,6 +131,19 @@ async def by_platform(session: AsyncSession, platform: str, uid: str) -> Person 
     generation = people._generation
     column = Person.slack_id if platform == Platform.SLACK else Person.teams_id
     person = (await session.exec(select(Person).where(column == uid))).first()
+    if person is not None:
+        people._keep((person,), generation)
+    return person
+
+
+async def by_handle(session: AsyncSession, handle: str) -> Person | None:
+    """The person with this (normalised) handle, from the process's cache when it has them."""
+    people = _of_session(session)
+    kept = people._kept(people._handles.get(handle))
+    if kept is not None and kept.get("handle") == handle:
+        return await _into(session, kept)
+    generation = people._generation
+    person = (await session.exec(select(Person).where(Person.handle == handle))).first()
     if person is not None:
         people._keep((person,), generation)
     return person
