@@ -25,6 +25,7 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import UOWTransaction, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -59,7 +60,7 @@ class People:
     _ids: dict[tuple[str, str], int] = field(default_factory=dict)  # (platform, uid) → id
     _handles: dict[str, int] = field(default_factory=dict)  # handle → id
     _generation: int = 0
-    _shown: dict[int, tuple[dict[str, Any], Person]] = field(default_factory=dict)  # `to_show`
+    _shown: dict[int, tuple[dict[str, Any], Person]] = field(default_factory=dict)  # `_shared`
 
     def forget(self) -> None:
         """People changed: everyone is read again (and reads in flight are not kept)."""
@@ -116,10 +117,23 @@ async def _into(session: AsyncSession, values: dict[str, Any]) -> Person:
     present = session.sync_session.identity_map.get(identity_key(Person, values["id"]))
     if isinstance(present, Person):  # loaded (perhaps changed) in this session already
         return present
-    columns: dict[str, Any] = {c: list(v) if isinstance(v, list) else v for c, v in values.items()}
-    copy = Person(**columns)  # lists copied: a change in place must not reach what is kept
-    make_transient_to_detached(copy)
-    return await session.merge(copy, load=False)
+    person = await session.merge(_shared(_of_session(session), values), load=False)
+    for column, value in values.items():
+        if isinstance(value, list):  # a change in place must not reach what is kept
+            set_committed_value(person, column, list(value))
+    return person
+
+
+def _shared(people: People, values: dict[str, Any]) -> Person:
+    """The one detached copy of a kept person, in no session and never changed: what is shown
+    of them, and what is merged into a session (building a model object cost more than that)."""
+    person_id = values["id"]
+    shown = people._shown.get(person_id)
+    if shown is None or shown[0] is not values:  # none yet, or made from what was kept before
+        copy = Person(**values)
+        make_transient_to_detached(copy)
+        shown = people._shown[person_id] = (values, copy)
+    return shown[1]
 
 
 async def by_platform(session: AsyncSession, platform: str, uid: str) -> Person | None:
@@ -186,12 +200,7 @@ async def to_show(session: AsyncSession, ids: Iterable[int | None]) -> dict[int,
     kept, missing = _split(people, ids)
     found: dict[int, Person] = {}
     for person_id, values in kept.items():
-        shown = people._shown.get(person_id)
-        if shown is None or shown[0] is not values:  # none yet, or made from what was kept before
-            copy = Person(**values)
-            make_transient_to_detached(copy)
-            shown = people._shown[person_id] = (values, copy)
-        found[person_id] = shown[1]
+        found[person_id] = _shared(people, values)
     if missing:
         found.update(await by_ids(session, missing))
     return found
