@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import ladder, predict
+from bot import ladder, people_cache, predict
 from bot.cases import get_case, parse_when, require_open
 from bot.deadlines import words_after_by
 from bot.directory import Rules, calendar_of, is_away, members, mention
@@ -34,7 +34,7 @@ async def ask(
     require_open(case)
     if not question.strip():
         raise Refusal(sentence("cmd_question_is_empty"))
-    owner = await session.get(Person, case.owner_id)
+    owner = await people_cache.by_id(session, case.owner_id)
     assert owner is not None and actor.id is not None
     routed_note: str | None = None
     assignee: Person | None = None
