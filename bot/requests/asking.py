@@ -16,6 +16,7 @@ from bot.messages import Action, Message, message, sentence
 from bot.notices import record, tell, when_for
 from bot.requests.absence import route_around_absence
 from bot.requests.lookup import asked_people
+from storage.db import insert_row
 from storage.tables import Person, Request, Team
 
 
@@ -65,8 +66,7 @@ async def ask(
         # claim on the wall clock: it expires should the process die before posting)
         posting_since=datetime.now(UTC) if case.thread else None,
     )
-    session.add(req)
-    await session.flush()
+    await insert_row(session, req)
     target_name = assignee.name if assignee else (team.name if team else "?")
     record(
         session,
