@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from functools import cache
 from typing import Any, TypeVar
 
+from pydantic_core import PydanticUndefined
 from sqlalchemy import Table, event, insert
 from sqlalchemy.engine import CursorResult, make_url
 from sqlalchemy.ext.asyncio import (
@@ -17,8 +19,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session as OrmSession
-from sqlalchemy.orm import UOWTransaction, make_transient_to_detached
-from sqlmodel import Session
+from sqlalchemy.orm import UOWTransaction, class_mapper, make_transient_to_detached
+from sqlalchemy.orm.attributes import instance_state
+from sqlmodel import Session, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 RECYCLE = 600  # seconds a pooled connection is used before it is replaced
@@ -27,7 +30,8 @@ MADE = "made"  # session.info key: the (table, id) of each row its flushes inser
 HELD = "held"  # session.info key: the rows it wrote or locked, kept alive as long as the session
 EARLIEST = "earliest_due"  # session.info key: the earliest due_at among the timers it wrote
 LOCKED = "locked"  # session.info key: the (table, id) of each row locked in its transaction
-T = TypeVar("T")  # session.info key: the (table, id) of each row its flushes inserted or updated
+T = TypeVar("T")
+M = TypeVar("M", bound=SQLModel)
 
 
 class DatabaseUrlError(ValueError):
@@ -139,24 +143,44 @@ def _note(session: OrmSession, obj: Any, *, made: bool) -> None:
         note_due(session, obj.due_at)
 
 
-async def insert_row(session: AsyncSession, row: T) -> T:
-    """INSERT the new `row` at once and keep it in the session as a row read, its id filled
-    in, as a flush would, but without the unit of work, which cost twice the statement. The
-    row must be new (in no session); it is noted as made, like a row a flush inserted."""
-    table: Table = row.__table__  # type: ignore[attr-defined]
-    values = {c.key: getattr(row, c.key) for c in table.columns}
-    key = [c.key for c in table.primary_key.columns]
-    for name in key:
-        if values[name] is None:
-            del values[name]  # the database numbers it
-    result = await session.exec(insert(table), params=values)
+async def insert_row(session: AsyncSession, model: type[M], **values: Any) -> M:
+    """INSERT a new `model` row of `values` (the model's defaults for the rest) at once and
+    keep it in the session as if read, its id filled in and noted as made, as a flush would
+    have: a flush (the unit of work, and the model object built field by field beforehand)
+    cost three times the statement. The same INSERT goes to the database."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    key, constant, made = _defaults(model)
+    row = {**constant, **{name: make() for name, make in made.items()}, **values}
+    result = await session.exec(insert(table), params=row)
     assert isinstance(result, CursorResult) and result.inserted_primary_key is not None
-    for name, value in zip(key, result.inserted_primary_key, strict=True):
-        setattr(row, name, value)
-    make_transient_to_detached(row)
-    session.add(row)
-    _note(session.sync_session, row, made=True)
-    return row
+    row.update(zip(key, result.inserted_primary_key, strict=True))
+    obj = class_mapper(model).class_manager.new_instance()  # as the ORM makes a row it reads
+    instance_state(obj).dict.update(row)
+    make_transient_to_detached(obj)
+    session.add(obj)
+    _note(session.sync_session, obj, made=True)
+    return obj  # type: ignore[no-any-return]
+
+
+@cache
+def _defaults(
+    model: type[SQLModel],
+) -> tuple[tuple[str, ...], dict[str, Any], dict[str, Callable[[], Any]]]:
+    """A model's numbered key, and its fields' defaults: the constant ones (None for a field
+    without one) and those made anew for each row."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    key = tuple(c.key for c in table.primary_key.columns)
+    constant: dict[str, Any] = {}
+    made: dict[str, Callable[[], Any]] = {}
+    for column in table.columns:
+        field = model.model_fields.get(column.key)
+        if column.key in key or field is None:
+            continue
+        if field.default_factory is not None:
+            made[column.key] = field.default_factory  # type: ignore[assignment]
+        else:
+            constant[column.key] = None if field.default is PydanticUndefined else field.default
+    return key, constant, made
 
 
 def note_due(session: AsyncSession | OrmSession, due: datetime) -> None:
@@ -193,11 +217,14 @@ async def get_row(session: AsyncSession, table: type[T], row_id: int, *, lock: b
     locks what a command changes, and the service that reads it again is served from the
     session instead of a second round trip."""
     locked: set[tuple[type[Any], int]] = session.info.setdefault(LOCKED, set())
-    if lock and (table, row_id) not in locked:
+    name = getattr(table, "__tablename__", table)
+    if (table, row_id) in locked:  # read and locked already in this transaction
+        found: T = session.info[HELD][(name, row_id)]
+        return found
+    if lock:
         row = await session.get(table, row_id, with_for_update=True)
         if row is not None:
             locked.add((table, row_id))
-            name = getattr(table, "__tablename__", table)
             session.info.setdefault(HELD, {})[(name, row_id)] = row
         return row
     return await session.get(table, row_id)

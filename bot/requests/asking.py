@@ -54,7 +54,9 @@ async def ask(
     cal = calendar_of(cal_owner, rules.calendar)
     default_when = rules.policy.default_deadlines[case.priority]
     deadline = parse_when(by or default_when, now=now, cal_of=cal_owner, rules=rules)
-    req = Request(
+    req = await insert_row(
+        session,
+        Request,
         case_id=case.id or 0,
         asked_by_id=actor.id,
         assignee_id=assignee.id if assignee else None,
@@ -66,7 +68,6 @@ async def ask(
         # claim on the wall clock: it expires should the process die before posting)
         posting_since=datetime.now(UTC) if case.thread else None,
     )
-    await insert_row(session, req)
     target_name = assignee.name if assignee else (team.name if team else "?")
     record(
         session,
