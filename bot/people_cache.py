@@ -25,12 +25,11 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import UOWTransaction, make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import TrackedSession
+from storage.db import TrackedSession, as_read
 from storage.states import Platform
 from storage.tables import Membership, Person, Team
 
@@ -117,16 +116,16 @@ async def _into(session: AsyncSession, values: dict[str, Any]) -> Person:
     present = session.sync_session.identity_map.get(identity_key(Person, values["id"]))
     if isinstance(present, Person):  # loaded (perhaps changed) in this session already
         return present
-    person = await session.merge(_shared(_of_session(session), values), load=False)
-    for column, value in values.items():
-        if isinstance(value, list):  # a change in place must not reach what is kept
-            set_committed_value(person, column, list(value))
-    return person
+    # lists copied: a change in place must not reach what is kept
+    return as_read(
+        session, Person, {c: list(v) if isinstance(v, list) else v for c, v in values.items()}
+    )
 
 
 def _shared(people: People, values: dict[str, Any]) -> Person:
     """The one detached copy of a kept person, in no session and never changed: what is shown
-    of them, and what is merged into a session (building a model object cost more than that)."""
+    of them (putting a copy into the session for every name on every card cost more than
+    drawing it)."""
     person_id = values["id"]
     shown = people._shown.get(person_id)
     if shown is None or shown[0] is not values:  # none yet, or made from what was kept before
@@ -194,8 +193,7 @@ async def by_ids(session: AsyncSession, ids: Iterable[int | None]) -> dict[int, 
 
 async def to_show(session: AsyncSession, ids: Iterable[int | None]) -> dict[int, Person]:
     """The people with these ids, only to be shown (a card naming them): the kept ones as one
-    shared copy each, in no session, never to be changed; the others read as by `by_ids`.
-    Putting a copy into the session for every name on every card cost more than drawing it."""
+    shared copy each, in no session, never to be changed; the others read as by `by_ids`."""
     people = _of_session(session)
     kept, missing = _split(people, ids)
     found: dict[int, Person] = {}

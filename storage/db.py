@@ -10,7 +10,7 @@ from functools import cache
 from typing import Any, TypeVar
 
 from pydantic_core import PydanticUndefined
-from sqlalchemy import Table, event, insert
+from sqlalchemy import Insert, Table, event, insert
 from sqlalchemy.engine import CursorResult, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -148,26 +148,35 @@ async def insert_row(session: AsyncSession, model: type[M], **values: Any) -> M:
     keep it in the session as if read, its id filled in and noted as made, as a flush would
     have: a flush (the unit of work, and the model object built field by field beforehand)
     cost three times the statement. The same INSERT goes to the database."""
-    table: Table = model.__table__  # type: ignore[attr-defined]
-    key, constant, made = _defaults(model)
+    statement, key, constant, made = _inserting(model)
     row = {**constant, **{name: make() for name, make in made.items()}, **values}
-    result = await session.exec(insert(table), params=row)
+    result = await session.exec(statement, params=row)
     assert isinstance(result, CursorResult) and result.inserted_primary_key is not None
     row.update(zip(key, result.inserted_primary_key, strict=True))
-    obj = class_mapper(model).class_manager.new_instance()  # as the ORM makes a row it reads
-    instance_state(obj).dict.update(row)
+    obj = as_read(session, model, row)
+    _note(session.sync_session, obj, made=True)
+    return obj
+
+
+def as_read(session: AsyncSession, model: type[M], values: dict[str, Any]) -> M:
+    """A row of `model` with these column `values` (its key among them) in the session as if
+    the session had just read it, made as the ORM makes the rows it reads: no query, and none
+    of the work of building a model object field by field or of merging one. The row must not
+    be in the session yet."""
+    obj = class_mapper(model).class_manager.new_instance()
+    instance_state(obj).dict.update(values)
     make_transient_to_detached(obj)
     session.add(obj)
-    _note(session.sync_session, obj, made=True)
     return obj  # type: ignore[no-any-return]
 
 
 @cache
-def _defaults(
+def _inserting(
     model: type[SQLModel],
-) -> tuple[tuple[str, ...], dict[str, Any], dict[str, Callable[[], Any]]]:
-    """A model's numbered key, and its fields' defaults: the constant ones (None for a field
-    without one) and those made anew for each row."""
+) -> tuple[Insert, tuple[str, ...], dict[str, Any], dict[str, Callable[[], Any]]]:
+    """A model's INSERT (built once: its cache key is then worked out once), its numbered key,
+    and its fields' defaults: the constant ones (None for a field without one) and those made
+    anew for each row."""
     table: Table = model.__table__  # type: ignore[attr-defined]
     key = tuple(c.key for c in table.primary_key.columns)
     constant: dict[str, Any] = {}
@@ -180,7 +189,7 @@ def _defaults(
             made[column.key] = field.default_factory  # type: ignore[assignment]
         else:
             constant[column.key] = None if field.default is PydanticUndefined else field.default
-    return key, constant, made
+    return insert(table), key, constant, made
 
 
 def note_due(session: AsyncSession | OrmSession, due: datetime) -> None:
