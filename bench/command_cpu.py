@@ -9,7 +9,7 @@ the notices to the console's channel, the scheduler's looks). It leaves out what
 (the acknowledgement, the Slack calls, the case card): `bench/e2e.py` measures those, end to end.
 
     .venv/bin/python bench/command_cpu.py --asks 500
-    .venv/bin/python bench/command_cpu.py --asks 300 --profile   # and where it goes (cProfile)
+    .venv/bin/python bench/command_cpu.py --asks 300 --profile   # where the CPU goes (cProfile)
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ async def main() -> None:
 
         for i in range(100):  # the warm-up: every colleague met, every statement prepared
             await ask(i)
-        profile = cProfile.Profile() if args.profile else None
+        profile = cProfile.Profile(time.process_time) if args.profile else None
         cpu, wall = time.process_time(), time.perf_counter()
         if profile is not None:
             profile.enable()

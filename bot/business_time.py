@@ -30,6 +30,9 @@ __all__ = [
 
 # A safety net for day-by-day searches; real calendars find a business day within a week or two.
 _MAX_SEARCH_DAYS = 3660
+_ONE_DAY = timedelta(days=1)
+
+_DAYS_KEPT = 4096  # local days whose windows a calendar keeps
 
 _DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -69,6 +72,8 @@ def _holiday_dates(country: str, subdiv: str | None, year: int) -> frozenset[dat
 
 
 def _utc(at: datetime) -> datetime:
+    if at.tzinfo is UTC:
+        return at
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError(f"Expected a timezone-aware datetime, got naive {at.isoformat()}")
     return at.astimezone(UTC)
@@ -84,9 +89,15 @@ class Calendar:
     end: time = time(17, 0)
     country: str | None = None  # holidays country code, e.g. "US", "GB", "DE"
     subdiv: str | None = None  # holidays subdivision, e.g. "ENG", "CA"
+    zone: ZoneInfo = field(init=False, repr=False, compare=False)
+    # each local day asked about: its opening window, or None for a day that is not a business
+    # day (a deadline, a ladder and a forecast all walk the same few days, many times over)
+    _days: dict[date, tuple[datetime, datetime] | None] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
-        _zone(self.tz)
+        object.__setattr__(self, "zone", _zone(self.tz))
         try:
             days = frozenset(self.workdays)
         except TypeError:
@@ -112,10 +123,6 @@ class Calendar:
                 raise ValueError(f"Unknown holiday calendar {self.country!r}: {exc}") from None
             object.__setattr__(self, "country", country)
 
-    @property
-    def zone(self) -> ZoneInfo:
-        return _zone(self.tz)
-
     # -- days ---------------------------------------------------------------------------------
 
     def is_holiday(self, day: date) -> bool:
@@ -129,6 +136,22 @@ class Calendar:
     def _local_date(self, at: datetime) -> date:
         return _utc(at).astimezone(self.zone).date()
 
+    def _open(self, day: date) -> tuple[datetime, datetime] | None:
+        """The opening window of a business day; None for any other day."""
+        try:
+            return self._days[day]
+        except KeyError:
+            pass
+        window = self._window(day) if self.is_business_day(day) else None
+        if len(self._days) >= _DAYS_KEPT:
+            self._days.clear()
+        self._days[day] = window
+        return window
+
+    def _hours(self, day: date) -> tuple[datetime, datetime]:
+        """The window of a day found to be a business day (any day's, else)."""
+        return self._open(day) or self._window(day)
+
     def _at(self, day: date, at_time: time) -> datetime:
         """The UTC instant of a local wall-clock time on a local day."""
         return datetime.combine(day, at_time, tzinfo=self.zone).astimezone(UTC)
@@ -141,36 +164,32 @@ class Calendar:
     def _next_business_date(self, day: date) -> date:
         """The first business day strictly after `day`."""
         for _ in range(_MAX_SEARCH_DAYS):
-            day += timedelta(days=1)
-            if self.is_business_day(day):
+            day += _ONE_DAY
+            if self._open(day) is not None:
                 return day
         raise ValueError("No business day within ten years; check workdays and holidays.")
 
     # -- instants -----------------------------------------------------------------------------
 
     def is_open(self, at: datetime) -> bool:
-        day = self._local_date(at)
-        if not self.is_business_day(day):
-            return False
-        opens, closes = self._window(day)
-        return opens <= _utc(at) < closes
+        window = self._open(self._local_date(at))
+        return window is not None and window[0] <= _utc(at) < window[1]
 
     def _is_close(self, at: datetime) -> bool:
         """`at` is the closing instant of a business day."""
-        day = self._local_date(at)
-        return self.is_business_day(day) and self._window(day)[1] == _utc(at)
+        window = self._open(self._local_date(at))
+        return window is not None and window[1] == _utc(at)
 
     def next_open(self, at: datetime) -> datetime:
         """`at` itself (in UTC) if open, else the next opening moment."""
         at = _utc(at)
         day = self._local_date(at)
-        if self.is_business_day(day):
-            opens, closes = self._window(day)
-            if at < closes:
-                return max(at, opens)
+        window = self._open(day)
+        if window is not None and at < window[1]:
+            return max(at, window[0])
         for _ in range(_MAX_SEARCH_DAYS):
             day = self._next_business_date(day)
-            opens, closes = self._window(day)
+            opens, closes = self._hours(day)
             if opens < closes:
                 return opens
         raise ValueError("No opening hours within ten years.")
@@ -188,7 +207,7 @@ class Calendar:
             return _utc(start)
         current, remaining = self.next_open(start), delta
         while True:  # one iteration per business day
-            _, closes = self._window(self._local_date(current))
+            _, closes = self._hours(self._local_date(current))
             available = closes - current
             if remaining <= available:
                 return current + remaining
@@ -203,20 +222,20 @@ class Calendar:
             return total
         day, last = self._local_date(a), self._local_date(b)
         while day <= last:
-            if self.is_business_day(day):
-                opens, closes = self._window(day)
-                overlap = min(closes, b) - max(opens, a)
+            if (window := self._open(day)) is not None:
+                overlap = min(window[1], b) - max(window[0], a)
                 if overlap > timedelta(0):
                     total += overlap
-            day += timedelta(days=1)
+            day += _ONE_DAY
         return total
 
     def end_of_day(self, at: datetime) -> datetime:
         """Close of business on at's day, or of the next business day once that has passed."""
         day = self._local_date(at)
-        if self.is_business_day(day) and _utc(at) < self._window(day)[1]:
-            return self._window(day)[1]
-        return self._window(self._next_business_date(day))[1]
+        window = self._open(day)
+        if window is not None and _utc(at) < window[1]:
+            return window[1]
+        return self._hours(self._next_business_date(day))[1]
 
     def next_business_day(self, at: datetime, at_time: time | None = None) -> datetime:
         """The first business day after at's local date, at `at_time` (default: close)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -60,16 +61,30 @@ def calendar_of(who: Person | Team | None, default: Calendar) -> Calendar:
     """A person's or team's own calendar, falling back field by field to the default."""
     if who is None:
         return default
+    return _calendar(who.tz, who.workdays, who.hours, who.country, who.subdiv, default)
+
+
+@lru_cache(maxsize=1024)
+def _calendar(
+    tz: str | None,
+    workdays: str | None,
+    hours: str | None,
+    country: str | None,
+    subdiv: str | None,
+    default: Calendar,
+) -> Calendar:
+    """One calendar for each combination of fields, kept with the business days it has worked
+    out: a command asks about the same few people's calendars many times over."""
     start, end = (default.start, default.end)
-    if who.hours:
-        start, end = Calendar.parse_hours(who.hours)
+    if hours:
+        start, end = Calendar.parse_hours(hours)
     return Calendar(
-        tz=who.tz or default.tz,
-        workdays=parse_workdays(who.workdays) if who.workdays else default.workdays,
+        tz=tz or default.tz,
+        workdays=parse_workdays(workdays) if workdays else default.workdays,
         start=start,
         end=end,
-        country=who.country if who.country is not None else default.country,
-        subdiv=who.subdiv if who.subdiv is not None else default.subdiv,
+        country=country if country is not None else default.country,
+        subdiv=subdiv if subdiv is not None else default.subdiv,
     )
 
 
@@ -78,8 +93,7 @@ def normalise_handle(text: str) -> str:
 
 
 async def person_by_handle(session: AsyncSession, handle: str) -> Person | None:
-    res = await session.exec(select(Person).where(Person.handle == normalise_handle(handle)))
-    return res.first()
+    return await people_cache.by_handle(session, normalise_handle(handle))
 
 
 async def person_by_platform(session: AsyncSession, platform: str, uid: str) -> Person | None:

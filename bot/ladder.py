@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import drafts, promise_alarm
+from bot import drafts, people_cache, promise_alarm
 from bot.business_time import Calendar
 from bot.directory import Rules, calendar_of, manager_of, members, mention
 from bot.messages import Action, sentence
@@ -254,7 +254,7 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
     """Fire one claimed step; returns the outcome stored on the timer ("fired" or "skipped")."""
     case = await session.get(Case, timer.case_id)
     assert case is not None
-    owner = await session.get(Person, case.owner_id)
+    owner = await people_cache.by_id(session, case.owner_id)
     assert owner is not None
     if timer.step == Step.PROMISE_AT_RISK:
         return await promise_alarm.promise_at_risk(
@@ -266,7 +266,7 @@ async def fire(session: AsyncSession, *, timer: Timer, now: datetime, rules: Rul
         return SKIPPED
     if timer.step == Step.NUDGE and req.status != RequestStatus.OPEN:
         return SKIPPED
-    assignee = await session.get(Person, req.assignee_id) if req.assignee_id else None
+    assignee = await people_cache.by_id(session, req.assignee_id) if req.assignee_id else None
     team = await session.get(Team, req.team_id) if req.team_id else None
     colleagues = [assignee] if assignee else (await members(session, team) if team else [])
     target_name = assignee.name if assignee else (team.name if team else "?")

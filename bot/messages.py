@@ -146,11 +146,19 @@ def templates() -> dict[str, str]:
     return found
 
 
+@cache
+def _parts(kind: str) -> tuple[tuple[str, str | None], ...]:
+    """The template `kind` read once: its literal text and the field after each."""
+    return tuple(
+        (literal, name)
+        for literal, name, _spec, _conv in string.Formatter().parse(templates()[kind])
+    )
+
+
 def compose(kind: str, **fields: Segment | int | float | None) -> tuple[Segment, ...]:
     """Fill the template `kind`; field values stay separate segments so they are escaped."""
-    template = templates()[kind]
     out: list[Segment] = []
-    for literal, name, _spec, _conv in string.Formatter().parse(template):
+    for literal, name in _parts(kind):
         if literal:
             out.append(literal)
         if name is None:
@@ -167,7 +175,15 @@ def compose(kind: str, **fields: Segment | int | float | None) -> tuple[Segment,
 def sentence(kind: str, /, **fields: Segment | int | float | None) -> str:
     """The template `kind` filled as plain text: for refusals, usage lines and other strings
     that travel as text rather than as messages of their own."""
+    if not fields:
+        return _fixed(kind)
     return "".join(plain(s) for s in compose(kind, **fields))
+
+
+@cache
+def _fixed(kind: str) -> str:
+    """A template without fields (a button's label), filled once."""
+    return "".join(plain(s) for s in compose(kind))
 
 
 def _merge(segs: list[Segment]) -> list[Segment]:

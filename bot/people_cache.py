@@ -1,6 +1,6 @@
-"""People by their platform id or their id, kept in process: every command looks up its author,
-most name a colleague, and cards and notices name people by id, while people change only now and
-then.
+"""People by their platform id, their handle or their id, kept in process: every command looks up
+its author, most name a colleague, and cards and notices name people by id, while people change
+only now and then.
 
 A person read is kept as its column values; a later lookup puts a copy into the asking session as
 if loaded (no round trip), so the services use it like any row. What is kept belongs to one
@@ -29,7 +29,7 @@ from sqlalchemy.orm.util import identity_key
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from storage.db import TrackedSession
+from storage.db import TrackedSession, as_read
 from storage.states import Platform
 from storage.tables import Membership, Person, Team
 
@@ -57,13 +57,15 @@ class People:
     written: Callable[[], None] = _nothing  # this process committed a change of people
     _rows: dict[int, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     _ids: dict[tuple[str, str], int] = field(default_factory=dict)  # (platform, uid) → id
+    _handles: dict[str, int] = field(default_factory=dict)  # handle → id
     _generation: int = 0
-    _shown: dict[int, tuple[dict[str, Any], Person]] = field(default_factory=dict)  # `to_show`
+    _shown: dict[int, tuple[dict[str, Any], Person]] = field(default_factory=dict)  # `_shared`
 
     def forget(self) -> None:
         """People changed: everyone is read again (and reads in flight are not kept)."""
         self._rows.clear()
         self._ids.clear()
+        self._handles.clear()
         self._shown.clear()
         self._generation += 1
 
@@ -85,6 +87,7 @@ class People:
                 self.forget()
                 return
             self._rows[person.id] = (now, {c: getattr(person, c) for c in _COLUMNS})
+            self._handles[person.handle] = person.id
             if person.slack_id:
                 self._ids[(Platform.SLACK, person.slack_id)] = person.id
             if person.teams_id:
@@ -113,10 +116,23 @@ async def _into(session: AsyncSession, values: dict[str, Any]) -> Person:
     present = session.sync_session.identity_map.get(identity_key(Person, values["id"]))
     if isinstance(present, Person):  # loaded (perhaps changed) in this session already
         return present
-    columns: dict[str, Any] = {c: list(v) if isinstance(v, list) else v for c, v in values.items()}
-    copy = Person(**columns)  # lists copied: a change in place must not reach what is kept
-    make_transient_to_detached(copy)
-    return await session.merge(copy, load=False)
+    # lists copied: a change in place must not reach what is kept
+    return as_read(
+        session, Person, {c: list(v) if isinstance(v, list) else v for c, v in values.items()}
+    )
+
+
+def _shared(people: People, values: dict[str, Any]) -> Person:
+    """The one detached copy of a kept person, in no session and never changed: what is shown
+    of them (putting a copy into the session for every name on every card cost more than
+    drawing it)."""
+    person_id = values["id"]
+    shown = people._shown.get(person_id)
+    if shown is None or shown[0] is not values:  # none yet, or made from what was kept before
+        copy = Person(**values)
+        make_transient_to_detached(copy)
+        shown = people._shown[person_id] = (values, copy)
+    return shown[1]
 
 
 async def by_platform(session: AsyncSession, platform: str, uid: str) -> Person | None:
@@ -128,6 +144,19 @@ async def by_platform(session: AsyncSession, platform: str, uid: str) -> Person 
     generation = people._generation
     column = Person.slack_id if platform == Platform.SLACK else Person.teams_id
     person = (await session.exec(select(Person).where(column == uid))).first()
+    if person is not None:
+        people._keep((person,), generation)
+    return person
+
+
+async def by_handle(session: AsyncSession, handle: str) -> Person | None:
+    """The person with this (normalised) handle, from the process's cache when it has them."""
+    people = _of_session(session)
+    kept = people._kept(people._handles.get(handle))
+    if kept is not None and kept.get("handle") == handle:
+        return await _into(session, kept)
+    generation = people._generation
+    person = (await session.exec(select(Person).where(Person.handle == handle))).first()
     if person is not None:
         people._keep((person,), generation)
     return person
@@ -164,18 +193,12 @@ async def by_ids(session: AsyncSession, ids: Iterable[int | None]) -> dict[int, 
 
 async def to_show(session: AsyncSession, ids: Iterable[int | None]) -> dict[int, Person]:
     """The people with these ids, only to be shown (a card naming them): the kept ones as one
-    shared copy each, in no session, never to be changed; the others read as by `by_ids`.
-    Putting a copy into the session for every name on every card cost more than drawing it."""
+    shared copy each, in no session, never to be changed; the others read as by `by_ids`."""
     people = _of_session(session)
     kept, missing = _split(people, ids)
     found: dict[int, Person] = {}
     for person_id, values in kept.items():
-        shown = people._shown.get(person_id)
-        if shown is None or shown[0] is not values:  # none yet, or made from what was kept before
-            copy = Person(**values)
-            make_transient_to_detached(copy)
-            shown = people._shown[person_id] = (values, copy)
-        found[person_id] = shown[1]
+        found[person_id] = _shared(people, values)
     if missing:
         found.update(await by_ids(session, missing))
     return found

@@ -92,10 +92,13 @@ async def forecast(
         rows = (await execute(session, _record(person), params)).all()
         track_record.keep(session, kind, target.id, rows, HISTORY * 2)
     decided = []
+    # Business time never exceeds the time elapsed, so a span no longer than the window is
+    # within it without working out its business time.
     for opened, answered, cat in rows:
         if answered is not None:
-            decided.append((cal.between(opened, answered) <= window, cat))
-        elif cal.between(opened, now) > window:
+            taken = answered - opened
+            decided.append((taken <= window or cal.between(opened, answered) <= window, cat))
+        elif now - opened > window and cal.between(opened, now) > window:
             decided.append((False, cat))  # still open and already past this window
     same = [d for d in decided if category and d[1] == category]
     use_category = len(same) >= MIN_HISTORY

@@ -125,6 +125,30 @@ async def test_a_colleague_away_on_one_replica_is_routed_to_their_backup_by_the_
 
 
 @pytest.mark.parametrize("replicas", [REDIS], indirect=True)
+async def test_people_named_by_handle_are_kept_until_people_change(
+    replicas: tuple[Ownit, Ownit],
+) -> None:
+    """The console's author and a colleague named by handle (as typed in the console or in
+    Teams) are found without reading them again, and a change on another replica is seen."""
+    a, b = replicas
+    alex = dispatch.Origin("console", "alex")
+    opened = await dispatch.handle(b, "/case open Acme: refund", alex)
+    first = await dispatch.handle(b, f"/case ask {opened.case} @dana status? by 16:00", alex)
+    assert "asked of @dana" in first.plain() and "away" not in first.plain()
+    reads = person_reads(b)
+    again = await dispatch.handle(b, f"/case ask {opened.case} @dana invoice? by 16:00", alex)
+    assert again.ok and "away" not in again.plain()
+    assert reads == []
+
+    told = await heard(b, PEOPLE)
+    away = await dispatch.handle(a, "/case away until wed 09:00", slack("dana"))
+    assert "Requests to you go to @bo" in away.plain()
+    await told()
+    routed = await dispatch.handle(b, f"/case ask {opened.case} @dana refund? by 16:00", alex)
+    assert "Dana Billing is away; their backup Bo Billing has it" in routed.plain()
+
+
+@pytest.mark.parametrize("replicas", [REDIS], indirect=True)
 async def test_people_by_id_are_kept_until_people_change(replicas: tuple[Ownit, Ownit]) -> None:
     a, b = replicas
     async with b.db.reader() as s:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import people_cache
 from bot.access.escalation import above_asked, escalated
 from bot.access.needs import Capability, Need
 from bot.cases import get_case
@@ -66,7 +67,7 @@ async def authorize(*, session: AsyncSession, actor: Person, need: Need) -> Gran
     if not seen.any:
         raise _deny(actor, need, NotFound(sentence("cmd_no_case", key=need.case)))
     if need.capability == Capability.RUN_CASE and not seen.full:
-        owner = await session.get(Person, case.owner_id)
+        owner = await people_cache.by_id(session, case.owner_id)
         handle = owner.handle if owner else "?"
         refusal = sentence("cmd_only_case_manager", case_key=case.key, owner=handle, verb=need.verb)
         raise _deny(actor, need, NotAllowed(refusal))

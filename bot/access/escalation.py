@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import people_cache
 from bot.directory import manages
 from storage.states import Step, TimerOutcome
 from storage.tables import Person, Request, Team, Timer
@@ -31,14 +32,14 @@ async def above_asked(session: AsyncSession, actor: Person, req: Request) -> boo
     manager) in the management chain, and the request has escalated to them."""
     asked: Person | None = None
     if req.assignee_id is not None:
-        asked = await session.get(Person, req.assignee_id)
+        asked = await people_cache.by_id(session, req.assignee_id)
     elif req.team_id is not None:
         team = await session.get(Team, req.team_id)
         if team is None or team.manager_id is None:
             return False
         if team.manager_id == actor.id:
             return await escalated(session, req)
-        asked = await session.get(Person, team.manager_id)
+        asked = await people_cache.by_id(session, team.manager_id)
     if asked is None or not await manages(session, actor, asked):
         return False
     return await escalated(session, req)

@@ -7,11 +7,12 @@ from functools import partial
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import people_cache
 from bot.access.decide import Grant
 from bot.access.needs import Need
 from bot.directory import mention
 from bot.notices import tell
-from storage.tables import Case, Person
+from storage.tables import Person
 
 
 async def tell_owner(
@@ -27,10 +28,10 @@ async def tell_owner(
     `request_key` names the request the command made or changed."""
     if need.told is None or grant.case is None:
         return
-    case = await session.get(Case, grant.case.id)
-    if case is None or case.owner_id == actor.id:
+    case = grant.case  # the row the check read (and locked) in this session
+    if case.owner_id == actor.id:
         return
-    owner = await session.get(Person, case.owner_id)
+    owner = await people_cache.by_id(session, case.owner_id)
     if owner is None:
         return
     send = partial(

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import ladder
+from bot import ladder, people_cache
 from bot.cases.lookup import get_case, owner_of, require_open
 from bot.directory import Rules, calendar_of
 from bot.errors import Refusal
@@ -55,7 +55,7 @@ async def resolve(
             text=sentence("timeline_cancelled", request_key=req.key),
         )
         for person_id in {req.assignee_id} - {None}:
-            person = await session.get(Person, person_id)
+            person = await people_cache.by_id(session, person_id)
             if person:
                 tell(
                     session,

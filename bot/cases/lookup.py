@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import people_cache
 from bot.deadlines import DeadlineError, parse_deadline
 from bot.directory import Rules, calendar_of
 from bot.errors import NotFound, Refusal
@@ -59,7 +60,7 @@ def parse_when(text: str, *, now: datetime, cal_of: Person | Team | None, rules:
 
 
 async def owner_of(session: AsyncSession, case: Case) -> Person:
-    owner = await session.get(Person, case.owner_id)
+    owner = await people_cache.by_id(session, case.owner_id)
     assert owner is not None
     return owner
 

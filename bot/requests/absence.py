@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import people_cache
 from bot.cases import parse_when
 from bot.directory import Rules, calendar_of, is_away, manager_of, mention
 from bot.errors import Refusal
@@ -22,7 +23,7 @@ async def route_around_absence(
     if not is_away(person, now):
         return person, None
     seen = {person.id}
-    backup = await session.get(Person, person.backup_id) if person.backup_id else None
+    backup = await people_cache.by_id(session, person.backup_id) if person.backup_id else None
     if backup is not None and backup.id not in seen and not is_away(backup, now):
         return backup, sentence("cmd_routed_to_backup", person=person.name, backup=backup.name)
     manager = await manager_of(session, person)
@@ -52,7 +53,7 @@ async def set_away(
         actor.backup_id = backup.id
     actor.away_until = at
     session.add(actor)
-    fallback = await session.get(Person, actor.backup_id) if actor.backup_id else None
+    fallback = await people_cache.by_id(session, actor.backup_id) if actor.backup_id else None
     if fallback is None:
         fallback = await manager_of(session, actor)
     return message(

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import ladder
+from bot import ladder, people_cache
 from bot.cases import parse_when
 from bot.directory import Rules, calendar_of, mention
 from bot.errors import Refusal
@@ -37,7 +37,7 @@ async def acknowledge(
     req.acked_at = req.acked_at or now
     req.eta = eta_at or req.eta
     session.add(req)
-    owner = await session.get(Person, case.owner_id)
+    owner = await people_cache.by_id(session, case.owner_id)
     assert owner is not None
     owner_tz = calendar_of(owner, rules.calendar).tz
     late = eta_at is not None and eta_at > req.deadline
@@ -119,7 +119,7 @@ async def answer(
         text=sentence("timeline_answered", name=actor.name, request_key=req.key, answer=req.answer),
         on_time=on_time,
     )
-    owner = await session.get(Person, case.owner_id)
+    owner = await people_cache.by_id(session, case.owner_id)
     assert owner is not None
     if owner.id != actor.id:
         tell(

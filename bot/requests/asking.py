@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import ladder, predict
+from bot import ladder, people_cache, predict
 from bot.cases import get_case, parse_when, require_open
 from bot.deadlines import words_after_by
 from bot.directory import Rules, calendar_of, is_away, members, mention
@@ -16,6 +16,7 @@ from bot.messages import Action, Message, message, sentence
 from bot.notices import record, tell, when_for
 from bot.requests.absence import route_around_absence
 from bot.requests.lookup import asked_people
+from storage.db import insert_row
 from storage.tables import Person, Request, Team
 
 
@@ -34,7 +35,7 @@ async def ask(
     require_open(case)
     if not question.strip():
         raise Refusal(sentence("cmd_question_is_empty"))
-    owner = await session.get(Person, case.owner_id)
+    owner = await people_cache.by_id(session, case.owner_id)
     assert owner is not None and actor.id is not None
     routed_note: str | None = None
     assignee: Person | None = None
@@ -53,7 +54,9 @@ async def ask(
     cal = calendar_of(cal_owner, rules.calendar)
     default_when = rules.policy.default_deadlines[case.priority]
     deadline = parse_when(by or default_when, now=now, cal_of=cal_owner, rules=rules)
-    req = Request(
+    req = await insert_row(
+        session,
+        Request,
         case_id=case.id or 0,
         asked_by_id=actor.id,
         assignee_id=assignee.id if assignee else None,
@@ -65,8 +68,6 @@ async def ask(
         # claim on the wall clock: it expires should the process die before posting)
         posting_since=datetime.now(UTC) if case.thread else None,
     )
-    session.add(req)
-    await session.flush()
     target_name = assignee.name if assignee else (team.name if team else "?")
     record(
         session,

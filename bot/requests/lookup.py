@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import people_cache
 from bot.cases import parse_key
 from bot.cases.lookup import shown
 from bot.directory import members
@@ -25,13 +26,13 @@ async def get_request(session: AsyncSession, key: str, *, lock: bool = False) ->
 async def calendar_owner(session: AsyncSession, req: Request) -> Person | Team | None:
     """Whose calendar the request runs on: its assignee, or the team it waits on."""
     if req.assignee_id is not None:
-        return await session.get(Person, req.assignee_id)
+        return await people_cache.by_id(session, req.assignee_id)
     return await session.get(Team, req.team_id) if req.team_id is not None else None
 
 
 async def asked_people(session: AsyncSession, req: Request) -> list[Person]:
     if req.assignee_id is not None:
-        p = await session.get(Person, req.assignee_id)
+        p = await people_cache.by_id(session, req.assignee_id)
         return [p] if p else []
     if req.team_id is not None:
         team = await session.get(Team, req.team_id)
@@ -52,7 +53,7 @@ async def open_for(session: AsyncSession, req: Request, verb: str) -> Case:
 
 async def asked_name(session: AsyncSession, req: Request) -> str:
     if req.assignee_id is not None:
-        p = await session.get(Person, req.assignee_id)
+        p = await people_cache.by_id(session, req.assignee_id)
         return f"@{p.handle}" if p else sentence("cmd_someone_else")
     team = await session.get(Team, req.team_id) if req.team_id else None
     return sentence("cmd_the_team", team=team.name) if team else sentence("cmd_someone_else")

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import ladder
+from bot import ladder, people_cache
 from bot.cases import parse_when
 from bot.directory import Rules, calendar_of, mention
 from bot.errors import Refusal
@@ -45,7 +45,7 @@ async def more_time(
     req.pending_deadline = new
     req.pending_reason = reason.strip()
     session.add(req)
-    owner = await session.get(Person, case.owner_id)
+    owner = await people_cache.by_id(session, case.owner_id)
     assert owner is not None
     owner_cal = calendar_of(owner, rules.calendar)
     record(

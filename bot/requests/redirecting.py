@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import ladder
+from bot import ladder, people_cache
 from bot.business_time import Calendar
 from bot.directory import Rules, calendar_of, members, mention
 from bot.errors import Refusal
@@ -72,7 +72,7 @@ async def redirect(
         ),
     )
     moved = await _rearm(session, rules=rules, req=req, case=case, actor=actor, was=was, now=now)
-    owner = await session.get(Person, case.owner_id)
+    owner = await people_cache.by_id(session, case.owner_id)
     assert owner is not None
     for person in await asked_people(session, req):
         tell(

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot import ladder
+from bot import ladder, people_cache
 from bot.business_time import format_when
 from bot.cases import parse_when
 from bot.directory import Rules, calendar_of
@@ -60,7 +60,7 @@ async def move_deadline(
             deadline=when_for(new, calendar_of(person, rules.calendar).tz),
             why=why,
         )
-    owner = await session.get(Person, case.owner_id)
+    owner = await people_cache.by_id(session, case.owner_id)
     return ladder.breaks_promise(
         case=case,
         deadline=new,
