@@ -24,7 +24,7 @@ from bot.runtime.unreachable import report_unreachable
 from storage.db import Database
 from storage.shared import LocalShared, Shared
 from storage.states import OutboxStatus
-from storage.tables import Outbox, Person
+from storage.tables import Person
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +43,23 @@ class Channel(Protocol):
 
     def reaches(self, person: Person) -> bool: ...
 
-    async def send(self, person: Person, msg: Message, row: Outbox) -> outbox.Record | None: ...
+    async def send(
+        self, person: Person, msg: Message, row: outbox.Notice
+    ) -> outbox.Record | None: ...
 
 
-async def link_somewhere(channels: list[Channel], person: Person) -> bool:
+async def link_somewhere(channels: list[Channel], person: Person) -> Person | None:
     """Someone no channel reaches yet: a channel that can find them (by e-mail: `link`, where it
-    has one) links them now, rather than their notice being reported unreachable."""
+    has one) links them now, rather than their notice being reported unreachable. The person
+    linked is a copy (the one given is the cache's, shared and never changed)."""
     for channel in channels:
         link = getattr(channel, "link", None)
-        if link is not None and await link(person):
-            return True
-    return False
+        if link is None:
+            continue
+        copy = Person(**person.model_dump())
+        if await link(copy):
+            return copy
+    return None
 
 
 class Deliverer:
@@ -101,17 +107,17 @@ class Deliverer:
             return 0
         # Each person's notices go in order and at their conversation's pace; different people's
         # go side by side, so one paced conversation never holds up everyone else's.
-        queues: dict[int, list[Outbox]] = {}
+        queues: dict[int, list[outbox.Notice]] = {}
         for row in batch.rows:
             queues.setdefault(row.person_id, []).append(row)
         gate = asyncio.Semaphore(PARALLEL)
-        left: list[int | None] = []
+        left: list[int] = []
 
-        async def deliver_queue(queue: list[Outbox]) -> tuple[int, int]:
+        async def deliver_queue(queue: list[outbox.Notice]) -> tuple[int, int]:
             done = told = 0
             async with gate:
                 for row in queue:
-                    outcome = await self._deliver(row, batch.people[row.person_id], batch.homes)
+                    outcome = await self._deliver(row, batch.people[row.person_id])
                     if outcome is None:
                         left.append(row.id)
                         continue
@@ -129,9 +135,7 @@ class Deliverer:
         self.sent += sent
         return sent + reported
 
-    async def _deliver(
-        self, row: Outbox, person: Person, homes: dict[int | None, str | None]
-    ) -> tuple[int, int] | None:
+    async def _deliver(self, row: outbox.Notice, person: Person) -> tuple[int, int] | None:
         """Send one notice through the first channel that can reach the person: (sent, reported
         unreachable), or None when stopping came first."""
         if self.stop.is_set():
@@ -142,9 +146,12 @@ class Deliverer:
         error: str | None = "unreachable: no platform reaches this person"
         hints: list[str] = []
         record: outbox.Record | None = None
-        candidates = self.channels_for(person, homes.get(row.case_id))
-        if not candidates and person.email and await link_somewhere(self.channels, person):
-            candidates = self.channels_for(person, homes.get(row.case_id))
+        candidates = self.channels_for(person, row.home)
+        if not candidates and person.email:
+            linked = await link_somewhere(self.channels, person)
+            if linked is not None:
+                person = linked
+                candidates = self.channels_for(person, row.home)
         for candidate in candidates:
             channel = candidate
             try:
