@@ -7,18 +7,25 @@ retried after a backoff, up to `MAX_ATTEMPTS`.
 Leasing and recording are plain statements on the tables, and a leased notice is a plain row
 (`Notice`): the people it goes to come from the process's cache (`people_cache.to_show`), so a
 delivery builds no row objects and keeps no session.
+
+A process that delivers has the notices it writes itself written already leased to it and
+handed to it once committed (`handover`): it sends them without leasing them. Should it die
+first, their lease runs out and any process sends them, as any other.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, Update, bindparam, or_, select, update
+from sqlalchemy import Table, Update, bindparam, literal_column, or_, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import people_cache
+from storage import appends
+from storage.appends import Handed, Handover
 from storage.db import Database
 from storage.states import OutboxStatus
 from storage.tables import Case, Outbox, Person
@@ -43,33 +50,69 @@ class Notice(NamedTuple):
     home: str | None
 
 
-@dataclass(frozen=True)
-class Batch:
-    """Leased notices in order, and the people they go to (shared copies, never changed)."""
-
-    rows: list[Notice]
-    people: dict[int, Person]
-
-
-async def lease(db: Database, limit: int) -> Batch | None:
-    """Lease up to `limit` notices due now (None if there are none): one statement claims them
-    (skipping those another replica is claiming) and returns them with their cases' platforms."""
+async def lease(db: Database, limit: int) -> list[Notice]:
+    """Lease up to `limit` notices due now: one statement claims them (skipping those another
+    replica is claiming) and returns them with their cases' platforms, in no order."""
     now = datetime.now(UTC)
     params = {"now": now, "until": now + LEASE, "limit": limit}
-    async with db.single() as s:
-        conn = await s.connection()
+    async with db.statements() as conn:
         found = (await conn.execute(_leasing(db.postgres), params)).all()
-        if not found:
-            return None
-        rows = sorted((Notice._make(row) for row in found), key=lambda n: n.id)
-        people = await people_cache.to_show(s, (row.person_id for row in rows))
-    return Batch([row for row in rows if row.person_id in people], people)
+    return [Notice._make(row) for row in found]
+
+
+async def people(db: Database, ids: set[int]) -> dict[int, Person]:
+    """The people the notices go to (shared copies, never changed): from the process's cache,
+    and read only if it lacks some."""
+    async with AsyncSession(db.engine) as s:  # it connects only to read
+        return await people_cache.to_show(s, ids)
+
+
+def hand_over(db: Database, to: Callable[[list[Notice]], None] | None) -> None:
+    """From now on the notices written on this process are leased to it as they are written (as
+    `lease` would) and given to `to` once committed, with their ids and their cases' platforms
+    (None: no longer)."""
+    if to is None:
+        appends.hand_over(db.engine.sync_engine, None)
+        return
+
+    def handed(rows: Handed) -> None:
+        to([_written(values, back) for values, back in rows])
+
+    appends.hand_over(
+        db.engine.sync_engine, Handover(OUTBOX, _claim, (OUTBOX.c.id, _home()), handed)
+    )
+
+
+def _claim() -> dict[str, Any]:
+    return {"claimed_until": datetime.now(UTC) + LEASE}
+
+
+def _written(values: dict[str, Any], back: Any) -> Notice:
+    """A notice as written (`values`), with its id and its case's platform read back."""
+    return Notice(
+        back[0],
+        values["person_id"],
+        values["kind"],
+        values["payload"],
+        values["case_id"],
+        values["request_id"],
+        values["attempts"],
+        back[1],
+    )
+
+
+@cache
+def _home() -> Any:
+    """The platform of the notice's case (it is delivered there first)."""
+    # the outbox's column by name: an INSERT's RETURNING correlates no subquery with its table
+    of_notice = literal_column("outbox.case_id", OUTBOX.c.case_id.type)
+    return select(CASE.c.platform).where(CASE.c.id == of_notice).scalar_subquery()
 
 
 @cache
 def _leasing(postgres: bool) -> Any:
     """The lease, built once (with parameters for the times and the limit): building it anew for
-    every lease cost more than running it. RETURNING promises no order: `lease` sorts."""
+    every lease cost more than running it."""
     due = (
         select(OUTBOX.c.id)
         .where(
@@ -82,12 +125,13 @@ def _leasing(postgres: bool) -> Any:
     if postgres:
         due = due.with_for_update(skip_locked=True)
     c = OUTBOX.c
-    home = select(CASE.c.platform).where(CASE.c.id == c.case_id).scalar_subquery()
     return (
         update(OUTBOX)
         .where(c.id.in_(due.scalar_subquery()))
         .values(claimed_until=bindparam("until"))
-        .returning(c.id, c.person_id, c.kind, c.payload, c.case_id, c.request_id, c.attempts, home)
+        .returning(
+            c.id, c.person_id, c.kind, c.payload, c.case_id, c.request_id, c.attempts, _home()
+        )
     )
 
 
