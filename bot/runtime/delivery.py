@@ -119,13 +119,14 @@ class Deliverer:
             return await self._drain(limit, lease)
 
     async def _drain(self, limit: int, lease: bool) -> int:
-        handed, self._handed = self._handed, []
+        handed = list(self._handed)
         leased = await outbox.lease(self.db, limit) if lease else []
         self.full = len(leased) >= limit
         rows = sorted(handed + leased, key=lambda row: row.id)  # the order they were written in
         if not rows:
             return 0
         people = await outbox.people(self.db, {row.person_id for row in rows})
+        del self._handed[: len(handed)]  # taken (kept for the next drain had reading failed)
         # Each person's notices go in order and at their conversation's pace; different people's
         # go side by side, so one paced conversation never holds up everyone else's.
         queues: dict[int, list[outbox.Notice]] = {}

@@ -9,7 +9,7 @@ Leasing and recording are plain statements on the tables, and a leased notice is
 delivery builds no row objects and keeps no session.
 
 A process that delivers has the notices it writes itself written already leased to it and
-handed to it once committed (`handover`): it sends them without leasing them. Should it die
+handed to it once committed (`hand_over`): it sends them without leasing them. Should it die
 first, their lease runs out and any process sends them, as any other.
 """
 
