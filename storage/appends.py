@@ -13,11 +13,15 @@ of other objects may come before them too; that is safe because no table refers 
 ones. A rollback drops them (a savepoint's, the ones appended since it began). On PostgreSQL
 the SQL text depends only on which tables have rows, so it is compiled once and prepared once
 per connection.
+
+A process that acts on one table's rows itself (delivery, on the outbox's) may ask for them
+(`hand_over`): they are written already claimed for it and given to it, with their ids, once
+committed, so it need not claim them again; should it die first, the claim runs out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -27,7 +31,9 @@ from pydantic_core import PydanticUndefined
 from sqlalchemy import (
     Connection,
     Delete,
+    Engine,
     Insert,
+    Row,
     Table,
     Update,
     bindparam,
@@ -42,7 +48,7 @@ from sqlalchemy.orm import ORMExecuteState, SessionTransaction
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.base import Executable
-from sqlalchemy.sql.elements import ClauseElement, ColumnClause, TextClause
+from sqlalchemy.sql.elements import ClauseElement, ColumnClause, ColumnElement, TextClause
 from sqlalchemy.sql.selectable import FromClause, TableClause
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -54,7 +60,25 @@ SHAPES_KEPT = 1000  # statements kept built, one per shape of what was appended 
 MAX_PARAMS = 30000  # per statement: asyncpg takes at most 32767, SQLite (3.32 on) 32766
 
 
-Shape = tuple[tuple[tuple[Table, tuple[str, ...]], ...], tuple["Delete | Update", ...]]
+Handed = list[tuple[dict[str, Any], Row[Any]]]  # rows written claimed: values, and read back
+
+
+@dataclass(frozen=True, eq=False)
+class Handover:
+    """The rows of `table` appended on one engine are written with `claim()`'s values and, once
+    committed, given to `to` with what `returning` reads back of each (their id first)."""
+
+    table: Table
+    claim: Callable[[], dict[str, Any]]
+    returning: tuple[ColumnElement[Any], ...]
+    to: Callable[[Handed], None]
+
+
+_HANDOVERS: WeakKeyDictionary[Engine, Handover] = WeakKeyDictionary()
+
+Shape = tuple[
+    tuple[tuple[Table, tuple[str, ...]], ...], tuple["Delete | Update", ...], Handover | None
+]
 _SHAPES: dict[Shape, Any] = {}
 
 
@@ -64,6 +88,8 @@ class Pending:
     rides: list[tuple[Delete | Update, dict[str, Any]]] = field(default_factory=list)
     # per open savepoint: what was pending when it began (restored when it rolls back)
     marks: WeakKeyDictionary[SessionTransaction, Pending] = field(default_factory=WeakKeyDictionary)
+    # written claimed, to be handed over once committed
+    handed: list[tuple[Handover, Handed]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.rows or self.rides)
@@ -74,7 +100,16 @@ class Pending:
 
     def copy(self) -> Pending:
         rows = {table: list(values) for table, values in self.rows.items()}
-        return Pending(rows, list(self.rides), self.marks)
+        return Pending(rows, list(self.rides), self.marks, list(self.handed))
+
+
+def hand_over(engine: Engine, handover: Handover | None) -> None:
+    """From now on the rows of `handover.table` appended on `engine` are handed over (None: no
+    longer)."""
+    if handover is None:
+        _HANDOVERS.pop(engine, None)
+    else:
+        _HANDOVERS[engine] = handover
 
 
 def _sync(session: AsyncSession | OrmSession) -> OrmSession:
@@ -141,10 +176,10 @@ def pending(session: AsyncSession | OrmSession) -> bool:
     return bool(_sync(session).info.get(PENDING))
 
 
-def _inserts(rows: dict[Table, list[dict[str, Any]]]) -> Iterator[tuple[Insert, int]]:
-    """Each table's rows as multi-row INSERTs (with their parameter counts), in the order of the
-    tables' dependencies. Every value is a bind parameter of its own name, so that inserts of
-    tables sharing column names can sit in one statement."""
+def _inserts(rows: dict[Table, list[dict[str, Any]]]) -> Iterator[tuple[Table, Insert, int]]:
+    """Each table's rows as multi-row INSERTs (with the number of rows in each), in the order of
+    the tables' dependencies. Every value is a bind parameter of its own name, so that inserts
+    of tables sharing column names can sit in one statement."""
     order = _order()
     for table in sorted(rows, key=lambda t: order.get(t, len(order))):
         values = rows[table]
@@ -155,25 +190,33 @@ def _inserts(rows: dict[Table, list[dict[str, Any]]]) -> Iterator[tuple[Insert, 
                 {name: literal(v, table.c[name].type) for name, v in row.items()}
                 for row in values[start : start + per]
             ]
-            yield insert(table).values(chunk), len(chunk) * width
+            yield table, insert(table).values(chunk), len(chunk)
 
 
 def _unnested(shape: Shape) -> Any:
-    """The statement of a shape (each table's columns, then the rides): every table's rows as
-    one `INSERT … SELECT FROM unnest(column arrays)`, in the order of the tables' dependencies,
-    all but the last as data-modifying WITHs. Its text does not depend on the number of rows,
-    so it is built and compiled once (a multi-row VALUES would be compiled anew every time) and
-    prepared once per connection."""
+    """The statement of a shape (each table's columns, the rides, and what is handed over):
+    every table's rows as one `INSERT … SELECT FROM unnest(column arrays)`, all but the last as
+    data-modifying WITHs; the last is the handed table's, returning what is handed. Its text
+    does not depend on the number of rows, so it is built and compiled once (a multi-row VALUES
+    would be compiled anew every time) and prepared once per connection."""
     found = _SHAPES.get(shape)
     if found is not None:
         return found
-    tables, rides = shape
+    tables, rides, handover = shape
     statements: list[Any] = []
+    handed: Any = None
     for table, names in tables:
         arrays = [bindparam(f"{table.name}_{n}", type_=ARRAY(table.c[n].type)) for n in names]
+        if handover is not None and table is handover.table:
+            # in the order given, so the ids, made in that order, say which row is which
+            numbered = func.unnest(*arrays).table_valued(*names, with_ordinality="n")
+            derived = numbered.render_derived()
+            rows = select(*(derived.c[n] for n in names)).order_by(derived.c.n)
+            handed = insert(table).from_select(names, rows).returning(*handover.returning)
+            continue
         columns = func.unnest(*arrays).table_valued(*names).render_derived()
         statements.append(insert(table).from_select(names, select(*(columns.c[n] for n in names))))
-    combined: list[Any] = [*statements, *rides]
+    combined: list[Any] = [*statements, *rides, *([handed] if handed is not None else [])]
     *rest, last = combined
     for i, stmt in enumerate(rest):
         last = last.add_cte(stmt.cte(f"appended_{i}"))
@@ -190,18 +233,47 @@ def _order() -> dict[Table, int]:
     return {t: i for i, t in enumerate(SQLModel.metadata.sorted_tables)}
 
 
+def _handover(conn: Connection, todo: Pending) -> Handover | None:
+    """The hand-over asked for on this engine, if this write has rows of its table and is in a
+    transaction that commits (rows written outside of one are left unclaimed)."""
+    handover = _HANDOVERS.get(conn.engine)
+    if handover is None or handover.table not in todo.rows:
+        return None
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return None
+    return handover
+
+
+def _read_back(values: list[dict[str, Any]], returned: Sequence[Row[Any]]) -> Handed:
+    """The rows written with what was read back of each: ids are made in the order the rows
+    were written, whatever the order RETURNING gives them in."""
+    return list(zip(values, sorted(returned, key=lambda r: r[0]), strict=True))
+
+
 def write(session: OrmSession, conn: Connection | None = None) -> None:
     """Write the pending rows now (nothing to do when there are none)."""
     todo: Pending | None = session.info.get(PENDING)
     if not todo:
         return
-    session.info[PENDING] = Pending(marks=todo.marks)
+    kept = session.info[PENDING] = Pending(marks=todo.marks, handed=todo.handed)
     conn = conn if conn is not None else session.connection()
+    handover = _handover(conn, todo)
+    if handover is not None:
+        claim = handover.claim()
+        for row in todo.rows[handover.table]:
+            row.update(claim)
     if conn.dialect.name != "postgresql":
         for rider, given in todo.rides:
             conn.execute(rider, given)
-        for stmt, _ in _inserts(todo.rows):
-            conn.execute(stmt)
+        done = 0  # of the handed table's rows
+        for table, stmt, count in _inserts(todo.rows):
+            if handover is None or table is not handover.table:
+                conn.execute(stmt)
+                continue
+            returned = conn.execute(stmt.returning(*handover.returning)).all()
+            values = todo.rows[table][done : done + count]
+            kept.handed.append((handover, _read_back(values, returned)))
+            done += count
         return
     order = _order()
     tables = sorted(todo.rows, key=lambda t: order.get(t, len(order)))
@@ -212,7 +284,10 @@ def write(session: OrmSession, conn: Connection | None = None) -> None:
         params.update({f"{table.name}_{n}": [row[n] for row in values] for n in names})
     for _, given in todo.rides:
         params.update(given)
-    conn.execute(_unnested((columns, tuple(r for r, _ in todo.rides))), params)
+    shape = (columns, tuple(r for r, _ in todo.rides), handover)
+    result = conn.execute(_unnested(shape), params)
+    if handover is not None:
+        kept.handed.append((handover, _read_back(todo.rows[handover.table], result.all())))
 
 
 def _touches(statement: Executable, tables: set[TableClause]) -> bool:
@@ -239,6 +314,17 @@ def _before_statement(state: ORMExecuteState) -> None:
 @event.listens_for(TrackedSession, "before_commit")
 def _before_commit(session: OrmSession) -> None:
     write(session)
+
+
+@event.listens_for(TrackedSession, "after_commit")
+def _committed(session: OrmSession) -> None:
+    """What was written claimed is handed over now that it is committed."""
+    todo: Pending | None = session.info.get(PENDING)
+    if todo is None or not todo.handed:
+        return
+    handed, todo.handed = todo.handed, []
+    for handover, rows in handed:
+        handover.to(rows)
 
 
 @event.listens_for(TrackedSession, "after_transaction_create")

@@ -19,6 +19,7 @@ from bot.clock import SimClock
 from bot.commands import service as dispatch
 from bot.messages import Message
 from bot.notices import notify, record
+from bot.runtime import outbox
 from storage.appends import append, pending
 from storage.db import earliest_due
 from storage.states import Step, TimerOutcome
@@ -197,3 +198,47 @@ async def test_a_failing_step_of_a_batch_leaves_no_rows_and_the_others_fire(
     assert sorted(e.request_id for e in nudged) == [1, 3]
     assert notes == []
     assert len(pending_r2) == 3  # the failed nudge is retried later
+
+
+async def test_notices_written_here_are_handed_over_once_committed_with_their_ids(
+    bot: ConsoleBot,
+) -> None:
+    """A process that delivers gets the notices it wrote, leased to it, with the ids they were
+    given; none of a savepoint or a transaction rolled back."""
+    case, dana = await _case(bot)
+    async with bot.app.db.reader() as s:
+        people = (await s.exec(select(Person).order_by(col(Person.id)))).all()
+    handed: list[outbox.Notice] = []
+    outbox.hand_over(bot.app.db, handed.extend)
+    try:
+        async with bot.app.db.session() as s:
+            _notice(s, dana, case, "before")
+            with pytest.raises(RuntimeError):
+                async with s.begin_nested():
+                    _notice(s, dana, case, "inside")
+                    await s.exec(select(Outbox))  # both written, inside the savepoint
+                    raise RuntimeError("this step failed")
+            for person in people[:5]:
+                _notice(s, person, case, f"for {person.handle}")
+            assert handed == []  # not before the commit
+        with pytest.raises(RuntimeError):
+            async with bot.app.db.session() as s:
+                _notice(s, dana, case, "undone")
+                await s.exec(select(Outbox))
+                raise RuntimeError("the change failed")
+    finally:
+        outbox.hand_over(bot.app.db, None)
+    async with bot.app.db.reader() as s:
+        rows = {row.id: row for row in (await s.exec(select(Outbox))).all()}
+    texts = [Message.from_dict(n.payload).plain() for n in handed]
+    assert texts == ["before", *(f"for {p.handle}" for p in people[:5])]
+    assert len(rows) == 6
+    for notice in handed:
+        row = rows[notice.id]
+        assert (row.person_id, row.payload, row.case_id) == (
+            notice.person_id,
+            notice.payload,
+            notice.case_id,
+        )
+        assert row.claimed_until is not None and not row.sent  # leased to this process
+        assert notice.home == case.platform

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import select
 
 from bot.messages import Message
 from bot.notices import notify
+from bot.runtime import outbox
 from storage.tables import Outbox, Person
 from tests.conftest import ConsoleBot
 from tests.fakes.slack_api import until
@@ -79,3 +82,67 @@ async def test_a_stop_mid_drain_hands_back_what_was_not_sent(bot: ConsoleBot) ->
     deliverer.stop = asyncio.Event()  # started again
     assert await deliverer.drain() == 3
     assert [text for _, text in recorder.sent] == [f"dana {i}" for i in range(4)]
+
+
+@pytest.mark.timing
+async def test_a_running_deliverer_sends_what_its_process_wrote_without_leasing_it(
+    bot: ConsoleBot,
+) -> None:
+    """The notices a change here writes are sent as soon as it is committed, with no lease
+    statement: they were written leased to this process."""
+    recorder = Recorder()
+    deliverer = bot.app.deliverer
+    deliverer.channels.insert(0, recorder)
+    leases: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("UPDATE outbox SET claimed_until"):
+            leases.append(statement)
+
+    engine = bot.app.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    stop = asyncio.Event()
+    running = asyncio.create_task(deliverer.run(stop))
+    try:
+        await until(lambda: _true(bool(leases)), within=2)  # the lease of its start
+        async with bot.app.db.session() as s:
+            dana = (await s.exec(select(Person).where(Person.handle == "dana"))).one()
+            notify(s, to=dana, at=datetime.now(UTC), msg=Message("x", ("dana 0",)))
+        await until(lambda: _true(bool(recorder.sent)), within=0.5)
+        assert recorder.sent == [("dana", "dana 0")]
+        assert len(leases) == 1
+    finally:
+        stop.set()
+        deliverer.wake.set()
+        await running
+        event.remove(engine, "before_cursor_execute", seen)
+    async with bot.app.db.reader() as s:
+        row = (await s.exec(select(Outbox))).one()
+    assert row.sent and row.status == "sent"
+
+
+async def test_a_notice_leased_to_a_process_that_died_is_sent_once_its_lease_runs_out(
+    bot: ConsoleBot,
+) -> None:
+    recorder = Recorder()
+    deliverer = bot.app.deliverer
+    deliverer.channels.insert(0, recorder)
+    outbox.hand_over(bot.app.db, lambda _rows: None)  # it dies before sending what it wrote
+    try:
+        async with bot.app.db.session() as s:
+            dana = (await s.exec(select(Person).where(Person.handle == "dana"))).one()
+            notify(s, to=dana, at=datetime.now(UTC), msg=Message("x", ("dana 0",)))
+    finally:
+        outbox.hand_over(bot.app.db, None)
+    assert await deliverer.drain() == 0  # leased to the dead process
+    async with bot.app.db.session() as s:  # its lease runs out
+        row = (await s.exec(select(Outbox))).one()
+        assert row.claimed_until is not None
+        row.claimed_until = datetime.now(UTC) - timedelta(seconds=1)
+        s.add(row)
+    assert await deliverer.drain() == 1
+    assert recorder.sent == [("dana", "dana 0")]
+
+
+async def _true(value: bool) -> bool:
+    return value

@@ -149,6 +149,7 @@ class Ownit:
             clock=clock,
         )
         hooks.wakes.append(deliverer.wake)
+        hooks.woken_hooks.append(deliverer.look)
         hooks.timer_wakes.append(scheduler.wake)
         inbox = Inbox(
             db,

@@ -2,11 +2,15 @@
 
 Notices are written in the transaction of the change they report, so a crash never loses one;
 delivery leases a batch, sends, and marks it sent (at least once: a crash between send and mark
-resends after the lease). A person no platform can reach is reported to the case owner, with
-what to do (a channel raises `Unreachable` to say why), and the case's timeline notes it. Sends
-to one conversation are paced by a rate limiter shared by all replicas (`RATES`, per channel).
-A replica told to stop sends nothing more: what it leased and did not send goes back at once, for
-the next replica (or its own restart) to send, instead of waiting out the lease.
+resends after the lease). While `run` runs, the notices this process writes are written leased
+to it and handed to it once committed (`outbox.hand_over`): they are sent with no lease, and a
+lease is taken only when another process may have written some, or now and then for retries
+and for what a process that died left. A person no platform can reach is reported to the case
+owner, with what to do (a channel raises `Unreachable` to say why), and the case's timeline
+notes it. Sends to one conversation are paced by a rate limiter shared by all replicas (`RATES`,
+per channel). A replica told to stop sends nothing more: what it leased and did not send goes
+back at once, for the next replica (or its own restart) to send, instead of waiting out the
+lease.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from bot.runtime.unreachable import report_unreachable
 from storage.db import Database
 from storage.shared import LocalShared, Shared
 from storage.states import OutboxStatus
-from storage.tables import Outbox, Person
+from storage.tables import Person
 
 log = logging.getLogger(__name__)
 
@@ -43,17 +47,23 @@ class Channel(Protocol):
 
     def reaches(self, person: Person) -> bool: ...
 
-    async def send(self, person: Person, msg: Message, row: Outbox) -> outbox.Record | None: ...
+    async def send(
+        self, person: Person, msg: Message, row: outbox.Notice
+    ) -> outbox.Record | None: ...
 
 
-async def link_somewhere(channels: list[Channel], person: Person) -> bool:
+async def link_somewhere(channels: list[Channel], person: Person) -> Person | None:
     """Someone no channel reaches yet: a channel that can find them (by e-mail: `link`, where it
-    has one) links them now, rather than their notice being reported unreachable."""
+    has one) links them now, rather than their notice being reported unreachable. The person
+    linked is a copy (the one given is the cache's, shared and never changed)."""
     for channel in channels:
         link = getattr(channel, "link", None)
-        if link is not None and await link(person):
-            return True
-    return False
+        if link is None:
+            continue
+        copy = Person(**person.model_dump())
+        if await link(copy):
+            return copy
+    return None
 
 
 class Deliverer:
@@ -78,6 +88,8 @@ class Deliverer:
         self.stop = asyncio.Event()  # `run`'s: set, the notices not sent yet are handed back
         self.sent = 0
         self.full = False  # the last drain leased as many as it asked for: more may be waiting
+        self._handed: list[outbox.Notice] = []  # written here, leased to this process
+        self._look = False  # another process may have written notices: lease them
         # One drain at a time in a process: a second caller (settle, in tests and the console)
         # waits for the one in flight instead of finding its rows leased and calling it done.
         self._draining = asyncio.Lock()
@@ -89,29 +101,46 @@ class Deliverer:
             (c for c in self.channels if c.reaches(person)), key=lambda c: c.name != prefer
         )
 
-    async def drain(self, limit: int = 200) -> int:
-        """Deliver what is pending now; returns how many were sent or reported as unreachable."""
-        async with self._draining:
-            return await self._drain(limit)
+    def hand(self, rows: list[outbox.Notice]) -> None:
+        """Notices this process wrote, committed leased to it: the next drain sends them."""
+        self._handed.extend(rows)
+        self.wake.set()
 
-    async def _drain(self, limit: int) -> int:
-        batch = await outbox.lease(self.db, limit)
-        self.full = batch is not None and len(batch.rows) >= limit
-        if batch is None:
+    def look(self) -> None:
+        """Another process changed something (it may have written notices): the next drain
+        leases."""
+        self._look = True
+        self.wake.set()
+
+    async def drain(self, limit: int = 200, *, lease: bool = True) -> int:
+        """Deliver what is pending now (`lease=False`: only what was handed over); returns how
+        many were sent or reported as unreachable."""
+        async with self._draining:
+            return await self._drain(limit, lease)
+
+    async def _drain(self, limit: int, lease: bool) -> int:
+        handed = list(self._handed)
+        leased = await outbox.lease(self.db, limit) if lease else []
+        self.full = len(leased) >= limit
+        rows = sorted(handed + leased, key=lambda row: row.id)  # the order they were written in
+        if not rows:
             return 0
+        people = await outbox.people(self.db, {row.person_id for row in rows})
+        del self._handed[: len(handed)]  # taken (kept for the next drain had reading failed)
         # Each person's notices go in order and at their conversation's pace; different people's
         # go side by side, so one paced conversation never holds up everyone else's.
-        queues: dict[int, list[Outbox]] = {}
-        for row in batch.rows:
-            queues.setdefault(row.person_id, []).append(row)
+        queues: dict[int, list[outbox.Notice]] = {}
+        for row in rows:
+            if row.person_id in people:
+                queues.setdefault(row.person_id, []).append(row)
         gate = asyncio.Semaphore(PARALLEL)
-        left: list[int | None] = []
+        left: list[int] = []
 
-        async def deliver_queue(queue: list[Outbox]) -> tuple[int, int]:
+        async def deliver_queue(queue: list[outbox.Notice]) -> tuple[int, int]:
             done = told = 0
             async with gate:
                 for row in queue:
-                    outcome = await self._deliver(row, batch.people[row.person_id], batch.homes)
+                    outcome = await self._deliver(row, people[row.person_id])
                     if outcome is None:
                         left.append(row.id)
                         continue
@@ -129,9 +158,7 @@ class Deliverer:
         self.sent += sent
         return sent + reported
 
-    async def _deliver(
-        self, row: Outbox, person: Person, homes: dict[int | None, str | None]
-    ) -> tuple[int, int] | None:
+    async def _deliver(self, row: outbox.Notice, person: Person) -> tuple[int, int] | None:
         """Send one notice through the first channel that can reach the person: (sent, reported
         unreachable), or None when stopping came first."""
         if self.stop.is_set():
@@ -142,9 +169,12 @@ class Deliverer:
         error: str | None = "unreachable: no platform reaches this person"
         hints: list[str] = []
         record: outbox.Record | None = None
-        candidates = self.channels_for(person, homes.get(row.case_id))
-        if not candidates and person.email and await link_somewhere(self.channels, person):
-            candidates = self.channels_for(person, homes.get(row.case_id))
+        candidates = self.channels_for(person, row.home)
+        if not candidates and person.email:
+            linked = await link_somewhere(self.channels, person)
+            if linked is not None:
+                person = linked
+                candidates = self.channels_for(person, row.home)
         for candidate in candidates:
             channel = candidate
             try:
@@ -175,18 +205,31 @@ class Deliverer:
 
     async def run(self, stop: asyncio.Event) -> None:
         self.stop = stop
+        outbox.hand_over(self.db, self.hand)
+        try:
+            await self._run(stop)
+        finally:
+            outbox.hand_over(self.db, None)
+            if self._handed:  # committed as it stopped: anyone may send them now
+                left, self._handed = self._handed, []
+                await outbox.hand_back(self.db, [row.id for row in left])
+
+    async def _run(self, stop: asyncio.Event) -> None:
+        lease = True  # at the start, then after a second without a wake
         while not stop.is_set():
             try:
                 self.wake.clear()  # before draining: a notice written meanwhile wakes it again
+                lease, self._look = lease or self._look, False
                 # Again at once only after a full batch: a notice written meanwhile has woken it,
                 # and one more lease that finds nothing would be a round trip for each notice.
-                while await self.drain() and self.full and not stop.is_set():
+                while await self.drain(lease=lease) and self.full and not stop.is_set():
                     pass
             except Exception:
                 log.exception("delivery failed; retrying")
             if stop.is_set():
                 return
+            lease = False
             try:
                 await asyncio.wait_for(self.wake.wait(), timeout=1.0)
             except TimeoutError:
-                pass
+                lease = True

@@ -37,6 +37,9 @@ class ChangeHooks:
         default_factory=list
     )
     wake_hooks: list[Callable[[], None]] = field(default_factory=list)
+    # what only another process's change asks for, as soon as it is heard (delivery's lease:
+    # the notices written here are handed to it)
+    woken_hooks: list[Callable[[], None]] = field(default_factory=list)
     forgets: dict[str, list[Callable[[], None]]] = field(default_factory=dict)  # per topic
     _pending: set[asyncio.Task[Any]] = field(default_factory=set)
     _waking: asyncio.TimerHandle | None = None
@@ -100,6 +103,8 @@ class ChangeHooks:
 
     def _wake(self) -> None:
         self._waking = None
+        for hook in self.woken_hooks:
+            hook()
         self._wake_loops()
         if self.wake_hooks:
             asyncio.get_running_loop().call_later(CARDS_AFTER, self._wake_cards)

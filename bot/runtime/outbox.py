@@ -1,20 +1,31 @@
 """The outbox's rows as delivery leases and records them.
 
-A batch is leased (`LEASE`) before it is sent, so replicas never send the same notice side by
+A batch is leased (`lease`) before it is sent, so replicas never send the same notice side by
 side; a crash between send and record resends it after the lease (at least once). A failed try is
 retried after a backoff, up to `MAX_ATTEMPTS`.
+
+Leasing and recording are plain statements on the tables, and a leased notice is a plain row
+(`Notice`): the people it goes to come from the process's cache (`people_cache.to_show`), so a
+delivery builds no row objects and keeps no session.
+
+A process that delivers has the notices it writes itself written already leased to it and
+handed to it once committed (`hand_over`): it sends them without leasing them. Should it die
+first, their lease runs out and any process sends them, as any other.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Update, bindparam, or_
-from sqlmodel import col, select, update
+from sqlalchemy import Table, Update, bindparam, literal_column, or_, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import people_cache
+from storage import appends
+from storage.appends import Handed, Handover
 from storage.db import Database
 from storage.states import OutboxStatus
 from storage.tables import Case, Outbox, Person
@@ -22,85 +33,112 @@ from storage.tables import Case, Outbox, Person
 LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 8
 
-
-@dataclass(frozen=True)
-class Batch:
-    """Leased notices in order, the people they go to, and each case's own platform."""
-
-    rows: list[Outbox]
-    people: dict[int | None, Person]
-    homes: dict[int | None, str | None]
+OUTBOX: Table = Outbox.__table__  # type: ignore[attr-defined]
+CASE: Table = Case.__table__  # type: ignore[attr-defined]
 
 
-async def lease(db: Database, limit: int) -> Batch | None:
-    """Lease up to `limit` notices due now (None if there are none): they are claimed (skipping
-    those another replica is claiming) and read with their people and cases, on PostgreSQL in one
-    statement (the claim a data-modifying WITH of the read), elsewhere in two."""
+class Notice(NamedTuple):
+    """A notice to deliver: its outbox row's columns, and its case's own platform (`home`)."""
+
+    id: int
+    person_id: int
+    kind: str
+    payload: dict[str, Any]
+    case_id: int | None
+    request_id: int | None
+    attempts: int
+    home: str | None
+
+
+async def lease(db: Database, limit: int) -> list[Notice]:
+    """Lease up to `limit` notices due now: one statement claims them (skipping those another
+    replica is claiming) and returns them with their cases' platforms, in no order."""
     now = datetime.now(UTC)
     params = {"now": now, "until": now + LEASE, "limit": limit}
-    claim, read = _leasing(db.postgres)
-    async with db.single() as s:
-        if db.postgres:
-            found = (await s.exec(read, params=params)).all()
-        else:
-            ids = list((await s.exec(claim, params=params)).scalars().all())
-            found = (await s.exec(read, params={"ids": ids})).all()
-    if not found:
-        return None
-    rows = [row for row, _, _ in found]
-    people = {person.id: person for _, person, _ in found}
-    homes: dict[int | None, str | None] = {
-        row.case_id: platform for row, _, platform in found if row.case_id is not None
-    }
-    return Batch(rows, people, homes)
+    async with db.statements() as conn:
+        found = (await conn.execute(_leasing(db.postgres), params)).all()
+    return [Notice._make(row) for row in found]
+
+
+async def people(db: Database, ids: set[int]) -> dict[int, Person]:
+    """The people the notices go to (shared copies, never changed): from the process's cache,
+    and read only if it lacks some."""
+    async with AsyncSession(db.engine) as s:  # it connects only to read
+        return await people_cache.to_show(s, ids)
+
+
+def hand_over(db: Database, to: Callable[[list[Notice]], None] | None) -> None:
+    """From now on the notices written on this process are leased to it as they are written (as
+    `lease` would) and given to `to` once committed, with their ids and their cases' platforms
+    (None: no longer)."""
+    if to is None:
+        appends.hand_over(db.engine.sync_engine, None)
+        return
+
+    def handed(rows: Handed) -> None:
+        to([_written(values, back) for values, back in rows])
+
+    appends.hand_over(
+        db.engine.sync_engine, Handover(OUTBOX, _claim, (OUTBOX.c.id, _home()), handed)
+    )
+
+
+def _claim() -> dict[str, Any]:
+    return {"claimed_until": datetime.now(UTC) + LEASE}
+
+
+def _written(values: dict[str, Any], back: Any) -> Notice:
+    """A notice as written (`values`), with its id and its case's platform read back."""
+    return Notice(
+        back[0],
+        values["person_id"],
+        values["kind"],
+        values["payload"],
+        values["case_id"],
+        values["request_id"],
+        values["attempts"],
+        back[1],
+    )
 
 
 @cache
-def _leasing(postgres: bool) -> tuple[Any, Any]:
-    """The lease's claim and read, built once (with parameters for the times and the limit):
-    building them anew for every lease cost more than running them."""
+def _home() -> Any:
+    """The platform of the notice's case (it is delivered there first)."""
+    # the outbox's column by name: an INSERT's RETURNING correlates no subquery with its table
+    of_notice = literal_column("outbox.case_id", OUTBOX.c.case_id.type)
+    return select(CASE.c.platform).where(CASE.c.id == of_notice).scalar_subquery()
+
+
+@cache
+def _leasing(postgres: bool) -> Any:
+    """The lease, built once (with parameters for the times and the limit): building it anew for
+    every lease cost more than running it."""
     due = (
-        select(col(Outbox.id))
+        select(OUTBOX.c.id)
         .where(
-            col(Outbox.sent).is_(False),
-            or_(
-                col(Outbox.claimed_until).is_(None),
-                col(Outbox.claimed_until) < bindparam("now"),
-            ),
+            OUTBOX.c.sent.is_(False),
+            or_(OUTBOX.c.claimed_until.is_(None), OUTBOX.c.claimed_until < bindparam("now")),
         )
-        .order_by(col(Outbox.id))
+        .order_by(OUTBOX.c.id)
         .limit(bindparam("limit"))
     )
     if postgres:
         due = due.with_for_update(skip_locked=True)
-    claim = (
-        update(Outbox)
-        .where(col(Outbox.id).in_(due.scalar_subquery()))
+    c = OUTBOX.c
+    return (
+        update(OUTBOX)
+        .where(c.id.in_(due.scalar_subquery()))
         .values(claimed_until=bindparam("until"))
-        .returning(col(Outbox.id))
-        .execution_options(synchronize_session=False)
-    )
-    read = (
-        select(Outbox, Person, Case.platform)
-        .join(Person, col(Person.id) == col(Outbox.person_id))
-        .outerjoin(Case, col(Case.id) == col(Outbox.case_id))
-        .order_by(col(Outbox.id))
-    )
-    if postgres:
-        claimed = claim.cte("claimed")
-        return claim, read.where(col(Outbox.id).in_(select(claimed.c.id)))
-    return claim, read.where(col(Outbox.id).in_(bindparam("ids", expanding=True)))
-
-
-async def hand_back(db: Database, ids: list[int | None]) -> None:
-    """Leased and not sent (stopping): anyone may send them now, in their order."""
-    async with db.session() as s:
-        await s.exec(
-            update(Outbox)
-            .where(col(Outbox.id).in_(ids))
-            .values(claimed_until=None)
-            .execution_options(synchronize_session=False)
+        .returning(
+            c.id, c.person_id, c.kind, c.payload, c.case_id, c.request_id, c.attempts, _home()
         )
+    )
+
+
+async def hand_back(db: Database, ids: list[int]) -> None:
+    """Leased and not sent (stopping): anyone may send them now, in their order."""
+    async with db.statements() as conn:
+        await conn.execute(update(OUTBOX).where(OUTBOX.c.id.in_(ids)).values(claimed_until=None))
 
 
 Record = Update
@@ -110,40 +148,26 @@ sent: on PostgreSQL in the same statement."""
 
 async def settle(
     db: Database,
-    row: Outbox,
+    row: Notice,
     status: OutboxStatus,
     error: str | None,
     *,
     record: Record | None = None,
 ) -> None:
     """Record the try: done (sent, unreachable, or failed for the last time) or retried after a
-    backoff."""
-    if status is OutboxStatus.SENT:  # the usual case: one statement, the channel's record in it
-        mark = (
-            update(Outbox)
-            .where(col(Outbox.id) == row.id)
-            .values(attempts=col(Outbox.attempts) + 1, error=None, sent=True, status=status)
-            .execution_options(synchronize_session=False)  # no rows in the session to match
-        )
-        async with db.single() as s:
-            if record is not None and db.postgres:
-                mark = mark.add_cte(record.cte("recorded"))
-            elif record is not None:
-                await s.exec(record)
-            await s.exec(mark)
-        return
-    async with db.session() as s:
-        fresh = await s.get(Outbox, row.id)
-        if fresh is None:
-            return
-        fresh.attempts += 1
-        fresh.error = error
-        if status is OutboxStatus.RETRYING and fresh.attempts >= MAX_ATTEMPTS:
-            status = OutboxStatus.FAILED
-        fresh.status = status
-        if status is not OutboxStatus.RETRYING:
-            fresh.sent = True
-        else:
-            backoff = timedelta(seconds=min(300, 2**fresh.attempts))
-            fresh.claimed_until = datetime.now(UTC) + backoff
-        s.add(fresh)
+    backoff. The notice is leased to this process, so its `attempts` are as leased."""
+    values: dict[str, Any] = {"attempts": OUTBOX.c.attempts + 1, "error": error}
+    if status is OutboxStatus.RETRYING and row.attempts + 1 >= MAX_ATTEMPTS:
+        status = OutboxStatus.FAILED
+    if status is OutboxStatus.RETRYING:
+        backoff = timedelta(seconds=min(300, 2 ** (row.attempts + 1)))
+        values["claimed_until"] = datetime.now(UTC) + backoff
+    else:
+        values["sent"] = True
+    mark = update(OUTBOX).where(OUTBOX.c.id == row.id).values(status=status, **values)
+    async with db.statements() as conn:
+        if record is not None and db.postgres:  # the channel's record in the same statement
+            mark = mark.add_cte(record.cte("recorded"))
+        elif record is not None:
+            await conn.execute(record)
+        await conn.execute(mark)

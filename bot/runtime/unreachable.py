@@ -13,8 +13,9 @@ from bot import people_cache
 from bot.clock import Clock
 from bot.messages import Message, compose, sentence
 from bot.notices import notify
+from bot.runtime.outbox import Notice
 from storage.db import Database
-from storage.tables import Case, Event, Outbox, Person
+from storage.tables import Case, Event, Person
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ UNREACHABLE = "unreachable"  # the kind of the owner's notice and of the timelin
 
 
 async def report_unreachable(
-    db: Database, clock: Clock, row: Outbox, person: Person, msg: Message, hints: list[str]
+    db: Database, clock: Clock, row: Notice, person: Person, msg: Message, hints: list[str]
 ) -> int:
     """Tell the case owner, with what to do, that a notice could not reach someone: 1 if told."""
     if row.case_id is None or row.kind == UNREACHABLE:

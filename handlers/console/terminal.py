@@ -21,9 +21,10 @@ from bot.messages import Message, sentence
 from bot.notices import when_for
 from bot.policy import parse_duration
 from bot.runtime.app import Ownit
+from bot.runtime.outbox import Notice
 from handlers.console.render import render
 from storage.states import Platform
-from storage.tables import Outbox, Person
+from storage.tables import Person
 
 
 def console_help() -> str:
@@ -42,7 +43,7 @@ class ConsoleChannel:
     def reaches(self, person: Person) -> bool:
         return True
 
-    async def send(self, person: Person, msg: Message, row: Outbox) -> None:
+    async def send(self, person: Person, msg: Message, row: Notice) -> None:
         self.out(_addressed(person.handle, render(msg)))
 
 

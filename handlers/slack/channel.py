@@ -18,24 +18,24 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import or_
-from sqlmodel import col, update
+from sqlalchemy import Table, or_, update
 
 from bot.charts import decode_chart
 from bot.messages import Message
 from bot.runtime.delivery import Unreachable
-from bot.runtime.outbox import Record
+from bot.runtime.outbox import Notice, Record
 from handlers.slack import render as rs
 from handlers.slack.wording import say
 from storage.db import Database
 from storage.states import Platform
-from storage.tables import Outbox, Person, Request
+from storage.tables import Person, Request
 
 log = logging.getLogger(__name__)
 
 REQUEST_DMS = ("request_new", "request_redirected_to_you")
 UPLOAD_BUDGET = 20.0  # seconds for the three steps of a chart upload, retries included
 KEEP_AT_MOST = 50_000
+REQUEST: Table = Request.__table__  # type: ignore[attr-defined]
 GONE = {"user_not_found", "user_disabled", "account_inactive", "cannot_dm_bot", "user_not_visible"}
 
 
@@ -102,7 +102,7 @@ class SlackChannel:
             self._sent_dms.clear()
         self._sent_dms[(channel, ts)] = request_id
 
-    async def send(self, person: Person, msg: Message, row: Outbox) -> Record | None:
+    async def send(self, person: Person, msg: Message, row: Notice) -> Record | None:
         assert person.slack_id is not None
         channel = await self.dm(person.slack_id)
         link = await self.thread_link(msg.case)
@@ -147,11 +147,9 @@ class SlackChannel:
 def _dm_of(request_id: int, person: Person, channel: str, ts: str) -> Record:
     """The request's DM is the assignee's, else the first one sent (one conditional update,
     written with the mark that the notice was sent)."""
+    c = REQUEST.c
     return (
-        update(Request)
-        .where(
-            col(Request.id) == request_id,
-            or_(col(Request.assignee_id) == person.id, col(Request.dm_channel).is_(None)),
-        )
+        update(REQUEST)
+        .where(c.id == request_id, or_(c.assignee_id == person.id, c.dm_channel.is_(None)))
         .values(dm_channel=channel, dm_message=ts)
     )

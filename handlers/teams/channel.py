@@ -19,6 +19,7 @@ from bot.directory import mention
 from bot.messages import Message
 from bot.runtime.app import Ownit
 from bot.runtime.delivery import Unreachable
+from bot.runtime.outbox import Notice
 from handlers.teams import render as render_teams
 from handlers.teams import syntax
 from handlers.teams.activities import PLATFORM
@@ -26,7 +27,7 @@ from handlers.teams.cards import CaseCards
 from handlers.teams.connector import Connector, ConnectorError
 from handlers.teams.references import latest_service_url
 from handlers.teams.wording import wording
-from storage.tables import Case, ConversationRef, Outbox, Person
+from storage.tables import Case, ConversationRef, Person
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class TeamsChannel:
         self.default_service_url = default_service_url
         self.cards = cards
 
-    async def send(self, person: Person, msg: Message, row: Outbox) -> None:
+    async def send(self, person: Person, msg: Message, row: Notice) -> None:
         await self._send(person, msg, row)
         if self.cards is not None and row.case_id is not None:
             await self.cards.refresh(case_key=f"C-{row.case_id}")
@@ -62,7 +63,7 @@ class TeamsChannel:
     def reaches(self, person: Person) -> bool:
         return bool(person.teams_id)
 
-    async def _send(self, person: Person, msg: Message, row: Outbox) -> None:
+    async def _send(self, person: Person, msg: Message, row: Notice) -> None:
         async with self.app.db.reader() as s:
             ref = (
                 await s.exec(
