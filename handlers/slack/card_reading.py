@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
@@ -31,6 +32,8 @@ from handlers.slack.card_rows import (
 from handlers.slack.wording import say
 from storage.states import OPEN_REQUEST_STATES, Platform
 from storage.tables import Membership, Person, Team
+
+TIMES_KEPT = 4096  # deadlines and ETAs kept as their cards show them
 
 _team: Any = Team.__table__  # type: ignore[attr-defined]
 _membership: Any = Membership.__table__  # type: ignore[attr-defined]
@@ -195,14 +198,20 @@ def request_line(r: CardRequest, names: Names, rules: Rules, now: datetime) -> r
         question=r.question,
         status=r.status,
         deadline=r.deadline,
-        deadline_text=when_for(r.deadline, tz),
+        deadline_text=_when(r.deadline, tz),
         eta=r.eta,
-        eta_text=when_for(r.eta, tz) if r.eta else "",
+        eta_text=_when(r.eta, tz) if r.eta else "",
         answer=r.answer,
         answered_by=mention(answered) if answered else None,
         late=_late(r.deadline, now),
         pending=r.pending_deadline is not None,
     )
+
+
+@lru_cache(maxsize=TIMES_KEPT)
+def _when(at: datetime, tz: str) -> str:
+    """`when_for` once per time and zone: a card shows the same deadlines redraw after redraw."""
+    return when_for(at, tz)
 
 
 def _zone(who: Any, rules: Rules) -> str:
