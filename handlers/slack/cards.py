@@ -164,11 +164,13 @@ class CaseMirror:
                     unplaced.add(req_id)
             for case_id, placed in (await self._cases_of(unplaced)).items():
                 self.redraw.setdefault(case_id, set()).update(placed)
-            now = asyncio.get_running_loop().time()
+            loop = asyncio.get_running_loop()
             self._due = math.inf
             if len(self._drawn) > DRAWN_KEPT:
+                now = loop.time()
                 self._drawn = {k: t for k, t in self._drawn.items() if now - t < REDRAW_EVERY}
             for case_id in sorted(self.redraw):
+                now = loop.time()  # each draw's own: a sync of many cards takes a while
                 due = self._drawn.get(case_id, -math.inf) + REDRAW_EVERY
                 if due > now:
                     self._due = min(self._due, due)
