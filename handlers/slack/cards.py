@@ -158,10 +158,12 @@ class CaseMirror:
             touched, self.touched = self.touched, set()
             unplaced: set[int] = set()
             for req_id in touched:
-                if (req := requests.get(req_id)) is not None:
-                    self.redraw.setdefault(req.case_id, set()).add(req_id)
-                else:
+                if (req := requests.get(req_id)) is None:
                     unplaced.add(req_id)
+                elif req_id in made:  # its post is drawn from the rows handed, its card here
+                    self.redraw.setdefault(req.case_id, set())
+                else:
+                    self.redraw.setdefault(req.case_id, set()).add(req_id)
             for case_id, placed in (await self._cases_of(unplaced)).items():
                 self.redraw.setdefault(case_id, set()).update(placed)
             loop = asyncio.get_running_loop()
