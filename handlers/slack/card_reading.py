@@ -116,8 +116,10 @@ class CardReader:
         rules, now = await self.app.rules(), await self.app.clock.now()
         async with self.app.db.reader() as s:
             conn = await s.connection()
+            asked = sorted(posts or ())
             found = await conn.execute(
-                case_with_requests(posts is None), {"case": case_id, "posts": sorted(posts or ())}
+                case_with_requests(posts is None, bool(asked)),
+                {"case": case_id, "posts": asked} if asked else {"case": case_id},
             )
             rows = found.all()
             if not rows:

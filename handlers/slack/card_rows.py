@@ -12,7 +12,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, Self
 
-from sqlalchemy import Column, bindparam, func, select, union
+from sqlalchemy import Column, bindparam, func, or_, select, union
 
 from bot.assist import summaries
 from storage.states import OPEN_REQUEST_STATES
@@ -98,12 +98,14 @@ def _request_columns() -> list[Any]:
 
 
 @cache
-def case_with_requests(every: bool) -> Any:
-    """A case, its requests (every one, or those a card shows and the posts asked for: the open
-    ones due soonest and the latest closed, `CARD_REQUESTS` of each), its request counts and its
-    summary if current; a row per request (one with no request for a case without any)."""
+def case_with_requests(every: bool, posts: bool = False) -> Any:
+    """A case, its requests (every one, or those a card shows and, with `posts`, the requests
+    bound as `posts`: the open ones due soonest and the latest closed, `CARD_REQUESTS` of each),
+    its request counts and its summary if current; a row per request (one with no request for a
+    case without any)."""
     here = _request.c.case_id == bindparam("case")
-    is_open = _request.c.status.in_(OPEN_REQUEST_STATES)
+    # equalities rather than IN: a list is expanded into the statement's text at every execution
+    is_open = or_(*(_request.c.status == state for state in OPEN_REQUEST_STATES))
     total = select(func.count()).select_from(_request).where(here).scalar_subquery()
     open_total = select(func.count()).select_from(_request).where(here, is_open)
     joined = _request.c.case_id == _case.c.id
@@ -120,12 +122,11 @@ def case_with_requests(every: bool) -> Any:
             .order_by(_request.c.id.desc())
             .limit(CARD_REQUESTS)
         )
-        chosen = union(
-            select(soonest.subquery()),
-            select(latest.subquery()),
-            select(_request.c.id).where(_request.c.id.in_(bindparam("posts", expanding=True))),
-        )
-        joined = joined & _request.c.id.in_(chosen)
+        chosen = [select(soonest.subquery()), select(latest.subquery())]
+        if posts:
+            asked = _request.c.id.in_(bindparam("posts", expanding=True))
+            chosen.append(select(_request.c.id).where(asked))
+        joined = joined & _request.c.id.in_(union(*chosen))
     return (
         select(
             *_case_columns(),
