@@ -7,14 +7,10 @@ A request asked in a case with a thread is claimed as it is made (`bot.requests.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_
-from sqlalchemy.orm import aliased
-from sqlmodel import col, select, update
-
-from storage.tables import Case, Person, Request
+from sqlalchemy import and_, or_
+from sqlmodel import col, update
 
 CLAIM_SECONDS = 120
 
@@ -41,18 +37,4 @@ def unclaimed(table: Any, column: Any) -> Any:
     return and_(
         col(column).is_(None),
         or_(col(table.posting_since).is_(None), col(table.posting_since) < stale),
-    )
-
-
-@cache
-def request_to_post() -> Any:
-    """A request with its case, asker and assignee: built once, since each alias of a table
-    copies its columns into reference cycles that only the garbage collector frees."""
-    asker, assignee = aliased(Person), aliased(Person)
-    return (
-        select(Request, Case, asker, assignee)
-        .join(Case, col(Case.id) == col(Request.case_id))
-        .outerjoin(asker, col(asker.id) == col(Request.asked_by_id))
-        .outerjoin(assignee, col(assignee.id) == col(Request.assignee_id))
-        .where(col(Request.id) == bindparam("id"))
     )

@@ -15,13 +15,14 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import literal, union_all
-from sqlmodel import col, select, update
+from sqlmodel import col, select
 
 from bot.figures import execute
 from bot.runtime.app import Ownit
 from handlers.slack import render as rs
-from handlers.slack.card_claims import claim, request_to_post, unclaim, unclaimed
+from handlers.slack.card_claims import claim, unclaim, unclaimed
 from handlers.slack.card_reading import CardReader, Names, request_line
+from handlers.slack.card_rows import CardCase, CardRequest, recorded_post
 from handlers.slack.wording import say
 from storage.states import Platform
 from storage.tables import Case, Person, Request
@@ -118,7 +119,7 @@ class CardPoster:
         if self.on_posted is not None:
             await self.on_posted(fresh)
 
-    async def _post_elsewhere(self, case: Case, blocks: list[Any], text: str) -> Any:
+    async def _post_elsewhere(self, case: CardCase, blocks: list[Any], text: str) -> Any:
         """The channel refused the bot: try joining it, else put the card in the owner's DM."""
         assert case.channel is not None
         try:
@@ -148,29 +149,25 @@ class CardPoster:
 
     async def _post_request(self, req_id: int, names: Names) -> None:
         """Claim the request (one statement, committed at once: a claim left by a crash expires)
-        and read it with its case, asker and assignee, then post it (a failed post gives the
-        claim back)."""
+        and read it with its case, people and team, then post it (a failed post gives the claim
+        back)."""
         rules, now = await self.app.rules(), await self.app.clock.now()
-        async with self.app.db.single() as s:
-            if not await claim(s, Request, req_id, Request.thread):
-                return
-            found = (await s.exec(request_to_post(), params={"id": req_id})).first()
-            assert found is not None
-            req, case, *people = found
-            assert case.channel and case.thread
-            names.know(people)
-            await names.load(s, [req])  # whoever else it names, and its team
+        if not await self._claim(Request, req_id, Request.thread):
+            return
         try:
+            found = await self.reader.to_post(req_id, names)
+            assert found is not None
+            req, case = found
+            assert case.channel and case.thread
             await self._post_line(req_id, case, request_line(req, names, rules, now))
         except Exception:
             await self._unclaim(Request, req_id)
             raise
 
-    async def post_made(self, req: Request, case: Case, names: Names) -> None:
+    async def post_made(self, req: CardRequest, case: CardCase, names: Names) -> None:
         """Post a request made by this process in a case with a thread: it was claimed as it was
         made, and it comes with its case and people as the change held them, so nothing is read
         again (but whoever `names` lacks). A failed post gives the claim back."""
-        assert req.id is not None
         rules, now = await self.app.rules(), await self.app.clock.now()
         try:
             if any(names.missing([req])):
@@ -181,7 +178,7 @@ class CardPoster:
             log.exception("posting request %s in its case thread failed; will retry", req.id)
             await self._unclaim(Request, req.id)
 
-    async def _post_line(self, req_id: int, case: Case, line: rs.RequestLine) -> None:
+    async def _post_line(self, req_id: int, case: CardCase, line: rs.RequestLine) -> None:
         assert case.channel and case.thread
         blocks = rs.request_post_blocks(line, case.key)
         resp = await self.client.chat_postMessage(
@@ -192,13 +189,14 @@ class CardPoster:
             unfurl_links=False,
         )
         ts = str(resp["ts"])
-        async with self.app.db.single() as s:
-            await s.exec(
-                update(Request)
-                .where(col(Request.id) == req_id)
-                .values(
-                    platform=Platform.SLACK, channel=case.channel, thread=ts, posting_since=None
-                )
-                .execution_options(synchronize_session=False)
+        async with self.app.db.statements() as conn:
+            await conn.execute(
+                recorded_post(),
+                {
+                    "request": req_id,
+                    "to_platform": Platform.SLACK,
+                    "to_channel": case.channel,
+                    "to_thread": ts,
+                },
             )
         self._seen[(case.channel, ts)] = self._digest(blocks)

@@ -10,42 +10,54 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, union
-from sqlalchemy import select as core_select
-from sqlmodel import col, select
+from sqlalchemy import select
 
 from bot import people_cache
-from bot.assist import summaries
-from bot.directory import Rules, calendar_of, mention
+from bot.directory import Rules, mention
 from bot.notices import when_for
 from bot.runtime.app import Ownit
 from handlers.slack import render as rs
+from handlers.slack.card_rows import (
+    CARD_REQUESTS,
+    CardCase,
+    CardRequest,
+    case_of,
+    case_with_requests,
+    request_of,
+    request_with_case,
+)
 from handlers.slack.wording import say
 from storage.states import OPEN_REQUEST_STATES, Platform
-from storage.tables import Case, Membership, Person, Request, Team
+from storage.tables import Membership, Person, Team
+
+TIMES_KEPT = 4096  # deadlines and ETAs kept as their cards show them
+
+_team: Any = Team.__table__  # type: ignore[attr-defined]
+_membership: Any = Membership.__table__  # type: ignore[attr-defined]
+_person: Any = Person.__table__  # type: ignore[attr-defined]
 
 
 @dataclass
 class Names:
     """The people and teams that one sync's cards and posts name, each read once, in batches.
 
-    A session's identity map forgets a row as soon as nothing holds it, so `get` by `get` a card
-    read the same asker and assignee again for every line.
+    People come from the process's memory (`people_cache.to_show`), one shared copy each; teams
+    are read as plain rows (their id, name and zone).
     """
 
     people: dict[int, Person] = field(default_factory=dict)
-    teams: dict[int, Team] = field(default_factory=dict)
+    teams: dict[int, Any] = field(default_factory=dict)
     staffed: set[int] = field(default_factory=set)
 
     def know(self, people: Iterable[Person | None]) -> None:
-        """People read along with something else (a join)."""
+        """People read along with something else (a change's)."""
         self.people.update((p.id, p) for p in people if p is not None and p.id is not None)
 
     def missing(
-        self, reqs: Iterable[Request], people: Iterable[int] = ()
+        self, reqs: Iterable[CardRequest], people: Iterable[int] = ()
     ) -> tuple[set[int], set[int]]:
         """The people and teams of `reqs` (and `people`) not known yet."""
         reqs = list(reqs)
@@ -55,20 +67,23 @@ class Names:
         teams = {r.team_id for r in reqs if r.team_id is not None}
         return wanted - set(self.people), teams - set(self.teams)
 
-    async def load(self, s: Any, reqs: Iterable[Request], people: Iterable[int] = ()) -> None:
+    async def load(self, s: Any, reqs: Iterable[CardRequest], people: Iterable[int] = ()) -> None:
         wanted, teams = self.missing(reqs, people)
         if wanted:  # kept in process, fresh through the wake-ups: no query once seen
             self.people.update(await people_cache.to_show(s, wanted))
         if teams:
-            found = await s.exec(select(Team).where(col(Team.id).in_(teams)))
+            conn = await s.connection()
+            found = await conn.execute(
+                select(_team.c.id, _team.c.name, _team.c.tz).where(_team.c.id.in_(teams))
+            )
             self.teams.update((t.id, t) for t in found.all())
-            staffed = await s.exec(
-                select(Membership.team_id)
-                .join(Person, col(Person.id) == col(Membership.person_id))
-                .where(col(Membership.team_id).in_(teams))
+            staffed = await conn.execute(
+                select(_membership.c.team_id)
+                .join(_person, _person.c.id == _membership.c.person_id)
+                .where(_membership.c.team_id.in_(teams))
                 .distinct()
             )
-            self.staffed.update(staffed.all())
+            self.staffed.update(staffed.scalars().all())
 
 
 class CardReader:
@@ -77,7 +92,7 @@ class CardReader:
     def __init__(self, app: Ownit) -> None:
         self.app = app
 
-    async def card(self, case_id: int, names: Names | None = None) -> tuple[rs.CaseCard, Case]:
+    async def card(self, case_id: int, names: Names | None = None) -> tuple[rs.CaseCard, CardCase]:
         case, card, _ = await self.read(case_id, names or Names())
         assert card is not None
         return card, case
@@ -89,35 +104,39 @@ class CardReader:
         *,
         posts: Collection[int] | None = (),
         in_place: bool = False,
-        also: Collection[Request] = (),
-    ) -> tuple[Case, rs.CaseCard | None, list[tuple[Request, rs.RequestLine]]]:
+        also: Collection[CardRequest] = (),
+    ) -> tuple[CardCase, rs.CaseCard | None, list[tuple[CardRequest, rs.RequestLine]]]:
         """A case's card, and the lines of its requests `posts` (every one when None) posted in
-        Slack, in one query (and one for the people not in `names`, those of `also` among them);
-        `in_place`: no card if the case has none in Slack yet.
+        Slack, in one statement (and one for the people not in `names`, those of `also` among
+        them); `in_place`: no card if the case has none in Slack yet.
 
         Only the requests that the card shows and the posts asked for are read, so a case that
         gathered hundreds of requests costs what a small one does.
         """
         rules, now = await self.app.rules(), await self.app.clock.now()
         async with self.app.db.reader() as s:
-            wanted = _card_requests(posts)
-            rows = (
-                await s.exec(_case_with_requests(posts is None), params={"case": case_id, **wanted})
-            ).all()
+            conn = await s.connection()
+            asked = sorted(posts or ())
+            found = await conn.execute(
+                case_with_requests(posts is None, bool(asked)),
+                {"case": case_id, "posts": asked} if asked else {"case": case_id},
+            )
+            rows = found.all()
             if not rows:
                 raise LookupError(f"no case {case_id}")
-            case, total, open_total, summed_up = rows[0][0], rows[0][2], rows[0][3], rows[0][4]
+            first = rows[0]
+            case = case_of(first)
             if in_place and not _on_slack(case):
                 return case, None, []
-            reqs = [r for _, r, *_ in rows if r is not None]
+            total, open_total, summed_up = first[-3:]
+            reqs = [r for row in rows if (r := request_of(row)) is not None]
             shown = on_card(reqs)
             chosen = [r for r in reqs if posts is None or r.id in posts]
             posted = [r for r in chosen if r.channel and _posted(r.thread)]
             await names.load(s, [*shown, *posted, *also], people=[case.owner_id])
         owner = names.people.get(case.owner_id)
         assert owner is not None
-        tz = calendar_of(owner, rules.calendar).tz
-        lines: dict[int | None, rs.RequestLine] = {}
+        lines: dict[int, rs.RequestLine] = {}
         for r in [*shown, *posted]:
             if r.id not in lines:
                 lines[r.id] = request_line(r, names, rules, now)
@@ -132,7 +151,9 @@ class CardReader:
                 priority=case.priority,
                 status=case.status,
                 promise_at=case.promise_at,
-                promise_text=when_for(case.promise_at, tz) if case.promise_at else "",
+                promise_text=(
+                    when_for(case.promise_at, _zone(owner, rules)) if case.promise_at else ""
+                ),
                 promise_what=case.promise_text,
                 promise_kept=case.promise_kept,
                 handoffs=case.handoffs,
@@ -144,49 +165,20 @@ class CardReader:
             [(r, lines[r.id]) for r in posted],
         )
 
-
-def _card_requests(posts: Collection[int] | None) -> dict[str, Any]:
-    return {"posts": sorted(posts or ())}
-
-
-@cache
-def _case_with_requests(every: bool) -> Any:
-    """A case, its requests (every one, or those a card shows and the posts asked for: the open
-    ones due soonest and the latest closed, `CARD_REQUESTS` of each), its request counts and its
-    summary if current."""
-    here = col(Request.case_id) == bindparam("case")
-    is_open = col(Request.status).in_(OPEN_REQUEST_STATES)
-    total = select(func.count()).where(here).scalar_subquery()
-    open_total = select(func.count()).where(here, is_open).scalar_subquery()
-    joined = col(Request.case_id) == col(Case.id)
-    if not every:
-        soonest = (
-            select(col(Request.id))
-            .where(here, is_open)
-            .order_by(col(Request.deadline), col(Request.id))
-            .limit(CARD_REQUESTS)
-        )
-        latest = (
-            select(col(Request.id))
-            .where(here, ~is_open)
-            .order_by(col(Request.id).desc())
-            .limit(CARD_REQUESTS)
-        )
-        chosen = union(
-            core_select(soonest.subquery()),
-            core_select(latest.subquery()),
-            select(col(Request.id)).where(col(Request.id).in_(bindparam("posts", expanding=True))),
-        )
-        joined = and_(joined, col(Request.id).in_(chosen))
-    return (
-        core_select(Case, Request, total, open_total, summaries.current_text())
-        .outerjoin(Request, joined)
-        .where(col(Case.id) == bindparam("case"))
-        .order_by(col(Request.id))
-    )
+    async def to_post(self, req_id: int, names: Names) -> tuple[CardRequest, CardCase] | None:
+        """A request with its case (and its people and team in `names`), to post it."""
+        async with self.app.db.reader() as s:
+            conn = await s.connection()
+            row = (await conn.execute(request_with_case(), {"id": req_id})).first()
+            if row is None:
+                return None
+            req = request_of(row)
+            assert req is not None
+            await names.load(s, [req])
+        return req, case_of(row)
 
 
-def request_line(r: Request, names: Names, rules: Rules, now: datetime) -> rs.RequestLine:
+def request_line(r: CardRequest, names: Names, rules: Rules, now: datetime) -> rs.RequestLine:
     """One request as the card and its post show it (its people and team loaded in `names`)."""
     assignee = names.people.get(r.assignee_id) if r.assignee_id else None
     team = names.teams.get(r.team_id) if r.team_id else None
@@ -200,7 +192,7 @@ def request_line(r: Request, names: Names, rules: Rules, now: datetime) -> rs.Re
             target += say("slack_card_no_members")
     else:
         target = say("slack_request_someone")
-    tz = calendar_of(assignee or team, rules.calendar).tz
+    tz = _zone(assignee or team, rules)
     return rs.RequestLine(
         key=r.key,
         target=target,
@@ -208,9 +200,9 @@ def request_line(r: Request, names: Names, rules: Rules, now: datetime) -> rs.Re
         question=r.question,
         status=r.status,
         deadline=r.deadline,
-        deadline_text=when_for(r.deadline, tz),
+        deadline_text=_when(r.deadline, tz),
         eta=r.eta,
-        eta_text=when_for(r.eta, tz) if r.eta else "",
+        eta_text=_when(r.eta, tz) if r.eta else "",
         answer=r.answer,
         answered_by=mention(answered) if answered else None,
         late=_late(r.deadline, now),
@@ -218,7 +210,18 @@ def request_line(r: Request, names: Names, rules: Rules, now: datetime) -> rs.Re
     )
 
 
-def _on_slack(case: Case) -> bool:
+@lru_cache(maxsize=TIMES_KEPT)
+def _when(at: datetime, tz: str) -> str:
+    """`when_for` once per time and zone: a card shows the same deadlines redraw after redraw."""
+    return when_for(at, tz)
+
+
+def _zone(who: Any, rules: Rules) -> str:
+    """The zone a person's or team's times are shown in: their own, else the organisation's."""
+    return (who.tz if who is not None else None) or rules.calendar.tz
+
+
+def _on_slack(case: CardCase) -> bool:
     """Whether the case has a posted card to keep in step."""
     return case.platform == Platform.SLACK and bool(case.channel) and _posted(case.message)
 
@@ -231,10 +234,7 @@ def _posted(ts: str | None) -> bool:
     return bool(ts)
 
 
-CARD_REQUESTS = 20
-
-
-def on_card(reqs: list[Request]) -> list[Request]:
+def on_card(reqs: list[CardRequest]) -> list[CardRequest]:
     """The requests a card lists: the open ones (those due soonest, should there be more than
     fit), then the latest closed ones, up to `CARD_REQUESTS` in all (Slack takes 50 blocks a
     message), in the order they were asked."""

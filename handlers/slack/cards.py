@@ -25,18 +25,13 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlmodel import col, select
+from sqlalchemy import select
 
 from bot.runtime.app import Ownit
 from handlers.slack import render as rs
-from handlers.slack.card_claims import request_to_post
 from handlers.slack.card_posting import CardPoster
-from handlers.slack.card_reading import (
-    CARD_REQUESTS,
-    CardReader,
-    Names,
-    on_card,
-)
+from handlers.slack.card_reading import CardReader, Names, on_card
+from handlers.slack.card_rows import CARD_REQUESTS, CardCase, CardRequest
 from storage.states import Platform
 from storage.tables import Case, Person, Request
 
@@ -63,8 +58,8 @@ class CaseMirror:
         self._look = True  # whether the next sync looks for what Slack is missing
         self._looked = -math.inf  # when it last looked (loop time)
         self.look_every = 5.0  # seconds: it looks at least this often, whatever it is told
-        self._requests: dict[int, Request] = {}  # handed by the changes since the last sync
-        self._cases: dict[int, Case] = {}
+        self._requests: dict[int, CardRequest] = {}  # handed by the changes since the last sync
+        self._cases: dict[int, CardCase] = {}
         self._people: dict[int, Person] = {}
         self._made: set[int] = set()  # requests made here, to post from the rows handed
         self._seen: dict[tuple[str, str], str] = {}
@@ -96,9 +91,9 @@ class CaseMirror:
         were claimed as they were made), and its people are named without reading them."""
         for row in rows:
             if isinstance(row, Request) and row.id is not None:
-                self._requests[row.id] = row
+                self._requests[row.id] = CardRequest.of(row)
             elif isinstance(row, Case) and row.id is not None:
-                self._cases[row.id] = row
+                self._cases[row.id] = CardCase.of(row)
             elif isinstance(row, Person) and row.id is not None:
                 self._people[row.id] = row
         self._made.update(made)
@@ -148,7 +143,7 @@ class CaseMirror:
             names = Names()
             names.know(self._people.values())
             self._people = {}
-            mine: list[tuple[Request, Case]] = []
+            mine: list[tuple[CardRequest, CardCase]] = []
             for req_id in sorted(made):
                 if found := await self._made_here(req_id, requests.get(req_id), known, names):
                     mine.append(found)
@@ -163,17 +158,21 @@ class CaseMirror:
             touched, self.touched = self.touched, set()
             unplaced: set[int] = set()
             for req_id in touched:
-                if (req := requests.get(req_id)) is not None:
-                    self.redraw.setdefault(req.case_id, set()).add(req_id)
-                else:
+                if (req := requests.get(req_id)) is None:
                     unplaced.add(req_id)
+                elif req_id in made:  # its post is drawn from the rows handed, its card here
+                    self.redraw.setdefault(req.case_id, set())
+                else:
+                    self.redraw.setdefault(req.case_id, set()).add(req_id)
             for case_id, placed in (await self._cases_of(unplaced)).items():
                 self.redraw.setdefault(case_id, set()).update(placed)
-            now = asyncio.get_running_loop().time()
+            loop = asyncio.get_running_loop()
             self._due = math.inf
             if len(self._drawn) > DRAWN_KEPT:
+                now = loop.time()
                 self._drawn = {k: t for k, t in self._drawn.items() if now - t < REDRAW_EVERY}
             for case_id in sorted(self.redraw):
+                now = loop.time()  # each draw's own: a sync of many cards takes a while
                 due = self._drawn.get(case_id, -math.inf) + REDRAW_EVERY
                 if due > now:
                     self._due = min(self._due, due)
@@ -197,19 +196,16 @@ class CaseMirror:
         await self.poster.post_requests(posts, names)
 
     async def _made_here(
-        self, req_id: int, req: Request | None, cases: dict[int, Case], names: Names
-    ) -> tuple[Request, Case] | None:
+        self, req_id: int, req: CardRequest | None, cases: dict[int, CardCase], names: Names
+    ) -> tuple[CardRequest, CardCase] | None:
         """A request made here, with its case, if it is to be posted at once: its case has a
         Slack thread (it was claimed as it was made). Else its case's card may have been posted
         meanwhile, so look."""
         case = cases.get(req.case_id) if req is not None else None
         if req is None or case is None:  # not handed with the change: read
-            async with self.app.db.reader() as s:
-                found = (await s.exec(request_to_post(), params={"id": req_id})).first()
-            if found is None:
+            if (found := await self.reader.to_post(req_id, names)) is None:
                 return None
-            req, case, *people = found
-            names.know(people)
+            req, case = found
         if req.posting_since is None:
             self._look = True
         elif req.thread is None and _on_slack_thread(case):
@@ -220,14 +216,14 @@ class CaseMirror:
         """The touched requests by case."""
         if not request_ids:
             return {}
-        async with self.app.db.reader() as s:
-            rows = await s.exec(
-                select(Request.case_id, Request.id).where(col(Request.id).in_(request_ids))
+        table: Any = Request.__table__  # type: ignore[attr-defined]
+        async with self.app.db.statements() as conn:
+            rows = await conn.execute(
+                select(table.c.case_id, table.c.id).where(table.c.id.in_(request_ids))
             )
             found: dict[int, set[int]] = {}
             for case_id, req_id in rows.all():
-                if req_id is not None:
-                    found.setdefault(case_id, set()).add(req_id)
+                found.setdefault(case_id, set()).add(req_id)
         return found
 
     # ----------------------------------------------------------------------- updating
@@ -238,7 +234,7 @@ class CaseMirror:
         names: Names | None = None,
         posts: set[int] | None = None,
         *,
-        also: Collection[Request] = (),
+        also: Collection[CardRequest] = (),
     ) -> None:
         """Update the card of a case in place, and the posts of its requests `posts` (all of
         them when None), where they changed; the people of `also` are read with the card's."""
@@ -272,11 +268,11 @@ class CaseMirror:
 
     # ----------------------------------------------------------------------- reading
 
-    async def card(self, case_id: int, names: Names | None = None) -> tuple[rs.CaseCard, Case]:
+    async def card(self, case_id: int, names: Names | None = None) -> tuple[rs.CaseCard, CardCase]:
         return await self.reader.card(case_id, names)
 
 
-def _on_slack_thread(case: Case) -> bool:
+def _on_slack_thread(case: CardCase) -> bool:
     return case.platform == Platform.SLACK and bool(case.channel) and bool(case.thread)
 
 

@@ -12,6 +12,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from bot.messages import Action, Code, Mention, Message, Segment, Strong
@@ -23,6 +24,7 @@ SECTION_LIMIT = 2900  # Slack allows 3000 characters in a section; keep a margin
 TEXT_LIMIT = 3000
 ACTION_PREFIX = "ownit_"
 BUTTON_VALUE_LIMIT = 2000
+LINES_KEPT = 4096  # card lines kept drawn (the cards redrawn lately hold them)
 
 _FORMAT = re.compile(r"([*_~`])")
 _BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
@@ -314,7 +316,10 @@ def card_blocks(card: CaseCard) -> list[Block]:
     return blocks
 
 
+@lru_cache(maxsize=LINES_KEPT)
 def _request_line(r: RequestLine) -> str:
+    """A request's line on its card: drawn once per state of the request, since a card is
+    redrawn for every change of its case and most of its lines are as they were."""
     return say(
         "slack_card_request",
         icon=_REQ_ICON.get(r.status, ""),
