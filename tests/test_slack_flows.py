@@ -13,15 +13,11 @@ from tests.fakes.slack_api import (
     Workspace,
     buttons,
     readable,
+    shown,
     swept,
-    text_of,
     uid,
     until,
 )
-
-
-def shown(call: Call) -> str:
-    return readable(text_of(call))
 
 
 async def dm_about(ws: Workspace, who: str, words: str) -> Call:

@@ -14,17 +14,12 @@ from tests.fakes.slack_api import (
     Call,
     FakeSlack,
     Workspace,
-    readable,
+    shown,
     start_ownit,
     swept,
-    text_of,
     uid,
     until,
 )
-
-
-def shown(call: Call) -> str:
-    return readable(text_of(call))
 
 
 def thread_posts(ws: Workspace, channel: str, thread: str, words: str) -> list[Call]:

@@ -452,6 +452,11 @@ def readable(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
+def shown(call: Call) -> str:
+    """What a call puts in front of a person, as they would read it."""
+    return readable(text_of(call))
+
+
 def buttons(call: Call) -> dict[str, dict[str, Any]]:
     out = {}
     for block in call.args.get("blocks") or []:
