@@ -31,13 +31,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import TrackedSession, as_read
 from storage.states import Platform
-from storage.tables import Membership, Person, Team
+from storage.tables import Membership, Person, Team, table_of
 
 FRESH = 10.0  # seconds a person is kept while no wake-up would tell of another process's change
 KEPT = 600.0  # ... while wake-ups do (a backstop: a wake-up lost is made good within that long)
 MOST = 20_000  # people kept at most (then all are dropped and read again as needed)
 
-_COLUMNS = tuple(Person.__table__.columns.keys())  # type: ignore[attr-defined]
+_COLUMNS = tuple(table_of(Person).columns.keys())
 _WROTE = "ownit_people_written"  # session.info: this transaction wrote people
 
 

@@ -54,6 +54,7 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import TrackedSession, note_due
+from storage.tables import table_of
 
 PENDING = "appends"  # session.info key: the rows waiting to be written
 SHAPES_KEPT = 1000  # statements kept built, one per shape of what was appended together
@@ -137,7 +138,7 @@ def append(session: AsyncSession | OrmSession, model: type[SQLModel], **values: 
         return
     constant, made = _defaults(model)
     row = {**constant, **{name: make() for name, make in made.items()}, **values}
-    table: Table = model.__table__  # type: ignore[attr-defined]
+    table = table_of(model)
     _pending(sync).rows.setdefault(table, []).append(row)
     if table.name == "timer":
         note_due(sync, row["due_at"])
@@ -149,7 +150,7 @@ def _defaults(model: type[SQLModel]) -> tuple[dict[str, Any], dict[str, Callable
     autoincrementing key is left to the database)."""
     constant: dict[str, Any] = {}
     made: dict[str, Callable[[], Any]] = {}
-    table: Table = model.__table__  # type: ignore[attr-defined]
+    table = table_of(model)
     for column in table.columns:
         if column.primary_key and column.autoincrement is not False:
             continue

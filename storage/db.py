@@ -10,7 +10,7 @@ from functools import cache
 from typing import Any, TypeVar
 
 from pydantic_core import PydanticUndefined
-from sqlalchemy import Insert, Table, event, insert
+from sqlalchemy import Insert, event, insert
 from sqlalchemy.engine import CursorResult, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -23,6 +23,8 @@ from sqlalchemy.orm import UOWTransaction, class_mapper, make_transient_to_detac
 from sqlalchemy.orm.attributes import instance_state
 from sqlmodel import Session, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from storage.tables import table_of
 
 RECYCLE = 600  # seconds a pooled connection is used before it is replaced
 WRITTEN = "written"
@@ -177,7 +179,7 @@ def _inserting(
     """A model's INSERT (built once: its cache key is then worked out once), its numbered key,
     and its fields' defaults: the constant ones (None for a field without one) and those made
     anew for each row."""
-    table: Table = model.__table__  # type: ignore[attr-defined]
+    table = table_of(model)
     key = tuple(c.key for c in table.primary_key.columns)
     constant: dict[str, Any] = {}
     made: dict[str, Callable[[], Any]] = {}

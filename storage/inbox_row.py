@@ -19,9 +19,9 @@ from sqlalchemy import bindparam, delete
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.appends import append, ride
-from storage.tables import Delivery, InboxItem
+from storage.tables import Delivery, InboxItem, table_of
 
-INBOX = InboxItem.__table__  # type: ignore[attr-defined]
+INBOX = table_of(InboxItem)
 GONE = delete(INBOX).where(INBOX.c.id == bindparam("inbox_id"))  # built once: see storage.appends
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, Table, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.states import (
@@ -23,6 +23,13 @@ from storage.states import (
     TimerOutcome,
 )
 from storage.types import State, UTCDateTime
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """A table model's Core table, for statements that want rows rather than model objects
+    (sqlmodel sets `__table__` on every `table=True` model; its type does not say so)."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return table
 
 
 def _dt(**kw: Any) -> Any:

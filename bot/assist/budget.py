@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import select
 
 from storage.db import Database
-from storage.tables import AiUsage
+from storage.tables import AiUsage, table_of
 
 ORG = "default"
 """The organisation of a deployment: ownit serves one per database."""
@@ -33,7 +33,7 @@ async def spent(db: Database, *, org: str, now: datetime) -> int:
 async def add(db: Database, *, org: str, now: datetime, tokens: int) -> None:
     """Count `tokens` (and one call) against the organisation's day."""
     dialect = postgresql if db.postgres else sqlite
-    table = AiUsage.__table__  # type: ignore[attr-defined]
+    table = table_of(AiUsage)
     stmt = dialect.insert(table).values(org=org, day=day_of(now), tokens=tokens, calls=1)
     stmt = stmt.on_conflict_do_update(
         index_elements=["org", "day"],

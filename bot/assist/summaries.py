@@ -25,7 +25,7 @@ from bot.assist.times import times_named
 from bot.clock import Clock
 from storage.db import Database
 from storage.shared import Shared
-from storage.tables import AiSummary, Case, Event, Request
+from storage.tables import AiSummary, Case, Event, Request, table_of
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ async def summarise(*, db: Database, model: Model, case_id: int, now: datetime) 
         return False
     row = {"case_id": case_id, "last_event_id": last, "text": text, "made_at": now}
     dialect = postgresql if db.postgres else sqlite
-    table = AiSummary.__table__  # type: ignore[attr-defined]
+    table = table_of(AiSummary)
     stmt = dialect.insert(table).values(**row)
     stmt = stmt.on_conflict_do_update(index_elements=["case_id"], set_=row)
     async with db.session() as s:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from storage.tables import InboxItem
+from storage.tables import InboxItem, table_of
 
-TABLE = InboxItem.__table__  # type: ignore[attr-defined]
+TABLE = table_of(InboxItem)
 
 
 @dataclass(frozen=True)

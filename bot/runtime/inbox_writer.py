@@ -24,7 +24,7 @@ from bot.runtime.inbox_items import TABLE, Held, Item
 from bot.runtime.inbox_listener import CHANNEL, driver_connection
 from bot.runtime.metrics import Metrics
 from storage.db import Database
-from storage.tables import Delivery
+from storage.tables import Delivery, table_of
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ Write = tuple[dict[str, Any], asyncio.Future[bool]]
 # Written through the driver's own connection: SQLAlchemy's execution path (parameter
 # processing, cursor adaptation, result rows) cost as much CPU per statement as asyncpg itself,
 # and at the small batches of a moderate rate that was a tenth of an acknowledgement.
-DELIVERY = Delivery.__table__  # type: ignore[attr-defined]
+DELIVERY = table_of(Delivery)
 _PG_INSERT = """
     INSERT INTO inbox (key, platform, kind, payload, received_at, taken_by, taken_until, attempts)
     SELECT k, p, t, d::json, $5::timestamptz, $6::text, $7::timestamptz, $8::integer

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, Update, bindparam, literal_column, or_, select, update
+from sqlalchemy import Update, bindparam, literal_column, or_, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot import people_cache
@@ -28,13 +28,13 @@ from storage import appends
 from storage.appends import Handed, Handover
 from storage.db import Database
 from storage.states import OutboxStatus
-from storage.tables import Case, Outbox, Person
+from storage.tables import Case, Outbox, Person, table_of
 
 LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 8
 
-OUTBOX: Table = Outbox.__table__  # type: ignore[attr-defined]
-CASE: Table = Case.__table__  # type: ignore[attr-defined]
+OUTBOX = table_of(Outbox)
+CASE = table_of(Case)
 
 
 class Notice(NamedTuple):

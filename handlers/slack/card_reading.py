@@ -31,13 +31,13 @@ from handlers.slack.card_rows import (
 )
 from handlers.slack.wording import say
 from storage.states import OPEN_REQUEST_STATES, Platform
-from storage.tables import Membership, Person, Team
+from storage.tables import Membership, Person, Team, table_of
 
 TIMES_KEPT = 4096  # deadlines and ETAs kept as their cards show them
 
-_team: Any = Team.__table__  # type: ignore[attr-defined]
-_membership: Any = Membership.__table__  # type: ignore[attr-defined]
-_person: Any = Person.__table__  # type: ignore[attr-defined]
+_team = table_of(Team)
+_membership = table_of(Membership)
+_person = table_of(Person)
 
 
 @dataclass

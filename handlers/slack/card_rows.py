@@ -16,7 +16,7 @@ from sqlalchemy import Column, bindparam, func, or_, select, union
 
 from bot.assist import summaries
 from storage.states import OPEN_REQUEST_STATES
-from storage.tables import Case, Request
+from storage.tables import Case, Request, table_of
 
 CARD_REQUESTS = 20  # requests a card lists at most (Slack takes 50 blocks a message)
 
@@ -84,8 +84,8 @@ _CASE_NAMES = tuple(f.name for f in fields(CardCase))
 _REQUEST_NAMES = tuple(f.name for f in fields(CardRequest))
 CASES = len(_CASE_NAMES)  # a row's first columns are its case's
 REQUESTS = len(_REQUEST_NAMES)  # ... then its request's
-_case: Any = Case.__table__  # type: ignore[attr-defined]
-_request: Any = Request.__table__  # type: ignore[attr-defined]
+_case = table_of(Case)
+_request = table_of(Request)
 
 
 def _case_columns() -> list[Column[Any]]:

@@ -33,7 +33,7 @@ from handlers.slack.card_posting import CardPoster
 from handlers.slack.card_reading import CardReader, Names, on_card
 from handlers.slack.card_rows import CARD_REQUESTS, CardCase, CardRequest
 from storage.states import Platform
-from storage.tables import Case, Person, Request
+from storage.tables import Case, Person, Request, table_of
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ class CaseMirror:
         """The touched requests by case."""
         if not request_ids:
             return {}
-        table: Any = Request.__table__  # type: ignore[attr-defined]
+        table = table_of(Request)
         async with self.app.db.statements() as conn:
             rows = await conn.execute(
                 select(table.c.case_id, table.c.id).where(table.c.id.in_(request_ids))

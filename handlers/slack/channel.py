@@ -18,7 +18,7 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import Table, or_, update
+from sqlalchemy import or_, update
 
 from bot.charts import decode_chart
 from bot.messages import Message
@@ -28,14 +28,14 @@ from handlers.slack import render as rs
 from handlers.slack.wording import say
 from storage.db import Database
 from storage.states import Platform
-from storage.tables import Person, Request
+from storage.tables import Person, Request, table_of
 
 log = logging.getLogger(__name__)
 
 REQUEST_DMS = ("request_new", "request_redirected_to_you")
 UPLOAD_BUDGET = 20.0  # seconds for the three steps of a chart upload, retries included
 KEEP_AT_MOST = 50_000
-REQUEST: Table = Request.__table__  # type: ignore[attr-defined]
+REQUEST = table_of(Request)
 GONE = {"user_not_found", "user_disabled", "account_inactive", "cannot_dm_bot", "user_not_visible"}
 
 
