@@ -98,8 +98,12 @@ def make_engine(url: str, **kw: Any) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    kw.setdefault("pool_size", 10)
-    kw.setdefault("max_overflow", 10)
+    # What a peak opened stays open, rather than being closed as the peak ebbs and opened again
+    # at the next: each new connection costs a handshake, the driver's type introspection and
+    # the preparing of every statement again, and a busy process reaching past a smaller pool
+    # spent more on that than on its commands.
+    kw.setdefault("pool_size", 20)
+    kw.setdefault("max_overflow", 0)
     # No ping on every checkout (a round trip each time): a connection found dead invalidates
     # the pool's older connections at once, and the command is retried on a fresh one
     # (`bot.commands.service`); the loops retry on their own. Connections are also renewed

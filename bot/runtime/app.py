@@ -108,9 +108,7 @@ class Ownit:
         simulated: bool | None = None,
         channels: list[Channel] | None = None,
     ) -> Ownit:
-        db = Database(
-            settings.database_url, pool_size=settings.db_pool, max_overflow=settings.db_pool
-        )
+        db = Database(settings.database_url, pool_size=2 * settings.db_pool)
         await migrate(db)
         shared = make_shared(settings.redis_url, settings.database_url)
         hooks = ChangeHooks(shared)

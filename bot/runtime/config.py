@@ -89,8 +89,9 @@ class Settings(BaseSettings):
         alias="OWNIT_DB_POOL",
         ge=1,
         le=200,
-        description="PostgreSQL connections one process keeps open (as many again at a peak); "
-        "replicas × twice this must stay under the server's `max_connections`",
+        description="PostgreSQL connections for one process's ordinary load; at a peak it opens "
+        "as many again and keeps them open; replicas × twice this must stay under the server's "
+        "`max_connections`",
     )
     inbox_lease: float = Field(
         15.0,
