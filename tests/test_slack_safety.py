@@ -9,12 +9,15 @@ import sqlite3
 import threading
 import time
 import urllib.parse
+from datetime import UTC, datetime
 
 import pytest
 from sqlmodel import select
 
-from storage.tables import Case, Event, Person, Request
+from storage.states import OutboxStatus
+from storage.tables import Case, Event, Outbox, Person, Request
 from tests.fakes.slack_api import (
+    Call,
     FakeSlack,
     Workspace,
     buttons,
@@ -216,6 +219,53 @@ async def test_rate_limits_and_dropped_connections_are_retried(ws: Workspace) ->
     await ws.fake.wait_for("chat.update", lambda c: "Promise" in text_of(c))
     updates = [c for c in ws.fake.calls if c.method == "chat.update"]
     assert updates[0].status == 0 and updates[1].status == 200
+
+
+async def test_a_dm_slack_refuses_is_sent_again_after_a_backoff(
+    db_url: str, fake: FakeSlack
+) -> None:
+    """The try is marked (retrying, one attempt, the error, put off for its backoff), then the
+    DM goes once the backoff is over, and the request knows its DM: on SQLite the record and the
+    mark are two statements, on PostgreSQL one."""
+    ws = await start_ownit(db_url, fake)
+    try:
+        await ws.drive.command("alex", "open Acme: invoice wrong")
+        await ws.case_thread()
+        to_dana = "D" + uid("dana")
+        fake.fail("chat.postMessage", times=1, when=lambda args: args.get("channel") == to_dana)
+        await ws.drive.command("alex", f"ask C-1 <@{uid('dana')}|dana> Is invoice 7 wrong?")
+
+        def dms(status: int) -> list[Call]:
+            return [
+                c for c in fake.calls if c.args.get("channel") == to_dana and c.status == status
+            ]
+
+        async def tried() -> bool:
+            return bool(dms(500))
+
+        await until(tried)
+        async with ws.app.db.session() as s:
+            notice = (await s.exec(select(Outbox).where(Outbox.kind == "request_new"))).one()
+            assert notice.status == OutboxStatus.RETRYING and not notice.sent
+            assert notice.attempts == 1 and "internal_error" in (notice.error or "")
+            assert notice.claimed_until is not None and notice.claimed_until > datetime.now(UTC)
+
+        async def marked_sent() -> bool:
+            async with ws.app.db.session() as s:
+                row = await s.get(Outbox, notice.id, populate_existing=True)
+                return row is not None and row.sent
+
+        await until(marked_sent)
+        async with ws.app.db.session() as s:
+            notice = await s.get(Outbox, notice.id, populate_existing=True)
+            req = (await s.exec(select(Request))).one()
+        assert notice is not None and notice.sent and notice.status == OutboxStatus.SENT
+        assert notice.attempts == 2 and notice.error is None
+        assert req.dm_channel == to_dana and req.dm_message is not None
+        await asyncio.sleep(0.5)
+        assert len(dms(200)) == len(dms(500)) == 1
+    finally:
+        await ws.stop()
 
 
 HOSTILE = "Evil <!channel> & Co: <@U999> said *bold* _it_ ~x~ `rm` &lt;!here&gt; @here"

@@ -141,9 +141,13 @@ async def hand_back(db: Database, ids: list[int]) -> None:
         await conn.execute(update(OUTBOX).where(OUTBOX.c.id.in_(ids)).values(claimed_until=None))
 
 
-Record = Update
-"""What a channel records of a notice it sent (an UPDATE), written with the mark that it was
-sent: on PostgreSQL in the same statement."""
+class Record(NamedTuple):
+    """What a channel records of a notice it sent, written with the mark that it was sent (on
+    PostgreSQL in the same statement): an UPDATE built once, with parameters of its own names
+    (none of the mark's, which begin `mark_`)."""
+
+    statement: Update
+    params: dict[str, Any]
 
 
 async def settle(
@@ -156,18 +160,35 @@ async def settle(
 ) -> None:
     """Record the try: done (sent, unreachable, or failed for the last time) or retried after a
     backoff. The notice is leased to this process, so its `attempts` are as leased."""
-    values: dict[str, Any] = {"attempts": OUTBOX.c.attempts + 1, "error": error}
     if status is OutboxStatus.RETRYING and row.attempts + 1 >= MAX_ATTEMPTS:
         status = OutboxStatus.FAILED
-    if status is OutboxStatus.RETRYING:
+    params: dict[str, Any] = {"mark_id": row.id, "mark_status": status, "mark_error": error}
+    retrying = status is OutboxStatus.RETRYING
+    if retrying:
         backoff = timedelta(seconds=min(300, 2 ** (row.attempts + 1)))
-        values["claimed_until"] = datetime.now(UTC) + backoff
-    else:
-        values["sent"] = True
-    mark = update(OUTBOX).where(OUTBOX.c.id == row.id).values(status=status, **values)
+        params["mark_until"] = datetime.now(UTC) + backoff
+    with_record: Update | None = None
     async with db.statements() as conn:
         if record is not None and db.postgres:  # the channel's record in the same statement
-            mark = mark.add_cte(record.cte("recorded"))
+            with_record = record.statement
+            params.update(record.params)
         elif record is not None:
-            await conn.execute(record)
-        await conn.execute(mark)
+            await conn.execute(record.statement, record.params)
+        await conn.execute(_marking(retrying, with_record), params)
+
+
+@cache
+def _marking(retrying: bool, record: Update | None) -> Any:
+    """The mark of a try, built once for each kind (with the channel's record as a CTE): built
+    anew for each notice, working out its cache key cost about as much as running it."""
+    values: dict[str, Any] = {
+        "status": bindparam("mark_status", type_=OUTBOX.c.status.type),
+        "error": bindparam("mark_error", type_=OUTBOX.c.error.type),
+        "attempts": OUTBOX.c.attempts + 1,
+    }
+    if retrying:
+        values["claimed_until"] = bindparam("mark_until", type_=OUTBOX.c.claimed_until.type)
+    else:
+        values["sent"] = True
+    mark = update(OUTBOX).where(OUTBOX.c.id == bindparam("mark_id")).values(**values)
+    return mark if record is None else mark.add_cte(record.cte("recorded"))

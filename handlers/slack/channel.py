@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import cache
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import or_, update
+from sqlalchemy import Update, bindparam, or_, update
 
 from bot.charts import decode_chart
 from bot.messages import Message
@@ -147,9 +148,19 @@ class SlackChannel:
 def _dm_of(request_id: int, person: Person, channel: str, ts: str) -> Record:
     """The request's DM is the assignee's, else the first one sent (one conditional update,
     written with the mark that the notice was sent)."""
+    params = {"dm_request": request_id, "dm_person": person.id, "dm_in": channel, "dm_ts": ts}
+    return Record(_recording_dm(), params)
+
+
+@cache
+def _recording_dm() -> Update:
+    """`_dm_of`'s UPDATE, built once."""
     c = REQUEST.c
     return (
         update(REQUEST)
-        .where(c.id == request_id, or_(c.assignee_id == person.id, c.dm_channel.is_(None)))
-        .values(dm_channel=channel, dm_message=ts)
+        .where(
+            c.id == bindparam("dm_request"),
+            or_(c.assignee_id == bindparam("dm_person"), c.dm_channel.is_(None)),
+        )
+        .values(dm_channel=bindparam("dm_in"), dm_message=bindparam("dm_ts"))
     )

@@ -63,6 +63,7 @@ class Trouble:
     times: int
     retry_after: int = 1
     error: str = "internal_error"
+    when: Callable[[dict[str, Any]], bool] | None = None  # only the calls of these arguments
 
 
 @dataclass
@@ -157,20 +158,26 @@ class FakeSlack:
     def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
         self._troubles.setdefault(method, []).append(Trouble("429", times, retry_after))
 
-    def fail(self, method: str, times: int = 1, error: str = "internal_error") -> None:
-        self._troubles.setdefault(method, []).append(Trouble("error", times, error=error))
+    def fail(
+        self,
+        method: str,
+        times: int = 1,
+        error: str = "internal_error",
+        when: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> None:
+        trouble = Trouble("error", times, error=error, when=when)
+        self._troubles.setdefault(method, []).append(trouble)
 
     def drop(self, method: str, times: int = 1) -> None:
         self._troubles.setdefault(method, []).append(Trouble("drop", times))
 
-    def _trouble(self, method: str) -> Trouble | None:
+    def _trouble(self, method: str, args: dict[str, Any]) -> Trouble | None:
         queue = self._troubles.get(method) or []
-        while queue:
-            t = queue[0]
-            if t.times > 0:
+        queue[:] = [t for t in queue if t.times > 0]
+        for t in queue:
+            if t.when is None or t.when(args):
                 t.times -= 1
                 return t
-            queue.pop(0)
         return None
 
     # ----------------------------------------------------------------------- reading
@@ -240,7 +247,7 @@ class FakeSlack:
         delay = self.delays.get(method, self.delay)
         if delay:
             await asyncio.sleep(delay)
-        trouble = self._trouble(method)
+        trouble = self._trouble(method, call.args)
         if trouble is not None and trouble.kind == "429":
             call.status = 429
             return web.json_response(
