@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import cache
@@ -24,6 +24,7 @@ from sqlalchemy.orm.attributes import instance_state
 from sqlmodel import Session, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage.batches import Batches
 from storage.tables import table_of
 
 RECYCLE = 600  # seconds a pooled connection is used before it is replaced
@@ -251,6 +252,7 @@ class Database:
     def __init__(self, url: str, **kw: Any) -> None:
         self.url = async_url(url)
         self.engine = make_engine(url, **kw)
+        self._batches = Batches(self.statements)
         self._factory = async_sessionmaker(
             self.engine,
             class_=AsyncSession,
@@ -297,6 +299,11 @@ class Database:
             return
         async with self.engine.connect() as conn:
             yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+    def batch(self, statement: Any, params: dict[str, Any]) -> Awaitable[None]:
+        """Run `statement` (built once) with `params` as a statement of its own, together with
+        those of the same statement asked for meanwhile (`storage.batches`)."""
+        return self._batches.run(statement, params)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

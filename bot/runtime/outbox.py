@@ -159,7 +159,8 @@ async def settle(
     record: Record | None = None,
 ) -> None:
     """Record the try: done (sent, unreachable, or failed for the last time) or retried after a
-    backoff. The notice is leased to this process, so its `attempts` are as leased."""
+    backoff. The notice is leased to this process, so its `attempts` are as leased. The marks
+    of notices sent side by side are written together (`Database.batch`)."""
     if status is OutboxStatus.RETRYING and row.attempts + 1 >= MAX_ATTEMPTS:
         status = OutboxStatus.FAILED
     params: dict[str, Any] = {"mark_id": row.id, "mark_status": status, "mark_error": error}
@@ -168,13 +169,12 @@ async def settle(
         backoff = timedelta(seconds=min(300, 2 ** (row.attempts + 1)))
         params["mark_until"] = datetime.now(UTC) + backoff
     with_record: Update | None = None
-    async with db.statements() as conn:
-        if record is not None and db.postgres:  # the channel's record in the same statement
-            with_record = record.statement
-            params.update(record.params)
-        elif record is not None:
-            await conn.execute(record.statement, record.params)
-        await conn.execute(_marking(retrying, with_record), params)
+    if record is not None and db.postgres:  # the channel's record in the same statement
+        with_record = record.statement
+        params.update(record.params)
+    elif record is not None:
+        await db.batch(record.statement, record.params)
+    await db.batch(_marking(retrying, with_record), params)
 
 
 @cache

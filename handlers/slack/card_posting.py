@@ -189,14 +189,6 @@ class CardPoster:
             unfurl_links=False,
         )
         ts = str(resp["ts"])
-        async with self.app.db.statements() as conn:
-            await conn.execute(
-                recorded_post(),
-                {
-                    "request": req_id,
-                    "to_platform": Platform.SLACK,
-                    "to_channel": case.channel,
-                    "to_thread": ts,
-                },
-            )
+        where = {"to_platform": Platform.SLACK, "to_channel": case.channel, "to_thread": ts}
+        await self.app.db.batch(recorded_post(), {"request": req_id, **where})
         self._seen[(case.channel, ts)] = self._digest(blocks)
