@@ -171,6 +171,9 @@ class CaseMirror:
             if len(self._drawn) > DRAWN_KEPT:
                 now = loop.time()
                 self._drawn = {k: t for k, t in self._drawn.items() if now - t < REDRAW_EVERY}
+            mine_by_case: dict[int, list[CardRequest]] = {}
+            for req, case in mine:
+                mine_by_case.setdefault(case.id, []).append(req)
             for case_id in sorted(self.redraw):
                 now = loop.time()  # each draw's own: a sync of many cards takes a while
                 due = self._drawn.get(case_id, -math.inf) + REDRAW_EVERY
@@ -179,7 +182,7 @@ class CaseMirror:
                     continue
                 redrawn = self.redraw.pop(case_id)
                 self._drawn[case_id] = now
-                also = [req for req, case in mine if case.id == case_id]
+                also = mine_by_case.get(case_id, [])
                 try:
                     await self.refresh(case_id, names, redrawn, also=also)
                 except Exception:
