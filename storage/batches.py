@@ -1,8 +1,8 @@
 """Statements that each stand alone, written together when they come together.
 
 A notice's mark that it was sent and a Slack post's record are one small statement each, one for
-every ask. Run one by one, each is a round trip with the driver's whole execution around it; run
-as one `executemany` of the same statement, ten cost about what two did. So the first statement
+every ask. Run one by one, each is a round trip with the driver's whole execution around it;
+run as one `executemany` of the same statement, ten cost little more than one did. So the first
 goes at once, and those asked for while it is on its way wait for it and go in the next batch,
 one per statement: nothing waits when the process is quiet, and under load the work shrinks.
 A batch that fails is run again one statement at a time, so one bad row fails only its caller.
