@@ -27,7 +27,6 @@ from functools import cache
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from pydantic_core import PydanticUndefined
 from sqlalchemy import (
     Connection,
     Delete,
@@ -54,7 +53,7 @@ from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.db import TrackedSession, note_due
-from storage.tables import table_of
+from storage.tables import defaults_of, table_of
 
 PENDING = "appends"  # session.info key: the rows waiting to be written
 SHAPES_KEPT = 1000  # statements kept built, one per shape of what was appended together
@@ -136,32 +135,12 @@ def append(session: AsyncSession | OrmSession, model: type[SQLModel], **values: 
     if not isinstance(sync, TrackedSession):
         session.add(model(**values))
         return
-    constant, made = _defaults(model)
+    constant, made = defaults_of(model)
     row = {**constant, **{name: make() for name, make in made.items()}, **values}
     table = table_of(model)
     _pending(sync).rows.setdefault(table, []).append(row)
     if table.name == "timer":
         note_due(sync, row["due_at"])
-
-
-@cache
-def _defaults(model: type[SQLModel]) -> tuple[dict[str, Any], dict[str, Callable[[], Any]]]:
-    """A model's column defaults: the constant ones, and those made anew for each row (the
-    autoincrementing key is left to the database)."""
-    constant: dict[str, Any] = {}
-    made: dict[str, Callable[[], Any]] = {}
-    table = table_of(model)
-    for column in table.columns:
-        if column.primary_key and column.autoincrement is not False:
-            continue
-        field = model.model_fields.get(column.key)
-        if field is None:
-            continue
-        if field.default_factory is not None:
-            made[column.name] = field.default_factory  # type: ignore[assignment]
-        elif field.default is not PydanticUndefined:
-            constant[column.name] = field.default
-    return constant, made
 
 
 def ride(session: AsyncSession | OrmSession, stmt: Delete | Update, **params: Any) -> None:

@@ -9,7 +9,6 @@ from datetime import datetime
 from functools import cache
 from typing import Any, TypeVar
 
-from pydantic_core import PydanticUndefined
 from sqlalchemy import Insert, event, insert
 from sqlalchemy.engine import CursorResult, make_url
 from sqlalchemy.ext.asyncio import (
@@ -25,7 +24,7 @@ from sqlmodel import Session, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from storage.batches import Batches
-from storage.tables import table_of
+from storage.tables import defaults_of, table_of
 
 RECYCLE = 600  # seconds a pooled connection is used before it is replaced
 WRITTEN = "written"
@@ -182,21 +181,13 @@ def _inserting(
     model: type[SQLModel],
 ) -> tuple[Insert, tuple[str, ...], dict[str, Any], dict[str, Callable[[], Any]]]:
     """A model's INSERT (built once: its cache key is then worked out once), its numbered key,
-    and its fields' defaults: the constant ones (None for a field without one) and those made
-    anew for each row."""
+    and its columns' defaults (`defaults_of`), None for a column without one: a row kept as if
+    read has every column."""
     table = table_of(model)
     key = tuple(c.key for c in table.primary_key.columns)
-    constant: dict[str, Any] = {}
-    made: dict[str, Callable[[], Any]] = {}
-    for column in table.columns:
-        field = model.model_fields.get(column.key)
-        if column.key in key or field is None:
-            continue
-        if field.default_factory is not None:
-            made[column.key] = field.default_factory  # type: ignore[assignment]
-        else:
-            constant[column.key] = None if field.default is PydanticUndefined else field.default
-    return insert(table), key, constant, made
+    constant, made = defaults_of(model)
+    unset = {c.key: None for c in table.columns if c.key not in key and c.key not in made}
+    return insert(table), key, {**unset, **constant}, made
 
 
 def note_due(session: AsyncSession | OrmSession, due: datetime) -> None:

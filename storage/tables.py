@@ -7,9 +7,12 @@ them where they were.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from functools import cache
 from typing import Any
 
+from pydantic_core import PydanticUndefined
 from sqlalchemy import JSON, Column, Index, Table, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -23,6 +26,25 @@ from storage.states import (
     TimerOutcome,
 )
 from storage.types import State, UTCDateTime
+
+
+@cache
+def defaults_of(model: type[SQLModel]) -> tuple[dict[str, Any], dict[str, Callable[[], Any]]]:
+    """A table model's column defaults: the constant ones, and those made anew for each row (the
+    autoincrementing key is left to the database), for rows written without model objects."""
+    constant: dict[str, Any] = {}
+    made: dict[str, Callable[[], Any]] = {}
+    for column in table_of(model).columns:
+        if column.primary_key and column.autoincrement is not False:
+            continue
+        field = model.model_fields.get(column.key)
+        if field is None:
+            continue
+        if field.default_factory is not None:
+            made[column.name] = field.default_factory  # type: ignore[assignment]
+        elif field.default is not PydanticUndefined:
+            constant[column.name] = field.default
+    return constant, made
 
 
 def table_of(model: type[SQLModel]) -> Table:

@@ -189,6 +189,6 @@ class CardPoster:
             unfurl_links=False,
         )
         ts = str(resp["ts"])
-        where = {"to_platform": Platform.SLACK, "to_channel": case.channel, "to_thread": ts}
-        await self.app.db.batch(recorded_post(), {"request": req_id, **where})
+        to = {"to_platform": Platform.SLACK, "to_channel": case.channel, "to_thread": ts}
+        await self.app.db.batch(recorded_post(), {"request": req_id, **to})
         self._seen[(case.channel, ts)] = self._digest(blocks)
