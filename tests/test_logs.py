@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import log_context
 from bot.runtime.inbox_items import Held, Item
@@ -22,6 +23,7 @@ from bot.runtime.metrics import Metrics
 from handlers import logs
 from handlers.redaction import Redactor
 from tests.conftest import ConsoleBot
+from tests.fakes.slack_api import FakeSlack
 
 SECRET = "xoxb-very-secret-token"
 
@@ -34,6 +36,8 @@ def stream() -> Iterator[io.StringIO]:
     for h in [h for h in root.handlers if isinstance(h, logs._OwnitHandler)]:
         root.removeHandler(h)
     root.setLevel(logging.WARNING)
+    for name in logs.SLACK_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET)
 
 
 def test_json_lines_carry_the_request_and_the_case_and_no_secret(stream: io.StringIO) -> None:
@@ -71,6 +75,25 @@ def test_text_lines_for_a_terminal(stream: io.StringIO) -> None:
         logging.getLogger("ownit.test").warning("slow %s", SECRET)
     (line,) = stream.getvalue().splitlines()
     assert line.endswith("WARNING ownit.test [request_id=inbox-9] [case=C-1]: slow ***")
+
+
+async def test_slack_calls_build_their_debug_lines_only_when_the_log_wants_them(
+    stream: io.StringIO,
+) -> None:
+    """Slack's SDK asks its logger's own level, not the effective one, whether to build a call's
+    debug lines (its arguments and the whole answer): the log's level is put there."""
+    slack = await FakeSlack().start()
+    client = AsyncWebClient(token="xoxb-test", base_url=slack.url)
+    try:
+        logs.setup(logging.INFO, "text", Redactor(), stream=stream)
+        assert client.logger.level == logging.INFO  # not NOTSET: no debug line is built
+        await client.chat_postMessage(channel="C1", text="quiet")
+        assert stream.getvalue() == ""
+        logs.setup(logging.DEBUG, "text", Redactor(), stream=stream)
+        await client.chat_postMessage(channel="C1", text="loud")
+        assert "Sending a request" in stream.getvalue() and "loud" in stream.getvalue()
+    finally:
+        await slack.close()
 
 
 def test_auto_is_json_when_not_a_terminal(stream: io.StringIO) -> None:
