@@ -243,7 +243,7 @@ class Database:
     def __init__(self, url: str, **kw: Any) -> None:
         self.url = async_url(url)
         self.engine = make_engine(url, **kw)
-        self._batches = Batches(self.statements)
+        self._batches = Batches(self._standalone, rounds_commit=not self.postgres)
         self._factory = async_sessionmaker(
             self.engine,
             class_=AsyncSession,
@@ -291,10 +291,23 @@ class Database:
         async with self.engine.connect() as conn:
             yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
+    async def _standalone(self) -> AsyncConnection:
+        """A connection on which each statement is its own transaction (PostgreSQL; on SQLite
+        its caller begins them)."""
+        conn = await self.engine.connect()
+        if not self.postgres:
+            return conn
+        try:
+            return await conn.execution_options(isolation_level="AUTOCOMMIT")
+        except Exception:
+            await conn.close()
+            raise
+
     def batch(self, statement: Any, params: dict[str, Any]) -> Awaitable[None]:
         """Run `statement` (built once) with `params` as a statement of its own, together with
         those of the same statement asked for meanwhile (`storage.batches`)."""
         return self._batches.run(statement, params)
 
     async def dispose(self) -> None:
+        await self._batches.close()
         await self.engine.dispose()
