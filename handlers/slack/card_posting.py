@@ -23,6 +23,7 @@ from handlers.slack import render as rs
 from handlers.slack.card_claims import claim, unclaim, unclaimed
 from handlers.slack.card_reading import CardReader, Names, request_line
 from handlers.slack.card_rows import CardCase, CardRequest, recorded_post
+from handlers.slack.drawn import Drawn
 from handlers.slack.wording import say
 from storage.states import Platform
 from storage.tables import Case, Person, Request
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 
 CANT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
 
-Seen = dict[tuple[str, str], str]
 """What each posted message shows (a digest of its blocks), so an unchanged one is left alone."""
 
 
@@ -41,15 +41,13 @@ class CardPoster:
         app: Ownit,
         client: AsyncWebClient,
         reader: CardReader,
-        seen: Seen,
-        digest: Callable[[list[Any]], str],
+        drawn: Drawn,
         on_posted: Callable[[Case], Awaitable[None]] | None = None,
     ) -> None:
         self.app = app
         self.client = client
         self.reader = reader
-        self._seen = seen
-        self._digest = digest
+        self.drawn = drawn
         self.on_posted = on_posted
 
     async def waiting(self) -> tuple[list[int], list[int]]:
@@ -115,7 +113,7 @@ class CardPoster:
             fresh.channel, fresh.thread, fresh.message = channel, ts, ts
             fresh.posting_since = None
             s.add(fresh)
-        self._seen[(channel, ts)] = self._digest(blocks)
+        self.drawn.drew(channel, ts, blocks)
         if self.on_posted is not None:
             await self.on_posted(fresh)
 
@@ -191,4 +189,4 @@ class CardPoster:
         ts = str(resp["ts"])
         to = {"to_platform": Platform.SLACK, "to_channel": case.channel, "to_thread": ts}
         await self.app.db.batch(recorded_post(), {"request": req_id, **to})
-        self._seen[(case.channel, ts)] = self._digest(blocks)
+        self.drawn.drew(case.channel, ts, blocks)

@@ -15,8 +15,6 @@ a change. A card is redrawn from one read of its case, with the people the chang
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 import math
 from collections.abc import Awaitable, Callable, Collection, Iterable
@@ -32,6 +30,7 @@ from handlers.slack import render as rs
 from handlers.slack.card_posting import CardPoster
 from handlers.slack.card_reading import CardReader, Names, on_card
 from handlers.slack.card_rows import CARD_REQUESTS, CardCase, CardRequest
+from handlers.slack.drawn import Drawn
 from storage.states import Platform
 from storage.tables import Case, Person, Request, table_of
 
@@ -62,10 +61,10 @@ class CaseMirror:
         self._cases: dict[int, CardCase] = {}
         self._people: dict[int, Person] = {}
         self._made: set[int] = set()  # requests made here, to post from the rows handed
-        self._seen: dict[tuple[str, str], str] = {}
+        self.drawn = Drawn()
         self._lock = asyncio.Lock()
         self.reader = CardReader(app)
-        self.poster = CardPoster(app, client, self.reader, self._seen, _digest, on_posted)
+        self.poster = CardPoster(app, client, self.reader, self.drawn, on_posted)
         self.syncs_started = 0  # counted so that a test can wait for one whole sync
         self.syncs_done = 0
         self._drawn: dict[int, float] = {}  # when each case was last redrawn (loop time)
@@ -258,8 +257,7 @@ class CaseMirror:
             )
 
     async def _update(self, channel: str, ts: str, blocks: list[Any], text: str) -> None:
-        digest = _digest(blocks)
-        if self._seen.get((channel, ts)) == digest:
+        if self.drawn.unchanged(channel, ts, blocks):
             return
         try:
             await self.client.chat_update(channel=channel, ts=ts, blocks=blocks, text=text)
@@ -267,7 +265,7 @@ class CaseMirror:
             if exc.response.get("error") not in ("message_not_found", "cant_update_message"):
                 raise
             log.warning("could not update %s/%s: %s", channel, ts, exc.response.get("error"))
-        self._seen[(channel, ts)] = digest
+        self.drawn.drew(channel, ts, blocks)
 
     # ----------------------------------------------------------------------- reading
 
@@ -277,10 +275,6 @@ class CaseMirror:
 
 def _on_slack_thread(case: CardCase) -> bool:
     return case.platform == Platform.SLACK and bool(case.channel) and bool(case.thread)
-
-
-def _digest(blocks: list[Any]) -> str:
-    return hashlib.sha256(json.dumps(blocks, sort_keys=True).encode()).hexdigest()
 
 
 __all__ = ["CARD_REQUESTS", "CaseMirror", "on_card"]
