@@ -170,9 +170,9 @@ class CaseMirror:
             if len(self._drawn) > DRAWN_KEPT:
                 now = loop.time()
                 self._drawn = {k: t for k, t in self._drawn.items() if now - t < REDRAW_EVERY}
-            mine_by_case: dict[int, list[CardRequest]] = {}
+            threads: dict[int, list[tuple[CardRequest, CardCase]]] = {}  # mine, by case
             for req, case in mine:
-                mine_by_case.setdefault(case.id, []).append(req)
+                threads.setdefault(case.id, []).append((req, case))
             for case_id in sorted(self.redraw):
                 now = loop.time()  # each draw's own: a sync of many cards takes a while
                 due = self._drawn.get(case_id, -math.inf) + REDRAW_EVERY
@@ -181,14 +181,20 @@ class CaseMirror:
                     continue
                 redrawn = self.redraw.pop(case_id)
                 self._drawn[case_id] = now
-                also = mine_by_case.get(case_id, [])
+                also = [req for req, _ in threads.get(case_id, [])]
                 try:
                     await self.refresh(case_id, names, redrawn, also=also)
                 except Exception:
                     log.exception("refreshing the card of case %s failed", case_id)
-            for req, case in mine:
-                await self.poster.post_made(req, case, names)
+            # each thread's posts in their order, the threads side by side: the sync takes as
+            # long as its slowest thread, not all of them, and the posts' records are written
+            # together (`Database.batch`) instead of one after the other
+            await asyncio.gather(*(self._post_in_order(posts, names) for posts in threads.values()))
             return self._due < math.inf
+
+    async def _post_in_order(self, posts: list[tuple[CardRequest, CardCase]], names: Names) -> None:
+        for req, case in posts:
+            await self.poster.post_made(req, case, names)
 
     async def _post_missing(self, names: Names) -> None:
         cards, posts = await self.poster.waiting()
