@@ -240,10 +240,12 @@ async def test_a_dm_slack_refuses_is_sent_again_after_a_backoff(
                 c for c in fake.calls if c.args.get("channel") == to_dana and c.status == status
             ]
 
-        async def tried() -> bool:
-            return bool(dms(500))
+        async def marked_retrying() -> bool:  # the refusal seen, then its mark written
+            async with ws.app.db.session() as s:
+                row = (await s.exec(select(Outbox).where(Outbox.kind == "request_new"))).one()
+            return bool(dms(500)) and row.status == OutboxStatus.RETRYING
 
-        await until(tried)
+        await until(marked_retrying)
         async with ws.app.db.session() as s:
             notice = (await s.exec(select(Outbox).where(Outbox.kind == "request_new"))).one()
             assert notice.status == OutboxStatus.RETRYING and not notice.sent
