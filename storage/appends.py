@@ -186,7 +186,11 @@ def _unnested(shape: Shape) -> Any:
     statements: list[Any] = []
     handed: Any = None
     for table, names in tables:
-        arrays = [bindparam(f"{table.name}_{n}", type_=ARRAY(table.c[n].type)) for n in names]
+        # one dimension, said: otherwise each array is copied and its first item looked at
+        arrays = [
+            bindparam(f"{table.name}_{n}", type_=ARRAY(table.c[n].type, dimensions=1))
+            for n in names
+        ]
         if handover is not None and table is handover.table:
             # in the order given, so the ids, made in that order, say which row is which
             numbered = func.unnest(*arrays).table_valued(*names, with_ordinality="n")
