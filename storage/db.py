@@ -257,7 +257,11 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        async with self._factory() as session, session.begin():
+        """One transaction. The session is not closed after it: the transaction's end (commit or
+        rollback) gave its connection back already, and closing (a task of its own, shielded
+        from cancellation) would only detach the rows it read, which stay readable either way."""
+        session = self._factory()
+        async with session.begin():
             yield session
 
     @asynccontextmanager
