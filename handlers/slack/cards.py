@@ -36,6 +36,7 @@ from storage.tables import Case, Person, Request, table_of
 
 log = logging.getLogger(__name__)
 
+POSTING_AT_ONCE = 8  # case threads posted in side by side, as the outbox serves people
 REDRAW_EVERY = 1.0  # seconds: a case's card and posts are redrawn at most this often
 DRAWN_KEPT = 10_000  # cases remembered as drawn (then those drawn long enough ago are let go)
 
@@ -186,15 +187,21 @@ class CaseMirror:
                     await self.refresh(case_id, names, redrawn, also=also)
                 except Exception:
                     log.exception("refreshing the card of case %s failed", case_id)
-            # each thread's posts in their order, the threads side by side: the sync takes as
-            # long as its slowest thread, not all of them, and the posts' records are written
-            # together (`Database.batch`) instead of one after the other
-            await asyncio.gather(*(self._post_in_order(posts, names) for posts in threads.values()))
+            # each thread's posts in their order, a few threads side by side: their records are
+            # written together (`Database.batch`) instead of one after the other, and the DMs
+            # and replies sharing the HTTP connections still find some free
+            gate = asyncio.Semaphore(POSTING_AT_ONCE)
+            await asyncio.gather(
+                *(self._post_in_order(posts, names, gate) for posts in threads.values())
+            )
             return self._due < math.inf
 
-    async def _post_in_order(self, posts: list[tuple[CardRequest, CardCase]], names: Names) -> None:
-        for req, case in posts:
-            await self.poster.post_made(req, case, names)
+    async def _post_in_order(
+        self, posts: list[tuple[CardRequest, CardCase]], names: Names, gate: asyncio.Semaphore
+    ) -> None:
+        async with gate:
+            for req, case in posts:
+                await self.poster.post_made(req, case, names)
 
     async def _post_missing(self, names: Names) -> None:
         cards, posts = await self.poster.waiting()
