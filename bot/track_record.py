@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session as OrmSession
@@ -38,9 +39,19 @@ ASKED = "asked"  # session.info key: the records to add to once the transaction 
 _records: dict[Key, tuple[float, list[Row]]] = {}
 
 
+_names: WeakKeyDictionary[Any, str] = WeakKeyDictionary()  # engine → its URL, rendered once
+
+
 def _database(session: AsyncSession | OrmSession) -> str:
+    """The database's name in the keys: the engine's URL, rendered once per engine (rendering
+    it twice an ask cost more than reading the record)."""
     bind = session.bind
-    return str(getattr(bind, "url", id(bind)))
+    if bind is None:
+        return ""
+    name = _names.get(bind)
+    if name is None:
+        name = _names[bind] = str(getattr(bind, "url", id(bind)))
+    return name
 
 
 def read(session: AsyncSession, kind: str, who: int) -> list[Row] | None:
