@@ -36,7 +36,6 @@ from storage.tables import Case, Person, Request, table_of
 
 log = logging.getLogger(__name__)
 
-POSTING_AT_ONCE = 8  # case threads posted in side by side, as the outbox serves people
 REDRAW_EVERY = 1.0  # seconds: a case's card and posts are redrawn at most this often
 DRAWN_KEPT = 10_000  # cases remembered as drawn (then those drawn long enough ago are let go)
 
@@ -171,9 +170,9 @@ class CaseMirror:
             if len(self._drawn) > DRAWN_KEPT:
                 now = loop.time()
                 self._drawn = {k: t for k, t in self._drawn.items() if now - t < REDRAW_EVERY}
-            threads: dict[int, list[tuple[CardRequest, CardCase]]] = {}  # mine, by case
+            mine_by_case: dict[int, list[CardRequest]] = {}
             for req, case in mine:
-                threads.setdefault(case.id, []).append((req, case))
+                mine_by_case.setdefault(case.id, []).append(req)
             for case_id in sorted(self.redraw):
                 now = loop.time()  # each draw's own: a sync of many cards takes a while
                 due = self._drawn.get(case_id, -math.inf) + REDRAW_EVERY
@@ -182,26 +181,14 @@ class CaseMirror:
                     continue
                 redrawn = self.redraw.pop(case_id)
                 self._drawn[case_id] = now
-                also = [req for req, _ in threads.get(case_id, [])]
+                also = mine_by_case.get(case_id, [])
                 try:
                     await self.refresh(case_id, names, redrawn, also=also)
                 except Exception:
                     log.exception("refreshing the card of case %s failed", case_id)
-            # each thread's posts in their order, a few threads side by side: their records are
-            # written together (`Database.batch`) instead of one after the other, and the DMs
-            # and replies sharing the HTTP connections still find some free
-            gate = asyncio.Semaphore(POSTING_AT_ONCE)
-            await asyncio.gather(
-                *(self._post_in_order(posts, names, gate) for posts in threads.values())
-            )
-            return self._due < math.inf
-
-    async def _post_in_order(
-        self, posts: list[tuple[CardRequest, CardCase]], names: Names, gate: asyncio.Semaphore
-    ) -> None:
-        async with gate:
-            for req, case in posts:
+            for req, case in mine:
                 await self.poster.post_made(req, case, names)
+            return self._due < math.inf
 
     async def _post_missing(self, names: Names) -> None:
         cards, posts = await self.poster.waiting()
