@@ -292,8 +292,11 @@ class Database:
             async with self.engine.begin() as conn:
                 yield conn
             return
-        async with self.engine.connect() as conn:
-            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+        conn = await self._standalone()
+        try:
+            yield conn
+        finally:
+            await conn.close()
 
     async def _standalone(self) -> AsyncConnection:
         """A connection on which each statement is its own transaction (PostgreSQL; on SQLite

@@ -32,8 +32,6 @@ log = logging.getLogger(__name__)
 
 CANT_POST = {"not_in_channel", "channel_not_found", "is_archived", "restricted_action"}
 
-"""What each posted message shows (a digest of its blocks), so an unchanged one is left alone."""
-
 
 class CardPoster:
     def __init__(

@@ -257,7 +257,8 @@ class CaseMirror:
             )
 
     async def _update(self, channel: str, ts: str, blocks: list[Any], text: str) -> None:
-        if self.drawn.unchanged(channel, ts, blocks):
+        mark = self.drawn.to_draw(channel, ts, blocks)
+        if mark is None:
             return
         try:
             await self.client.chat_update(channel=channel, ts=ts, blocks=blocks, text=text)
@@ -265,7 +266,7 @@ class CaseMirror:
             if exc.response.get("error") not in ("message_not_found", "cant_update_message"):
                 raise
             log.warning("could not update %s/%s: %s", channel, ts, exc.response.get("error"))
-        self.drawn.drew(channel, ts, blocks)
+        self.drawn.keep(channel, ts, mark)
 
     # ----------------------------------------------------------------------- reading
 

@@ -27,13 +27,21 @@ class Drawn:
         self.most = most
         self._digests: OrderedDict[tuple[str, str], bytes] = OrderedDict()
 
+    def to_draw(self, channel: str, ts: str, blocks: list[Any]) -> bytes | None:
+        """The fingerprint to `keep` once `blocks` are drawn, or None: the message shows them."""
+        mark = digest(blocks)
+        return None if self._digests.get((channel, ts)) == mark else mark
+
     def unchanged(self, channel: str, ts: str, blocks: list[Any]) -> bool:
-        return self._digests.get((channel, ts)) == digest(blocks)
+        return self.to_draw(channel, ts, blocks) is None
 
     def drew(self, channel: str, ts: str, blocks: list[Any]) -> None:
         """The message `ts` in `channel` now shows `blocks`."""
+        self.keep(channel, ts, digest(blocks))
+
+    def keep(self, channel: str, ts: str, mark: bytes) -> None:
         key = (channel, ts)
-        self._digests[key] = digest(blocks)
+        self._digests[key] = mark
         self._digests.move_to_end(key)
         while len(self._digests) > self.most:
             self._digests.popitem(last=False)
