@@ -51,6 +51,26 @@ async def test_a_paced_conversation_does_not_hold_up_others(bot: ConsoleBot) -> 
     assert order.index("bo 0") < order.index("dana 1")  # bo did not wait behind dana's pacing
 
 
+async def test_many_paced_conversations_are_served_side_by_side(bot: ConsoleBot) -> None:
+    """A backlog over more people than are sent to at once: each waits for its own turn only,
+    so every person's first notice goes before anyone's second (which waits about a second)."""
+    recorder = Recorder()
+    bot.app.deliverer.channels.insert(0, recorder)
+    people = [Person(handle=f"colleague{n}", name=f"Colleague {n}") for n in range(40)]
+    async with bot.app.db.session() as s:
+        s.add_all(people)
+        await s.flush()
+        now = datetime.now(UTC)
+        for turn in range(2):
+            for p in people:
+                notify(s, to=p, at=now, msg=Message("x", (f"{p.handle} {turn}",)))
+    assert await bot.app.deliverer.drain() == 80
+    order = [text for _, text in recorder.sent]
+    assert sorted(order[:40]) == sorted(f"{p.handle} 0" for p in people)
+    for p in people:
+        assert order.index(f"{p.handle} 0") < order.index(f"{p.handle} 1")
+
+
 @pytest.mark.timing
 async def test_a_stop_mid_drain_hands_back_what_was_not_sent(bot: ConsoleBot) -> None:
     """A replica told to stop while a conversation waits for its turn goes at once; the notices

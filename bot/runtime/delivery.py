@@ -8,15 +8,19 @@ lease is taken only when another process may have written some, or now and then 
 and for what a process that died left. A person no platform can reach is reported to the case
 owner, with what to do (a channel raises `Unreachable` to say why), and the case's timeline
 notes it. Sends to one conversation are paced by a rate limiter shared by all replicas (`RATES`,
-per channel). A replica told to stop sends nothing more: what it leased and did not send goes
-back at once, for the next replica (or its own restart) to send, instead of waiting out the
-lease.
+per channel): each person's notices wait in a lane of their own, served by a task of its own, so
+a conversation waiting for its turn holds up no one else's however many are waiting, and only
+the sends themselves are bounded (`SENDING` side by side). A replica told to stop sends nothing
+more: what it leased and did not send goes back at once, for the next replica (or its own
+restart) to send, instead of waiting out the lease.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from bot.clock import Clock, RealClock
@@ -32,7 +36,8 @@ from storage.tables import Person
 
 log = logging.getLogger(__name__)
 
-PARALLEL = 8  # people served side by side in one drain
+SENDING = 32  # notices sent side by side (a conversation waiting for its turn takes no place)
+LEASED = 200  # notices leased at once
 
 
 class Unreachable(Exception):
@@ -66,6 +71,18 @@ async def link_somewhere(channels: list[Channel], person: Person) -> Person | No
     return None
 
 
+@dataclass
+class Lane:
+    """One person's notices waiting to be sent, in the order they were written."""
+
+    person: Person
+    rows: list[outbox.Notice] = field(default_factory=list)
+
+
+def _written_order(row: outbox.Notice) -> int:
+    return row.id
+
+
 class Deliverer:
     """Drains the outbox through the channels (`outbox` leases and records, `pacing` keeps each
     conversation's pace, `unreachable` tells the owner); `run` drains whenever woken."""
@@ -93,6 +110,13 @@ class Deliverer:
         # One drain at a time in a process: a second caller (settle, in tests and the console)
         # waits for the one in flight instead of finding its rows leased and calling it done.
         self._draining = asyncio.Lock()
+        self._lanes: dict[int, Lane] = {}  # by person: each is served by a task of its own
+        self._serving: set[asyncio.Task[None]] = set()
+        self._queued: set[int] = set()  # the notices in a lane
+        self._idle = asyncio.Event()  # set while no lane has anything left to send
+        self._idle.set()
+        self._sending = asyncio.Semaphore(SENDING)
+        self._done = 0  # notices sent or reported unreachable, all told
 
     def channels_for(self, person: Person, prefer: str | None = None) -> list[Channel]:
         """Every channel that may reach the person, the case's own platform first; the next is
@@ -112,51 +136,65 @@ class Deliverer:
         self._look = True
         self.wake.set()
 
-    async def drain(self, limit: int = 200, *, lease: bool = True) -> int:
-        """Deliver what is pending now (`lease=False`: only what was handed over); returns how
-        many were sent or reported as unreachable."""
+    async def drain(self, limit: int = LEASED, *, lease: bool = True) -> int:
+        """Deliver what is pending now (`lease=False`: only what was handed over) and wait until
+        every conversation's notices are out; returns how many were sent or reported as
+        unreachable meanwhile."""
         async with self._draining:
-            return await self._drain(limit, lease)
+            before = self._done
+            await self._take(limit, lease)
+            await self._idle.wait()
+            return self._done - before
 
-    async def _drain(self, limit: int, lease: bool) -> int:
+    async def _take(self, limit: int, lease: bool) -> None:
+        """Put what was handed over, and what a lease finds (`lease`), in their people's lanes."""
         handed = list(self._handed)
         leased = await outbox.lease(self.db, limit) if lease else []
         self.full = len(leased) >= limit
-        rows = sorted(handed + leased, key=lambda row: row.id)  # the order they were written in
-        if not rows:
-            return 0
-        people = await outbox.people(self.db, {row.person_id for row in rows})
+        # A lease that ran out while its notice waited in a lane leases it again: it is queued once.
+        rows = [row for row in handed + leased if row.id not in self._queued]
+        people = await outbox.people(self.db, {row.person_id for row in rows}) if rows else {}
         del self._handed[: len(handed)]  # taken (kept for the next drain had reading failed)
-        # Each person's notices go in order and at their conversation's pace; different people's
-        # go side by side, so one paced conversation never holds up everyone else's.
-        queues: dict[int, list[outbox.Notice]] = {}
-        for row in rows:
-            if row.person_id in people:
-                queues.setdefault(row.person_id, []).append(row)
-        gate = asyncio.Semaphore(PARALLEL)
-        left: list[int] = []
+        for row in sorted(rows, key=lambda row: row.id):  # the order they were written in
+            if (person := people.get(row.person_id)) is None:
+                continue
+            self._queued.add(row.id)
+            lane = self._lanes.get(row.person_id)
+            if lane is None:
+                lane = self._lanes[row.person_id] = Lane(person)
+                self._idle.clear()
+                task = asyncio.create_task(self._serve(row.person_id, lane))
+                self._serving.add(task)
+                task.add_done_callback(self._serving.discard)
+            lane.person = person
+            bisect.insort(lane.rows, row, key=_written_order)
 
-        async def deliver_queue(queue: list[outbox.Notice]) -> tuple[int, int]:
-            done = told = 0
-            async with gate:
-                for row in queue:
-                    outcome = await self._deliver(row, people[row.person_id])
-                    if outcome is None:
-                        left.append(row.id)
-                        continue
-                    done += outcome[0]
-                    told += outcome[1]
-            return done, told
-
+    async def _serve(self, person_id: int, lane: Lane) -> None:
+        """Send one person's notices in order, each at their conversation's pace; told to stop,
+        hand back what is left at once (for the next replica, or this one's restart)."""
         try:
-            results = await asyncio.gather(*(deliver_queue(q) for q in queues.values()))
+            while lane.rows:
+                row = lane.rows.pop(0)
+                try:
+                    outcome = await self._deliver(row, lane.person)
+                except Exception:  # left leased: sent again once the lease runs out
+                    log.exception("delivery of outbox %s failed; it is retried later", row.id)
+                    outcome = (0, 0)
+                if outcome is None:  # stopping
+                    left = [row.id, *(r.id for r in lane.rows)]
+                    lane.rows.clear()
+                    await outbox.hand_back(self.db, left)
+                    self._queued.difference_update(left)
+                    return
+                self._queued.discard(row.id)
+                self.sent += outcome[0]
+                self._done += outcome[0] + outcome[1]
         finally:
-            if left:
-                await outbox.hand_back(self.db, left)
-        sent = sum(r[0] for r in results)
-        reported = sum(r[1] for r in results)
-        self.sent += sent
-        return sent + reported
+            del self._lanes[person_id]
+            if not self._lanes:
+                self._idle.set()
+            if self.full:  # more were waiting when last leased
+                self.wake.set()
 
     async def _deliver(self, row: outbox.Notice, person: Person) -> tuple[int, int] | None:
         """Send one notice through the first channel that can reach the person: (sent, reported
@@ -182,7 +220,8 @@ class Deliverer:
                     self.shared, self.metrics, candidate.name, person.id, self.stop
                 ):
                     return None
-                record = await candidate.send(person, msg, row)
+                async with self._sending:
+                    record = await candidate.send(person, msg, row)
                 status, error = OutboxStatus.SENT, None
                 break
             except Unreachable as exc:
@@ -210,25 +249,26 @@ class Deliverer:
             await self._run(stop)
         finally:
             outbox.hand_over(self.db, None)
+            await self._idle.wait()  # told to stop, each lane hands back what it had left
             if self._handed:  # committed as it stopped: anyone may send them now
                 left, self._handed = self._handed, []
                 await outbox.hand_back(self.db, [row.id for row in left])
 
     async def _run(self, stop: asyncio.Event) -> None:
-        lease = True  # at the start, then after a second without a wake
+        lease = True  # at the start, after a second without a wake, and while more are waiting
         while not stop.is_set():
             try:
-                self.wake.clear()  # before draining: a notice written meanwhile wakes it again
+                self.wake.clear()  # before taking: a notice written meanwhile wakes it again
                 lease, self._look = lease or self._look, False
-                # Again at once only after a full batch: a notice written meanwhile has woken it,
-                # and one more lease that finds nothing would be a round trip for each notice.
-                while await self.drain(lease=lease) and self.full and not stop.is_set():
-                    pass
+                # Leased only while the lanes hold less than a batch, so that a leased notice
+                # is sent well within its lease; a lane that empties wakes this loop.
+                leasing = lease and len(self._queued) < LEASED
+                await self._take(LEASED, leasing)
+                lease = self.full if leasing else lease
             except Exception:
                 log.exception("delivery failed; retrying")
             if stop.is_set():
                 return
-            lease = False
             try:
                 await asyncio.wait_for(self.wake.wait(), timeout=1.0)
             except TimeoutError:
