@@ -9,7 +9,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any, TypeVar
 
-from sqlalchemy import Insert, event, insert
+from sqlalchemy import Insert, bindparam, event, insert, select
 from sqlalchemy.engine import CursorResult, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import UOWTransaction, class_mapper, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_state
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -177,6 +178,14 @@ def as_read(session: AsyncSession, model: type[M], values: dict[str, Any]) -> M:
 
 
 @cache
+def _locking(model: type[SQLModel]) -> Any:
+    """A model's row by id, locked (`FOR UPDATE`; SQLite has no row locks), built once: through
+    the ORM the same SELECT cost twice as much, most of it working out how to load the row."""
+    table = table_of(model)
+    return select(table).where(table.c.id == bindparam("id")).with_for_update()
+
+
+@cache
 def _inserting(
     model: type[SQLModel],
 ) -> tuple[Insert, tuple[str, ...], dict[str, Any], dict[str, Callable[[], Any]]]:
@@ -229,7 +238,12 @@ async def get_row(session: AsyncSession, table: type[T], row_id: int, *, lock: b
         found: T = session.info[HELD][(name, row_id)]
         return found
     if lock:
-        row = await session.get(table, row_id, with_for_update=True)
+        if identity_key(table, row_id) in session.sync_session.identity_map:
+            row = await session.get(table, row_id, with_for_update=True)  # read, now locked
+        else:  # one Core statement built once, the row kept as if the session had read it
+            conn = await session.connection()
+            found = (await conn.execute(_locking(table), {"id": row_id})).first()
+            row = None if found is None else as_read(session, table, dict(found._mapping))
         if row is not None:
             locked.add((table, row_id))
             session.info.setdefault(HELD, {})[(name, row_id)] = row

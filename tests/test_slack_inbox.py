@@ -182,6 +182,7 @@ async def test_a_delivery_that_keeps_killing_its_replica_is_given_up(
             await second.stop()
 
 
+@pytest.mark.timing  # Slack's 3 s bound: measured alone, not beside three other test workers
 async def test_a_burst_is_acknowledged_at_once_and_worked_off_after(
     db_url: str, fake: FakeSlack
 ) -> None:
