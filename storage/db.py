@@ -228,15 +228,15 @@ def made(session: AsyncSession, table: str) -> set[int]:
     return {i for t, i in session.info.get(MADE, ()) if t == table}
 
 
-async def get_row(session: AsyncSession, table: type[T], row_id: int, *, lock: bool) -> T | None:
+async def get_row(session: AsyncSession, table: type[M], row_id: int, *, lock: bool) -> M | None:
     """`session.get`, locking the row (`FOR UPDATE`) once per transaction: the access check
     locks what a command changes, and the service that reads it again is served from the
     session instead of a second round trip."""
     locked: set[tuple[type[Any], int]] = session.info.setdefault(LOCKED, set())
     name = getattr(table, "__tablename__", table)
     if (table, row_id) in locked:  # read and locked already in this transaction
-        found: T = session.info[HELD][(name, row_id)]
-        return found
+        kept: M = session.info[HELD][(name, row_id)]
+        return kept
     if lock:
         if identity_key(table, row_id) in session.sync_session.identity_map:
             row = await session.get(table, row_id, with_for_update=True)  # read, now locked

@@ -172,6 +172,7 @@ class Deliverer:
     async def _serve(self, person_id: int, lane: Lane) -> None:
         """Send one person's notices in order, each at their conversation's pace; told to stop,
         hand back what is left at once (for the next replica, or this one's restart)."""
+        left: list[int] = []
         try:
             while lane.rows:
                 row = lane.rows.pop(0)
@@ -182,19 +183,22 @@ class Deliverer:
                     outcome = (0, 0)
                 if outcome is None:  # stopping
                     left = [row.id, *(r.id for r in lane.rows)]
-                    lane.rows.clear()
-                    await outbox.hand_back(self.db, left)
-                    self._queued.difference_update(left)
-                    return
+                    break
                 self._queued.discard(row.id)
                 self.sent += outcome[0]
                 self._done += outcome[0] + outcome[1]
         finally:
-            del self._lanes[person_id]
-            if not self._lanes:
-                self._idle.set()
-            if self.full:  # more were waiting when last leased
-                self.wake.set()
+            self._queued.difference_update(left or [r.id for r in lane.rows])
+            del self._lanes[person_id]  # what comes for them from now on starts a lane anew
+        if left:
+            try:
+                await outbox.hand_back(self.db, left)
+            except Exception:  # they are sent once their lease runs out
+                log.exception("handing back %d notices failed", len(left))
+        if not self._lanes:
+            self._idle.set()
+        if self.full:  # more were waiting when last leased
+            self.wake.set()
 
     async def _deliver(self, row: outbox.Notice, person: Person) -> tuple[int, int] | None:
         """Send one notice through the first channel that can reach the person: (sent, reported
