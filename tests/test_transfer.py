@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,10 +12,13 @@ import pytest
 from bot.runtime.app import Ownit, example_org_file
 from bot.runtime.config import load_settings
 from handlers.cli import main
+from handlers.cli import transfer as cli_transfer
 from handlers.console.terminal import Console, ConsoleChannel
 from storage.db import Database
 from storage.migrate import migrate
+from storage.shared import RedisShared, namespace
 from storage.transfer import TransferError, counts, export, load
+from tests.fakes.slack_api import until
 
 STORY = [
     "/case open Acme Corp: charged twice for invoice 1043 promise next business day p2",
@@ -147,3 +151,38 @@ def test_the_commands(
     (tmp_path / "junk.jsonl").write_text("hello\n", "utf-8")
     assert main(["import", str(tmp_path / "junk.jsonl")]) == 2
     assert "not an ownit export" in capsys.readouterr().err
+
+
+@pytest.mark.redis
+async def test_an_import_tells_the_running_replicas_to_read_people_again(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """Replicas keep people, teams and the policy in memory, fresh through Redis's wake-ups:
+    an import changed them underneath, so it says so."""
+    source = f"sqlite:///{tmp_path / 'a.db'}"
+    await _story(source, STORY[:2])
+    await _export(source, tmp_path / "a.jsonl")
+    settings = load_settings(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'b.db'}",
+        REDIS_URL=redis_url,
+        OWNIT_ORG_FILE=str(example_org_file()),
+    )
+    replica = RedisShared(redis_url, prefix=namespace(settings.database_url))
+    heard: list[frozenset[str] | None] = []
+    stop = asyncio.Event()
+    listening = asyncio.create_task(replica.listen(stop, heard.append))
+    try:
+        await until(lambda: _true(replica.subscribed), within=5)
+        with (tmp_path / "a.jsonl").open(encoding="utf-8") as lines:
+            summary = await cli_transfer._import(settings, lines, replace=False)
+        assert summary["person"]["count"] > 0
+        await until(lambda: _true(any(t and "people" in t for t in heard)), within=5)
+        assert any(t and {"people", "policy"} <= t for t in heard)
+    finally:
+        stop.set()
+        await listening
+        await replica.close()
+
+
+async def _true(value: bool) -> bool:
+    return value

@@ -15,7 +15,9 @@ from typing import TextIO
 
 from bot.messages import sentence
 from bot.runtime.config import ConfigError, Settings
+from bot.runtime.hooks import PEOPLE, POLICY
 from storage.db import Database
+from storage.shared import TIMERS, make_shared
 from storage.transfer import Summary, TransferError, export, load
 
 
@@ -34,12 +36,28 @@ async def _export(url: str, out: TextIO) -> Summary:
         await db.dispose()
 
 
-async def _import(url: str, lines: Iterable[str], replace: bool) -> Summary:
-    db = Database(url)
+async def _import(settings: Settings, lines: Iterable[str], replace: bool) -> Summary:
+    db = Database(settings.database_url)
     try:
-        return await load(db, lines, replace=replace)
+        summary = await load(db, lines, replace=replace)
     finally:
         await db.dispose()
+    await _tell_replicas(settings)
+    return summary
+
+
+async def _tell_replicas(settings: Settings) -> None:
+    """Running replicas keep people, teams, calendars and the policy in memory, fresh through
+    Redis's wake-ups: an import changed them underneath, so they are told to read them again
+    (and to look at the timers). Without Redis no one is told: a process that was running on
+    that database is restarted."""
+    if not settings.redis_url:
+        return
+    shared = make_shared(settings.redis_url, settings.database_url)
+    try:
+        await shared.announce(TIMERS, PEOPLE, POLICY)
+    finally:
+        await shared.close()
 
 
 def export_command(settings: Settings, args: argparse.Namespace) -> None:
@@ -65,7 +83,7 @@ def import_command(settings: Settings, args: argparse.Namespace) -> None:
                 raise ConfigError(sentence("transfer_no_file", path=str(path)))
             lines = stack.enter_context(path.open(encoding="utf-8"))
         try:
-            summary = asyncio.run(_import(settings.database_url, lines, args.replace))
+            summary = asyncio.run(_import(settings, lines, args.replace))
         except TransferError as exc:
             raise ConfigError(sentence(f"transfer_{exc.kind}", **exc.fields)) from None
     _report(summary)
