@@ -171,18 +171,21 @@ async def test_an_import_tells_the_running_replicas_to_read_people_again(
     heard: list[frozenset[str] | None] = []
     stop = asyncio.Event()
     listening = asyncio.create_task(replica.listen(stop, heard.append))
+
+    async def subscribed() -> bool:
+        return replica.subscribed
+
+    async def told() -> bool:
+        return any(t and "people" in t for t in heard)
+
     try:
-        await until(lambda: _true(replica.subscribed), within=5)
+        await until(subscribed, within=5)
         with (tmp_path / "a.jsonl").open(encoding="utf-8") as lines:
             summary = await cli_transfer._import(settings, lines, replace=False)
         assert summary["person"]["count"] > 0
-        await until(lambda: _true(any(t and "people" in t for t in heard)), within=5)
+        await until(told, within=5)
         assert any(t and {"people", "policy"} <= t for t in heard)
     finally:
         stop.set()
         await listening
         await replica.close()
-
-
-async def _true(value: bool) -> bool:
-    return value

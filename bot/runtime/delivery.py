@@ -21,6 +21,7 @@ import asyncio
 import bisect
 import logging
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Protocol
 
 from bot.clock import Clock, RealClock
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 SENDING = 32  # notices sent side by side (a conversation waiting for its turn takes no place)
 LEASED = 200  # notices leased at once
+WRITTEN_ORDER = attrgetter("id")  # notices go in the order they were written
 
 
 class Unreachable(Exception):
@@ -77,10 +79,6 @@ class Lane:
 
     person: Person
     rows: list[outbox.Notice] = field(default_factory=list)
-
-
-def _written_order(row: outbox.Notice) -> int:
-    return row.id
 
 
 class Deliverer:
@@ -155,7 +153,7 @@ class Deliverer:
         rows = [row for row in handed + leased if row.id not in self._queued]
         people = await outbox.people(self.db, {row.person_id for row in rows}) if rows else {}
         del self._handed[: len(handed)]  # taken (kept for the next drain had reading failed)
-        for row in sorted(rows, key=lambda row: row.id):  # the order they were written in
+        for row in sorted(rows, key=WRITTEN_ORDER):
             if (person := people.get(row.person_id)) is None:
                 continue
             self._queued.add(row.id)
@@ -167,7 +165,7 @@ class Deliverer:
                 self._serving.add(task)
                 task.add_done_callback(self._serving.discard)
             lane.person = person
-            bisect.insort(lane.rows, row, key=_written_order)
+            bisect.insort(lane.rows, row, key=WRITTEN_ORDER)
 
     async def _serve(self, person_id: int, lane: Lane) -> None:
         """Send one person's notices in order, each at their conversation's pace; told to stop,
