@@ -32,7 +32,6 @@ from sqlalchemy import (
     Delete,
     Engine,
     Insert,
-    Row,
     Table,
     Update,
     bindparam,
@@ -52,6 +51,7 @@ from sqlalchemy.sql.selectable import FromClause, TableClause
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage import driver
 from storage.db import TrackedSession, note_due
 from storage.tables import defaults_of, table_of
 
@@ -60,7 +60,7 @@ SHAPES_KEPT = 1000  # statements kept built, one per shape of what was appended 
 MAX_PARAMS = 30000  # per statement: asyncpg takes at most 32767, SQLite (3.32 on) 32766
 
 
-Handed = list[tuple[dict[str, Any], Row[Any]]]  # rows written claimed: values, and read back
+Handed = list[tuple[dict[str, Any], tuple[Any, ...]]]  # rows written claimed: values, read back
 
 
 @dataclass(frozen=True, eq=False)
@@ -228,7 +228,7 @@ def _handover(conn: Connection, todo: Pending) -> Handover | None:
     return handover
 
 
-def _read_back(values: list[dict[str, Any]], returned: Sequence[Row[Any]]) -> Handed:
+def _read_back(values: list[dict[str, Any]], returned: Sequence[tuple[Any, ...]]) -> Handed:
     """The rows written with what was read back of each: ids are made in the order the rows
     were written, whatever the order RETURNING gives them in."""
     return list(zip(values, sorted(returned, key=lambda r: r[0]), strict=True))
@@ -254,9 +254,9 @@ def write(session: OrmSession, conn: Connection | None = None) -> None:
             if handover is None or table is not handover.table:
                 conn.execute(stmt)
                 continue
-            returned = conn.execute(stmt.returning(*handover.returning)).all()
+            back = conn.execute(stmt.returning(*handover.returning)).all()
             values = todo.rows[table][done : done + count]
-            kept.handed.append((handover, _read_back(values, returned)))
+            kept.handed.append((handover, _read_back(values, [tuple(r) for r in back])))
             done += count
         return
     order = _order()
@@ -269,9 +269,9 @@ def write(session: OrmSession, conn: Connection | None = None) -> None:
     for _, given in todo.rides:
         params.update(given)
     shape = (columns, tuple(r for r, _ in todo.rides), handover)
-    result = conn.execute(_unnested(shape), params)
+    returned = driver.fetch_sync(conn, _unnested(shape), params)
     if handover is not None:
-        kept.handed.append((handover, _read_back(todo.rows[handover.table], result.all())))
+        kept.handed.append((handover, _read_back(todo.rows[handover.table], returned)))
 
 
 def _touches(statement: Executable, tables: set[TableClause]) -> bool:

@@ -10,7 +10,7 @@ from functools import cache
 from typing import Any, TypeVar
 
 from sqlalchemy import Insert, bindparam, event, insert, select
-from sqlalchemy.engine import CursorResult, make_url
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -24,6 +24,7 @@ from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from storage import driver
 from storage.batches import Batches
 from storage.tables import defaults_of, table_of
 
@@ -156,10 +157,12 @@ async def insert_row(session: AsyncSession, model: type[M], **values: Any) -> M:
     have: a flush (the unit of work, and the model object built field by field beforehand)
     cost three times the statement. The same INSERT goes to the database."""
     statement, key, constant, made = _inserting(model)
+    if any(name in values for name in key):
+        raise ValueError(f"insert_row makes the key of {model.__name__} ({', '.join(key)})")
     row = {**constant, **{name: make() for name, make in made.items()}, **values}
-    result = await session.exec(statement, params=row)
-    assert isinstance(result, CursorResult) and result.inserted_primary_key is not None
-    row.update(zip(key, result.inserted_primary_key, strict=True))
+    await session.flush()  # what the session holds goes first, as before any of its statements
+    returned = await driver.fetch(await session.connection(), statement, row)
+    row.update(zip(key, returned[0], strict=True))
     obj = as_read(session, model, row)
     _note(session.sync_session, obj, made=True)
     return obj
@@ -189,14 +192,17 @@ def _locking(model: type[SQLModel]) -> Any:
 def _inserting(
     model: type[SQLModel],
 ) -> tuple[Insert, tuple[str, ...], dict[str, Any], dict[str, Callable[[], Any]]]:
-    """A model's INSERT (built once: its cache key is then worked out once), its numbered key,
-    and its columns' defaults (`defaults_of`), None for a column without one: a row kept as if
-    read has every column."""
+    """A model's INSERT of every column but its numbered key, returning the key (built once:
+    `storage.driver` compiles it once), the key, and its columns' defaults (`defaults_of`), None
+    for a column without one: a row kept as if read has every column."""
     table = table_of(model)
     key = tuple(c.key for c in table.primary_key.columns)
     constant, made = defaults_of(model)
-    unset = {c.key: None for c in table.columns if c.key not in key and c.key not in made}
-    return insert(table), key, {**unset, **constant}, made
+    columns = [c for c in table.columns if c.key not in key]
+    unset = {c.key: None for c in columns if c.key not in made}
+    values = {c.key: bindparam(c.key, type_=c.type) for c in columns}
+    statement = insert(table).values(values).returning(*table.primary_key.columns)
+    return statement, key, {**unset, **constant}, made
 
 
 def note_due(session: AsyncSession | OrmSession, due: datetime) -> None:
