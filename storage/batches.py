@@ -23,6 +23,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage import driver
+
 Connect = Callable[[], Awaitable[AsyncConnection]]
 Waiting = list[tuple[dict[str, Any], asyncio.Future[None]]]
 
@@ -80,7 +82,7 @@ class Batches:
                 async with conn.begin():
                     await conn.execute(statement, params)
             else:
-                await conn.execute(statement, params)
+                await driver.execute(conn, statement, params)
         except Exception:
             await self.close()
             raise

@@ -19,7 +19,7 @@ it with its first statement), and a statement whose parameters expand as it runs
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +33,7 @@ from sqlalchemy.util import await_
 Processor = Callable[[Any], Any]
 KEPT = 1000  # statements kept compiled (each is built once, so there are few)
 _UNSET = object()
+AUTOCOMMIT = "AUTOCOMMIT"
 
 
 @dataclass(frozen=True)
@@ -91,9 +92,14 @@ def _compile(statement: Any, dialect: Dialect) -> Compiled | None:
 
 
 def _driver(conn: Connection) -> Any:
-    """The asyncpg connection under `conn`, if its transaction has begun (else None)."""
+    """The asyncpg connection under `conn`, if its transaction has begun or each statement is
+    a transaction of its own (`AUTOCOMMIT`); else None."""
     driver = conn.connection.driver_connection
-    if isinstance(driver, asyncpg.Connection) and driver.is_in_transaction():
+    if not isinstance(driver, asyncpg.Connection):
+        return None
+    if driver.is_in_transaction():
+        return driver
+    if conn.get_execution_options().get("isolation_level") == AUTOCOMMIT:
         return driver
     return None
 
@@ -115,6 +121,29 @@ async def fetch(
     except Exception as error:
         raise _as_sqlalchemy(error, found, args, driver) from error
     return [found.row(record) for record in records]
+
+
+async def execute(
+    conn: AsyncConnection, statement: Any, params: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+) -> None:
+    """Run `statement` (returning nothing) with `params`, or once for each of a list of them
+    (the driver's `executemany`), as `fetch` runs it."""
+    many = [params] if isinstance(params, Mapping) else list(params)
+    sync = conn.sync_connection
+    assert sync is not None
+    found = compiled(statement, conn.dialect)
+    driver = _driver(sync) if found is not None else None
+    if found is None or driver is None:
+        await conn.execute(statement, [dict(p) for p in many] if len(many) > 1 else dict(many[0]))
+        return
+    args = [found.args(p) for p in many]
+    try:
+        if len(args) == 1:
+            await driver.execute(found.sql, *args[0])
+        else:
+            await driver.executemany(found.sql, args)
+    except Exception as error:
+        raise _as_sqlalchemy(error, found, args, driver) from error
 
 
 def fetch_sync(

@@ -24,10 +24,24 @@ async def _people(url: str, count: int) -> tuple[Database, list[tuple[bool, int]
         s.add_all(Person(handle=f"p{i}", name=f"P {i}") for i in range(count))
     runs: list[tuple[bool, int]] = []  # (executemany, rows) of each UPDATE sent
 
-    @event.listens_for(db.engine.sync_engine, "before_cursor_execute")
-    def _seen(conn: Any, cursor: Any, sql: str, params: Any, ctx: Any, many: bool) -> None:
+    def seen(sql: str, many: bool, params: Any) -> None:
         if sql.startswith("UPDATE person"):
             runs.append((many, len(params) if many else 1))
+
+    if db.postgres:  # the statements go to asyncpg itself (`storage.driver`): as it sends them
+
+        def logged(query: Any) -> None:
+            seen(query.query, isinstance(query.args, list), query.args)
+
+        @event.listens_for(db.engine.sync_engine, "checkout")
+        def _taken(_dbapi: Any, record: Any, _proxy: Any) -> None:
+            record.driver_connection.add_query_logger(logged)  # once per connection: a set
+
+    else:
+
+        @event.listens_for(db.engine.sync_engine, "before_cursor_execute")
+        def _seen(conn: Any, cursor: Any, sql: str, params: Any, ctx: Any, many: bool) -> None:
+            seen(sql, many, params)
 
     return db, runs
 

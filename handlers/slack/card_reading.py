@@ -30,6 +30,7 @@ from handlers.slack.card_rows import (
     request_with_case,
 )
 from handlers.slack.wording import say
+from storage import driver
 from storage.states import OPEN_REQUEST_STATES, Platform
 from storage.tables import Membership, Person, Team, table_of
 
@@ -117,11 +118,11 @@ class CardReader:
         async with self.app.db.reader() as s:
             conn = await s.connection()
             asked = sorted(posts or ())
-            found = await conn.execute(
+            rows = await driver.fetch(
+                conn,
                 case_with_requests(posts is None, bool(asked)),
                 {"case": case_id, "posts": asked} if asked else {"case": case_id},
             )
-            rows = found.all()
             if not rows:
                 raise LookupError(f"no case {case_id}")
             first = rows[0]
