@@ -1,17 +1,20 @@
-"""The two statements every change runs, sent to asyncpg itself inside SQLAlchemy's transaction.
+"""The statements run most, sent to asyncpg itself, inside SQLAlchemy's transaction.
 
 Through SQLAlchemy's execution (its execution context, the driver adapter's cursor, the result
 built around the rows) a statement costs over 100 µs of CPU beyond asyncpg's own, and more for
-one with many parameters. A change inserts its request (`storage.db.insert_row`) and, at commit,
-its appended rows (`storage.appends`): those go here (`bench/command_cpu.py`: 2.33 ms of CPU per
-ask through SQLAlchemy, 2.05 ms here).
+one with many parameters. These go here: a change's request (`storage.db.insert_row`) and, at
+commit, its appended rows (`storage.appends`); the statements that stand alone in batches (a
+notice's mark, a post's record: `storage.batches`); a case card's read. `bench/command_cpu.py`:
+2.38 ms of CPU per ask through SQLAlchemy, 1.90 ms here.
 
 A statement is compiled by SQLAlchemy once: its SQL text, its parameters in order with their
 types' bind processors, the columns it returns with their result processors. It is sent with
-asyncpg's `fetch` (whose statement cache prepares it once per connection) on the connection of
-the transaction SQLAlchemy began. A failure is raised as SQLAlchemy would raise it: a duplicate
-key as `IntegrityError`, a lost connection as `OperationalError` marked `connection_invalidated`,
-so that the command is run again on a fresh one (the transaction's rollback lets the dead one go).
+asyncpg's `fetch`, `execute` or `executemany` (whose statement cache prepares it once per
+connection) on the connection under SQLAlchemy's: inside the transaction SQLAlchemy began, or on
+a connection where each statement stands alone (`AUTOCOMMIT`). A failure is raised as SQLAlchemy
+would raise it: a duplicate key as `IntegrityError`, a lost connection as `OperationalError`
+marked `connection_invalidated`, so that the command is run again on a fresh one (the
+transaction's rollback lets the dead one go).
 
 Everything else runs through SQLAlchemy: SQLite, a transaction not begun yet (SQLAlchemy begins
 it with its first statement), and a statement whose parameters expand as it runs (`IN` lists).
