@@ -160,7 +160,8 @@ async def insert_row(session: AsyncSession, model: type[M], **values: Any) -> M:
     if any(name in values for name in key):
         raise ValueError(f"insert_row makes the key of {model.__name__} ({', '.join(key)})")
     row = {**constant, **{name: make() for name, make in made.items()}, **values}
-    await session.flush()  # what the session holds goes first, as before any of its statements
+    if session.new or session.dirty or session.deleted:  # they go first, as before any statement
+        await session.flush()
     returned = await driver.fetch(await session.connection(), statement, row)
     row.update(zip(key, returned[0], strict=True))
     obj = as_read(session, model, row)

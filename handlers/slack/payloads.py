@@ -13,6 +13,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from yarl import URL
@@ -23,6 +24,7 @@ from handlers.slack import modals
 from handlers.slack import render as rs
 
 COMMAND = "/case"
+PARSED_KEPT = 1024  # command texts kept parsed, between their acknowledgement and handling
 SHORTCUT = "open_case_from_message"
 
 MAIN_FIELD = {
@@ -172,8 +174,12 @@ def text_of(value: Any) -> str:
     return "" if value is None or isinstance(value, dict | list) else str(value)
 
 
+@lru_cache(maxsize=PARSED_KEPT)
 def parse(text: str) -> c.Command:
-    """Words a person typed (Slack's markup for people and teams understood)."""
+    """Words a person typed (Slack's markup for people and teams understood). A command's text
+    is parsed at its acknowledgement (one that doesn't parse is answered there) and again when
+    it is handled, a moment later: the second is the first's (commands are frozen, and the
+    grammar reads nothing but the words)."""
     return c.parse(text, is_when=looks_like_deadline, slack_entities=True)
 
 
