@@ -223,7 +223,7 @@ def _handover(conn: Connection, todo: Pending) -> Handover | None:
     handover = _HANDOVERS.get(conn.engine)
     if handover is None or handover.table not in todo.rows:
         return None
-    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+    if driver.stands_alone(conn):
         return None
     return handover
 

@@ -291,7 +291,7 @@ class Database:
         on its own snapshot): no BEGIN and ROLLBACK round trips around its reads."""
         async with self._factory() as session:
             if self.postgres:
-                await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+                await session.connection(execution_options={"isolation_level": driver.AUTOCOMMIT})
             yield session
 
     @asynccontextmanager
@@ -326,7 +326,7 @@ class Database:
         if not self.postgres:
             return conn
         try:
-            return await conn.execution_options(isolation_level="AUTOCOMMIT")
+            return await conn.execution_options(isolation_level=driver.AUTOCOMMIT)
         except Exception:
             await conn.close()
             raise

@@ -94,17 +94,30 @@ def _compile(statement: Any, dialect: Dialect) -> Compiled | None:
     return Compiled(done.string, tuple(binds), tuple(results))
 
 
-def _driver(conn: Connection) -> Any:
-    """The asyncpg connection under `conn`, if its transaction has begun or each statement is
-    a transaction of its own (`AUTOCOMMIT`); else None."""
+def stands_alone(conn: Connection) -> bool:
+    """Whether each statement on `conn` is a transaction of its own (`AUTOCOMMIT`)."""
+    return bool(conn.get_execution_options().get("isolation_level") == AUTOCOMMIT)
+
+
+def _direct(conn: Connection, statement: Any) -> tuple[Compiled, Any] | None:
+    """`statement` compiled, and the asyncpg connection under `conn` to send it on, if it can
+    go there: its transaction has begun, or each statement stands alone. None: through
+    SQLAlchemy."""
+    found = compiled(statement, conn.dialect)
+    if found is None:
+        return None
     driver = conn.connection.driver_connection
     if not isinstance(driver, asyncpg.Connection):
         return None
-    if driver.is_in_transaction():
-        return driver
-    if conn.get_execution_options().get("isolation_level") == AUTOCOMMIT:
-        return driver
+    if driver.is_in_transaction() or stands_alone(conn):
+        return found, driver
     return None
+
+
+def _sync(conn: AsyncConnection) -> Connection:
+    sync = conn.sync_connection
+    assert sync is not None
+    return sync
 
 
 async def fetch(
@@ -112,12 +125,10 @@ async def fetch(
 ) -> list[tuple[Any, ...]]:
     """Run `statement` with `params` in `conn`'s transaction: the rows it returns, each value
     as SQLAlchemy gives it, by position."""
-    sync = conn.sync_connection
-    assert sync is not None
-    found = compiled(statement, conn.dialect)
-    driver = _driver(sync) if found is not None else None
-    if found is None or driver is None:
+    direct = _direct(_sync(conn), statement)
+    if direct is None:
         return _tuples(await conn.execute(statement, dict(params)))
+    found, driver = direct
     args = found.args(params)
     try:
         records = await driver.fetch(found.sql, *args)
@@ -132,13 +143,11 @@ async def execute(
     """Run `statement` (returning nothing) with `params`, or once for each of a list of them
     (the driver's `executemany`), as `fetch` runs it."""
     many = [params] if isinstance(params, Mapping) else list(params)
-    sync = conn.sync_connection
-    assert sync is not None
-    found = compiled(statement, conn.dialect)
-    driver = _driver(sync) if found is not None else None
-    if found is None or driver is None:
+    direct = _direct(_sync(conn), statement)
+    if direct is None:
         await conn.execute(statement, [dict(p) for p in many] if len(many) > 1 else dict(many[0]))
         return
+    found, driver = direct
     args = [found.args(p) for p in many]
     try:
         if len(args) == 1:
@@ -153,10 +162,10 @@ def fetch_sync(
     conn: Connection, statement: Any, params: Mapping[str, Any]
 ) -> list[tuple[Any, ...]]:
     """`fetch` on a synchronous connection (as the ORM's hooks have, within `await`)."""
-    found = compiled(statement, conn.dialect)
-    driver = _driver(conn) if found is not None else None
-    if found is None or driver is None:
+    direct = _direct(conn, statement)
+    if direct is None:
         return _tuples(conn.execute(statement, dict(params)))
+    found, driver = direct
     args = found.args(params)
     try:
         records = await_(driver.fetch(found.sql, *args))
