@@ -61,6 +61,7 @@ async def replicas(
             if person.handle in SLACK_IDS:
                 person.slack_id = SLACK_IDS[person.handle]
                 s.add(person)
+    await a.hooks.said()  # out before B listens: B's first wake-up is a test's own change
     b = await _start(pg_url, redis_url)
     subscribed = await heard(b, PEOPLE)  # on subscribing, B forgets all it may have missed
     # B's wake-ups as `run_background` starts them, without its other loops (they read people
@@ -205,6 +206,28 @@ async def test_a_policy_change_on_one_replica_applies_to_the_next_command_on_ano
         b, f"/case ask {opened.case} <@UDANA> again? by 13:30", slack("alex")
     )
     assert "Heads up" in after.plain()  # 1h30 < the new 2h buffer
+
+
+@pytest.mark.parametrize("replicas", [REDIS], indirect=True)
+async def test_a_replica_closing_straight_after_its_changes_still_tells_the_others(
+    replicas: tuple[Ownit, Ownit],
+) -> None:
+    a, b = replicas
+    opened = await dispatch.handle(b, "/case open Acme: refund promise 15:00", slack("alex"))
+    await dispatch.handle(b, f"/case ask {opened.case} <@UDANA> status? by 13:30", slack("alex"))
+    people, policy = await heard(b, PEOPLE), await heard(b, POLICY)
+    await dispatch.handle(a, "/case away until wed 09:00", slack("dana"))
+    await dispatch.handle(a, "/case admin policy buffer 2h", slack("sam"))
+    await a.close()  # the second change is said with the next announcement, after A's last
+    for left in list(a.hooks._pending):  # as the process's end cancels what is still running
+        left.cancel()
+    await people()
+    await policy()
+    seen = await dispatch.handle(
+        b, f"/case ask {opened.case} <@UDANA> again? by 13:30", slack("alex")
+    )
+    assert "Dana Billing is away; their backup Bo Billing has it" in seen.plain()
+    assert "Heads up" in seen.plain()
 
 
 UNREACHABLE = pytest.param("redis://127.0.0.1:1/0", id="redis-unreachable")

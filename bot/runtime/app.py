@@ -267,6 +267,7 @@ class Ownit:
         self.poke()
         await self.background.close()
         await self.inbox.close()
+        await self.hooks.said()
         await self.shared.close()
         if self.assist is not None:
             await self.assist.close()

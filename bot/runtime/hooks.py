@@ -82,6 +82,13 @@ class ChangeHooks:
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
 
+    async def said(self) -> None:
+        """Until what was announced here has gone out (or Redis was found down): a process
+        closing says its last changes before it lets Redis go, or the other replicas keep
+        what they hold of them until their backstop runs out."""
+        while self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
     def woken(self, topics: Topics | None = None) -> None:
         """Another process changed something (a web process handling a modal among them): what
         is kept of `topics` is forgotten at once (`None`: of everything, as announcements may
