@@ -1,9 +1,11 @@
 """Receiving from Slack: each delivery verified, kept in the inbox and acknowledged at once.
 
 `/case` commands, nearly all the traffic, are verified and kept here directly; the rest go
-through bolt, whose listeners call in here. Only what needs no database is answered on the
-acknowledgement (a command that doesn't parse, a form to open), and a modal's submission, whose
-errors must ride on it, is run within the inbox's budget. Deliveries are keyed (`slack:<team>:
+through bolt, whose listeners call in here. What needs no database is answered on the
+acknowledgement (a command that doesn't parse, a form to open); a kept command's answer rides on
+it too when this process handles it within `ANSWER_WITHIN` (else it goes to the `response_url`
+after), and a modal's submission, whose errors must ride on it, is run within the inbox's
+budget. Deliveries are keyed (`slack:<team>:
 <event id>`, the trigger id of a command, the action's time, user and id), so Slack's retries
 and duplicates change nothing.
 """
@@ -41,6 +43,7 @@ FORM = "application/x-www-form-urlencoded"
 Spawn = Callable[..., Any]
 
 LEEWAY = 300  # seconds a signature's timestamp may be off, as Slack and bolt allow
+ANSWER_WITHIN = 0.05  # seconds a command's acknowledgement waits to carry its answer
 
 
 def signed(verifier: SignatureVerifier, raw: bytes, headers: Mapping[str, str]) -> bool:
@@ -162,9 +165,19 @@ class Receiver:
             self.spawn(open_form(self.client, body.get("trigger_id"), form))
             return {}
         key = p.command_key(body) or f"slack:{where.team}:cmd:{uuid.uuid4().hex}"
-        if await self.keep("command", key, body) is None:
+        url = where.response_url if self.app.inbox.handles else None  # handled here, soon
+        if url:
+            self.replies.await_answer(url)
+        kept = await self.keep("command", key, body)
+        if kept is None:
+            if url:
+                self.replies.give_up(url)
             return ephemeral(dispatch.refusal(dispatch.DATABASE_DOWN).messages)
-        return {}
+        if not url or not kept:  # a retry: answered the first time
+            if url:
+                self.replies.give_up(url)
+            return {}
+        return ephemeral(await self.replies.answer(url, ANSWER_WITHIN) or [])
 
     # ----------------------------------------------------------------------- buttons
 

@@ -1,8 +1,10 @@
-"""Answers to the person who acted, where they acted: the command's `response_url`, an ephemeral
-message in the channel, a message in their DM (thread kept), else a new DM."""
+"""Answers to the person who acted, where they acted: on the command's acknowledgement when it
+is still waiting, else its `response_url`, an ephemeral message in the channel, a message in their
+DM (thread kept), else a new DM."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -58,9 +60,39 @@ class Replies:
         self.client = client
         self.http_session = http_session
         self.dm = dm
+        self._awaited: dict[str, asyncio.Future[list[Message] | None]] = {}
+
+    def await_answer(self, response_url: str) -> None:
+        """The acknowledgement of the command with this `response_url` waits for its answer
+        (`answer`), which then rides on it: no request of its own, and shown at once."""
+        self._awaited[response_url] = asyncio.get_running_loop().create_future()
+
+    async def answer(self, response_url: str, seconds: float) -> list[Message] | None:
+        """What the command is answered within `seconds` (None: not by then, or not awaited;
+        `tell` then sends it to the `response_url` as before)."""
+        waiting = self._awaited.get(response_url)
+        if waiting is None:
+            return None
+        timer = asyncio.get_running_loop().call_later(seconds, self.give_up, response_url)
+        try:
+            return await waiting
+        finally:
+            timer.cancel()
+            self.give_up(response_url)
+
+    def give_up(self, response_url: str) -> None:
+        """The acknowledgement goes without the answer (late, a retry, or not kept)."""
+        waiting = self._awaited.pop(response_url, None)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(None)
 
     async def tell(self, where: Where, msgs: list[Message]) -> None:
-        """Show messages to one person where they acted: response_url, ephemeral, else a DM."""
+        """Show messages to one person where they acted: on the acknowledgement still waiting,
+        the response_url, ephemeral, else a DM."""
+        if where.response_url and (waiting := self._awaited.pop(where.response_url, None)):
+            if not waiting.done():
+                waiting.set_result(msgs)
+                return
         if not msgs:
             return
         text, blocks = rs.many_text(msgs), rs.many_blocks(msgs)
