@@ -154,6 +154,21 @@ async def test_a_command_is_answered_once_on_its_acknowledgement_or_after_it(
         await ws.stop()
 
 
+async def test_a_command_queued_behind_others_is_acknowledged_without_waiting_for_its_answer(
+    db_url: str, fake: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No worker is free (here: none at all), so the answer cannot come soon: the
+    acknowledgement goes at once, empty, and the command stays kept for whoever handles it."""
+    monkeypatch.setattr(receiving, "ANSWER_WITHIN", 5.0)
+    ws = await start_ownit(db_url, fake, inbox_workers=0)
+    try:
+        r = await ws.drive.post(ws.drive.command_body("alex", "open Acme: invoice 7"), FORM)
+        assert r.status == 200 and r.body == "" and r.seconds < 2
+        assert [row.payload["text"] for row in await inbox(ws)] == ["open Acme: invoice 7"]
+    finally:
+        await ws.stop()
+
+
 async def test_a_replica_that_died_before_answering_is_answered_for(
     db_url: str, fake: FakeSlack
 ) -> None:

@@ -79,6 +79,11 @@ class Inbox:
         """Whether this process handles what it writes (False: the web role only acknowledges)."""
         return self._handles
 
+    def starts_at_once(self) -> bool:
+        """Whether what was just written here is being handled now, not queued behind others
+        (an acknowledgement may then wait a moment for the answer)."""
+        return self._handles and self._workers.running and self._workers.free()
+
     @property
     def replica(self) -> str:
         """This process's name on the rows it leases."""

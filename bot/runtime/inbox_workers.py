@@ -87,6 +87,10 @@ class Workers:
         self._idle = asyncio.Event()
         self._idle.set()
 
+    def free(self) -> bool:
+        """Whether each row queued now starts at once (a worker is free for it)."""
+        return self._busy + self.held.queue.qsize() <= self.count
+
     def room(self) -> int:
         """How many more rows the workers can start soon."""
         return 2 * self.count - self.held.queue.qsize()

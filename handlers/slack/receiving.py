@@ -2,12 +2,12 @@
 
 `/case` commands, nearly all the traffic, are verified and kept here directly; the rest go
 through bolt, whose listeners call in here. What needs no database is answered on the
-acknowledgement (a command that doesn't parse, a form to open); a kept command's answer rides on
-it too when this process handles it within `ANSWER_WITHIN` (else it goes to the `response_url`
-after), and a modal's submission, whose errors must ride on it, is run within the inbox's
-budget. Deliveries are keyed (`slack:<team>:
-<event id>`, the trigger id of a command, the action's time, user and id), so Slack's retries
-and duplicates change nothing.
+acknowledgement (a command that doesn't parse, a form to open). A kept command's answer rides on
+it too when this process starts the command at once and finishes it within `ANSWER_WITHIN`;
+else the answer goes to the `response_url` after. A modal's submission, whose errors must ride on
+it, is run within the inbox's budget. Deliveries are keyed (`slack:<team>:<event id>`, the
+trigger id of a command, the action's time, user and id), so Slack's retries and duplicates
+change nothing.
 """
 
 from __future__ import annotations
@@ -173,8 +173,8 @@ class Receiver:
             if url:
                 self.replies.give_up(url)
             return ephemeral(dispatch.refusal(dispatch.DATABASE_DOWN).messages)
-        if not url or not kept:  # a retry: answered the first time
-            if url:
+        if not url or not kept or not self.app.inbox.starts_at_once():
+            if url:  # a retry (answered the first time), or queued: the answer comes after
                 self.replies.give_up(url)
             return {}
         return ephemeral(await self.replies.answer(url, ANSWER_WITHIN) or [])
