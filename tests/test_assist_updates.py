@@ -211,7 +211,8 @@ async def test_without_redaction_the_model_sees_the_names(
 async def test_every_failure_gives_the_template(
     sqlite_url: str, fake_openai: FakeOpenAI, trouble: Any
 ) -> None:
-    async with console(sqlite_url, **fake_openai.env(OWNIT_AI_TIMEOUT="1")) as bot:
+    # 3 s: time for the first call to leave a loaded machine before the client gives up
+    async with console(sqlite_url, **fake_openai.env(OWNIT_AI_TIMEOUT="3")) as bot:
         await bot.say(OPEN)
         trouble(fake_openai)
         out = body(await bot.say("/case update C-1"))
