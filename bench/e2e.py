@@ -18,7 +18,9 @@ For each target:
   open-loop rates (`--rate`, `--seconds` each) are offered: the acknowledgement's latency from
   each ask's scheduled time (p50/p99), the DM's arrival at the fake Slack from the same time
   (e2e p50/p99/max), and the server process's CPU time (user + system) from the phase's start
-  until its last DM and, for ownit, every ask handled and posted in its case thread, per ask.
+  until its last DM and, for ownit, every ask handled and posted in its case thread, per ask;
+  and the calls the fake Slack took meanwhile, per ask, by method (an answer to a command's
+  `response_url` is one call; an answer on the acknowledgement is none).
 A phase whose DMs are not all in within `--patience` seconds says how many came.
 
     .venv/bin/python bench/e2e.py                       # 25, 50, 100, 200, 400/s for 3 s each
@@ -38,6 +40,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,27 +100,34 @@ def fake_slack_server(port: int) -> None:
             "is_bot": False,
             "profile": {"real_name": f"Colleague {n}", "email": f"{handle}@example.com"},
         }
-    seen = [0]
     first: dict[int, float] = {}
+    methods: Counter[str] = Counter()  # every call so far, by method (`response_url` one)
 
-    async def dms(request: web.Request) -> web.Response:
+    def read_calls() -> None:
         calls = fake.calls
-        for call in calls[seen[0] :]:
+        for call in calls:
+            methods[call.method] += 1
             channel = str(call.args.get("channel") or "")
             if call.method == "chat.postMessage" and channel.startswith("D") and call.status == 200:
                 found = TOKEN.search(json.dumps(call.args))
                 if found:
                     first.setdefault(int(found.group(1)), call.at)
-        seen[0] = len(calls)
         del calls[:]  # kept only until read: the fake's heap stays small
-        seen[0] = 0
+
+    async def dms(request: web.Request) -> web.Response:
+        read_calls()
         return web.json_response(first)
+
+    async def counts(request: web.Request) -> web.Response:
+        read_calls()
+        return web.json_response(methods)
 
     async def serve() -> None:
         await fake.start(port)
         assert fake._runner is not None
         site_app = web.Application()
         site_app.router.add_get("/bench/dms", dms)
+        site_app.router.add_get("/bench/calls", counts)
         runner = web.AppRunner(site_app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port + 1).start()
@@ -150,6 +160,10 @@ class SlackProcess:
     def dms(self) -> dict[int, float]:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.fake.port + 1}/bench/dms") as r:
             return {int(k): float(v) for k, v in json.loads(r.read()).items()}
+
+    def calls(self) -> Counter[str]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.fake.port + 1}/bench/calls") as r:
+            return Counter(json.loads(r.read()))
 
     def close(self) -> None:
         self.proc.terminate()
@@ -200,6 +214,7 @@ class Phase:
     cpu: float
     trips: float | None = None
     kinds: dict[str, float] = field(default_factory=dict)
+    slack_calls: Counter[str] = field(default_factory=Counter)  # made during the phase
 
     @staticmethod
     def pct(xs: list[float], p: float) -> float:
@@ -251,15 +266,19 @@ async def steady(
 ) -> Phase:
     tokens, batch = asks.asks(int(rate * args.seconds))
     load = Load([("127.0.0.1", port)])
+    calls = await asyncio.to_thread(slack.calls)
     with no_collections():
         cpu = cpu_seconds([pid])
         tally = await load.steady(batch, rate, max(16, int(rate / 10)))
     got = await wait_dms(slack, tokens, args.patience)
     await target.drained(args.patience)
     used = cpu_seconds([pid]) - cpu
+    made = await asyncio.to_thread(slack.calls)
     start = tally.start
     e2e = [got[t] - (start + i / rate) for i, t in enumerate(tokens) if t in got]
-    return Phase(target.name, rate, tally.sent, tally.ok, tally.latencies, e2e, used)
+    phase = Phase(target.name, rate, tally.sent, tally.ok, tally.latencies, e2e, used)
+    phase.slack_calls = made - calls
+    return phase
 
 
 async def count_trips(
@@ -417,6 +436,9 @@ async def run_target(
             phase = await steady(target, port, pid, slack, asks, rate, args)
             phase.trips, phase.kinds = trips, kinds
             print(phase.line(), flush=True)
+            each = sorted(phase.slack_calls.items(), key=lambda kv: -kv[1])
+            made = ", ".join(f"{k} {v / phase.sent:.2f}" for k, v in each)
+            print(f"  Slack calls per ask: {made}", flush=True)
             out.append(phase)
             await asyncio.sleep(1.0)
     finally:
