@@ -32,6 +32,11 @@ def slack(handle: str) -> dispatch.Origin:
     return dispatch.Origin("slack", SLACK_IDS[handle])
 
 
+async def ask_dana(app: Ownit, case: str | None, words: str) -> dispatch.Reply:
+    """Alex asks Dana, in `case`, `words` (a question and its deadline)."""
+    return await dispatch.handle(app, f"/case ask {case} <@UDANA> {words}", slack("alex"))
+
+
 async def _start(db_url: str, redis_url: str) -> Ownit:
     settings = load_settings(
         DATABASE_URL=db_url,
@@ -104,14 +109,10 @@ async def test_a_colleague_away_on_one_replica_is_routed_to_their_backup_by_the_
 ) -> None:
     a, b = replicas
     opened = await dispatch.handle(b, "/case open Acme: refund", slack("alex"))
-    first = await dispatch.handle(
-        b, f"/case ask {opened.case} <@UDANA> status? by 16:00", slack("alex")
-    )
+    first = await ask_dana(b, opened.case, "status? by 16:00")
     assert "asked of @dana" in first.plain() and "away" not in first.plain()
     reads = person_reads(b)
-    again = await dispatch.handle(
-        b, f"/case ask {opened.case} <@UDANA> invoice? by 16:00", slack("alex")
-    )
+    again = await ask_dana(b, opened.case, "invoice? by 16:00")
     assert again.ok and "away" not in again.plain()
     assert reads == []  # the author and the colleague were kept from the first ask
 
@@ -119,9 +120,7 @@ async def test_a_colleague_away_on_one_replica_is_routed_to_their_backup_by_the_
     away = await dispatch.handle(a, "/case away until wed 09:00", slack("dana"))
     assert "Requests to you go to @bo" in away.plain()
     await told()  # announced by A, heard by B: no waiting for anything to expire
-    routed = await dispatch.handle(
-        b, f"/case ask {opened.case} <@UDANA> refund? by 16:00", slack("alex")
-    )
+    routed = await ask_dana(b, opened.case, "refund? by 16:00")
     assert "Dana Billing is away; their backup Bo Billing has it" in routed.plain()
 
 
@@ -192,9 +191,7 @@ async def test_a_policy_change_on_one_replica_applies_to_the_next_command_on_ano
 ) -> None:
     a, b = replicas
     opened = await dispatch.handle(b, "/case open Acme: refund promise 15:00", slack("alex"))
-    before = await dispatch.handle(
-        b, f"/case ask {opened.case} <@UDANA> status? by 13:30", slack("alex")
-    )
+    before = await ask_dana(b, opened.case, "status? by 13:30")
     assert (
         "Heads up" not in before.plain()
     )  # 13:30 leaves 1h30 before the promise: the buffer is 1h
@@ -202,9 +199,7 @@ async def test_a_policy_change_on_one_replica_applies_to_the_next_command_on_ano
     changed = await dispatch.handle(a, "/case admin policy buffer 2h", slack("sam"))
     assert "buffer=2h" in changed.plain()
     await told()
-    after = await dispatch.handle(
-        b, f"/case ask {opened.case} <@UDANA> again? by 13:30", slack("alex")
-    )
+    after = await ask_dana(b, opened.case, "again? by 13:30")
     assert "Heads up" in after.plain()  # 1h30 < the new 2h buffer
 
 
@@ -214,7 +209,7 @@ async def test_a_replica_closing_straight_after_its_changes_still_tells_the_othe
 ) -> None:
     a, b = replicas
     opened = await dispatch.handle(b, "/case open Acme: refund promise 15:00", slack("alex"))
-    await dispatch.handle(b, f"/case ask {opened.case} <@UDANA> status? by 13:30", slack("alex"))
+    await ask_dana(b, opened.case, "status? by 13:30")
     people, policy = await heard(b, PEOPLE), await heard(b, POLICY)
     await dispatch.handle(a, "/case away until wed 09:00", slack("dana"))
     await dispatch.handle(a, "/case admin policy buffer 2h", slack("sam"))
@@ -223,9 +218,7 @@ async def test_a_replica_closing_straight_after_its_changes_still_tells_the_othe
         left.cancel()
     await people()
     await policy()
-    seen = await dispatch.handle(
-        b, f"/case ask {opened.case} <@UDANA> again? by 13:30", slack("alex")
-    )
+    seen = await ask_dana(b, opened.case, "again? by 13:30")
     assert "Dana Billing is away; their backup Bo Billing has it" in seen.plain()
     assert "Heads up" in seen.plain()
 
@@ -241,19 +234,15 @@ async def test_without_wake_ups_a_change_is_seen_once_the_short_expiry_passes(
     monkeypatch.setattr(people_cache, "FRESH", 3600.0)
     monkeypatch.setattr(app_module, "RULES_FRESH", 3600.0)
     opened = await dispatch.handle(b, "/case open Acme: refund promise 15:00", slack("alex"))
-    await dispatch.handle(b, f"/case ask {opened.case} <@UDANA> status? by 13:30", slack("alex"))
+    await ask_dana(b, opened.case, "status? by 13:30")
     await dispatch.handle(a, "/case away until wed 09:00", slack("dana"))
     await dispatch.handle(a, "/case admin policy buffer 2h", slack("sam"))
-    kept = await dispatch.handle(
-        b, f"/case ask {opened.case} <@UDANA> again? by 13:30", slack("alex")
-    )
+    kept = await ask_dana(b, opened.case, "again? by 13:30")
     assert (
         "away" not in kept.plain() and "Heads up" not in kept.plain()
     )  # B heard of neither change
     monkeypatch.setattr(people_cache, "FRESH", 0.0)  # as if `FRESH` seconds had passed
     monkeypatch.setattr(app_module, "RULES_FRESH", 0.0)
-    seen = await dispatch.handle(
-        b, f"/case ask {opened.case} <@UDANA> now? by 13:30", slack("alex")
-    )
+    seen = await ask_dana(b, opened.case, "now? by 13:30")
     assert "Dana Billing is away; their backup Bo Billing has it" in seen.plain()
     assert "Heads up" in seen.plain()
