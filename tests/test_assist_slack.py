@@ -55,7 +55,8 @@ async def test_case_update_is_drafted_privately_and_logged(
     assert opened.status == 200
     fake_openai.answer({"message": HOSTILE})
     r = await drive.command("alex", "update C-1")
-    assert r.ack == "", "acknowledged at once; the draft follows"
+    drafts = [c for c in fake.of("response_url") if "Draft update" in text_of(c)]
+    assert len(drafts) + (r.ack != "") == 1, "shown once: on the acknowledgement or after it"
     draft = Call("response_url", r.json(), 0)
     assert draft.args["response_type"] == "ephemeral", "only the owner sees it"
     raw = text_of(draft)
