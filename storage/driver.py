@@ -128,13 +128,7 @@ async def fetch(
     direct = _direct(_sync(conn), statement)
     if direct is None:
         return _tuples(await conn.execute(statement, dict(params)))
-    found, driver = direct
-    args = found.args(params)
-    try:
-        records = await driver.fetch(found.sql, *args)
-    except Exception as error:
-        raise _as_sqlalchemy(error, found, args, driver) from error
-    return [found.row(record) for record in records]
+    return await _fetched(*direct, params)
 
 
 async def execute(
@@ -165,10 +159,15 @@ def fetch_sync(
     direct = _direct(conn, statement)
     if direct is None:
         return _tuples(conn.execute(statement, dict(params)))
-    found, driver = direct
+    return await_(_fetched(*direct, params))
+
+
+async def _fetched(
+    found: Compiled, driver: Any, params: Mapping[str, Any]
+) -> list[tuple[Any, ...]]:
     args = found.args(params)
     try:
-        records = await_(driver.fetch(found.sql, *args))
+        records = await driver.fetch(found.sql, *args)
     except Exception as error:
         raise _as_sqlalchemy(error, found, args, driver) from error
     return [found.row(record) for record in records]

@@ -165,19 +165,18 @@ class Receiver:
             self.spawn(open_form(self.client, body.get("trigger_id"), form))
             return {}
         key = p.command_key(body) or f"slack:{where.team}:cmd:{uuid.uuid4().hex}"
-        url = where.response_url if self.app.inbox.handles else None  # handled here, soon
-        if url:
+        url = where.response_url
+        if url:  # before the write: the handling may begin as soon as it is done
             self.replies.await_answer(url)
         kept = await self.keep("command", key, body)
+        answer = None
+        if url and kept and self.app.inbox.starts_at_once():
+            answer = await self.replies.answer(url, ANSWER_WITHIN)
+        elif url:  # not kept, a retry (answered the first time), or queued: none comes soon
+            self.replies.give_up(url)
         if kept is None:
-            if url:
-                self.replies.give_up(url)
             return ephemeral(dispatch.refusal(dispatch.DATABASE_DOWN).messages)
-        if not url or not kept or not self.app.inbox.starts_at_once():
-            if url:  # a retry (answered the first time), or queued: the answer comes after
-                self.replies.give_up(url)
-            return {}
-        return ephemeral(await self.replies.answer(url, ANSWER_WITHIN) or [])
+        return ephemeral(answer or [])
 
     # ----------------------------------------------------------------------- buttons
 
